@@ -1,0 +1,20 @@
+# pyinfra reads this file (from the repository root) before the inventory.
+#
+# It puts the preflight data checks (galion/preflight.py) between loading the inventory
+# and connecting: bad data stops the run before any SSH connection, so a wrong key or
+# address never reaches a server (nor trips its fail2ban).
+
+import pyinfra_cli.cli as _cli
+
+from galion import preflight as _preflight
+from operations import modules as _role_modules
+
+_connect_all = _cli.connect_all
+
+
+def _preflight_then_connect(state):
+    _preflight.run_once(state.inventory, _role_modules())
+    return _connect_all(state)
+
+
+_cli.connect_all = _preflight_then_connect

@@ -1,0 +1,1 @@
+"""Shared pieces of galion-infra: secrets, preflight checks, facts and custom operations."""

@@ -1,0 +1,131 @@
+"""Facts pyinfra does not ship: sysctl writability, UFW rules, OpenSSH algorithms."""
+
+import re
+
+from pyinfra.api import FactBase
+
+
+def _normalise(value: str) -> str:
+    return " ".join(str(value).split())
+
+
+class SysctlState(FactBase):
+    """Current value of each sysctl key and whether this host may write it.
+
+    In a container (LXC, OpenVZ, the sandbox's nspawn hosts) `kernel.*`, `vm.*` and
+    `fs.*` are the machine's and read-only; only `net.*` belongs to the host.
+    Returns ``{key: {"value": str | None, "writable": bool}}``.
+    """
+
+    def command(self, keys):
+        names = " ".join(keys)
+        return (
+            f"for k in {names}; do p=/proc/sys/$(echo $k | tr . /); "
+            'if [ -r "$p" ]; then w=0; [ -w "$p" ] && w=1; '
+            'printf "%s\\t%s\\t%s\\n" "$k" "$w" "$(tr "\\t" " " < "$p")"; '
+            'else printf "%s\\t-\\t\\n" "$k"; fi; done'
+        )
+
+    def process(self, output):
+        state = {}
+        for line in output:
+            key, writable, *value = line.split("\t")
+            state[key] = {
+                "value": _normalise(value[0]) if writable != "-" else None,
+                "writable": writable == "1",
+            }
+        return state
+
+
+class UfwAddedRules(FactBase):
+    """Rules added with `ufw`, as the command lines ufw itself prints (without "ufw ")."""
+
+    def requires_command(self, *args, **kwargs):
+        return "ufw"
+
+    def command(self):
+        return "ufw show added"
+
+    def default(self):
+        return []
+
+    def process(self, output):
+        return [line[4:].strip() for line in output if line.startswith("ufw ")]
+
+
+class UfwStatus(FactBase):
+    """`{"active": bool, "incoming": "deny", "outgoing": "allow", "routed": ...}`."""
+
+    def requires_command(self, *args, **kwargs):
+        return "ufw"
+
+    def command(self):
+        return "ufw status verbose"
+
+    def default(self):
+        return {"active": False}
+
+    def process(self, output):
+        status = {"active": False}
+        for line in output:
+            if line.startswith("Status:"):
+                status["active"] = line.split(":", 1)[1].strip() == "active"
+            if line.startswith("Default:"):
+                for part in line.split(":", 1)[1].split(","):
+                    m = re.match(r"\s*(\w+) \((\w+)\)", part)
+                    if m:
+                        status[m.group(2)] = m.group(1)
+        return status
+
+
+class OpensshAlgorithms(FactBase):
+    """What the installed OpenSSH supports: `{"kex": [...], "cipher": [...], "mac": [...], "key": [...]}`."""
+
+    def requires_command(self, *args, **kwargs):
+        return "ssh"
+
+    def command(self):
+        return "for q in kex cipher mac key; do echo \"== $q\"; ssh -Q $q; done"
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        found, current = {}, None
+        for line in output:
+            if line.startswith("== "):
+                current = line[3:].strip()
+                found[current] = []
+            elif current and line.strip():
+                found[current].append(line.strip())
+        return found
+
+
+class SystemdUnitEnabled(FactBase):
+    """`systemctl is-enabled` of one unit: "enabled", "disabled", "masked", ... or "missing"."""
+
+    def command(self, unit):
+        return f"systemctl is-enabled {unit} 2>/dev/null || true"
+
+    def process(self, output):
+        return output[0].strip() if output and output[0].strip() else "missing"
+
+
+class PathExists(FactBase):
+    """Whether a path exists (any type)."""
+
+    def command(self, path):
+        return f"test -e {path} && echo yes || echo no"
+
+    def process(self, output):
+        return bool(output) and output[0].strip() == "yes"
+
+
+class ContainerVirtualization(FactBase):
+    """`systemd-detect-virt --container`: "none" on a VM or bare metal, else the container kind."""
+
+    def command(self):
+        return "systemd-detect-virt --container 2>/dev/null || true"
+
+    def process(self, output):
+        return output[0].strip() if output and output[0].strip() else "none"

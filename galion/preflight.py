@@ -1,0 +1,231 @@
+"""Check the inventory's data before any host is touched; stop with one line per problem.
+
+Each problem names the host, the key and the fix. deploy.py calls `run()` before it
+adds a single operation, so bad data never reaches a server.
+"""
+
+import base64
+import binascii
+import ipaddress
+import re
+import sys
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from . import secrets
+
+REPO = Path(__file__).resolve().parent.parent
+ROLE_GROUPS = ("app", "db", "db_replica", "edge", "monitoring", "backups")
+EXIT_CODE = 2
+
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+DURATION = re.compile(r"^\d+[smhdw]?$")
+SIZE = re.compile(r"^\d+[KMGT]?$")
+PORT_PROTO = re.compile(r"^(\d{1,5})(:\d{1,5})?/(tcp|udp)$")
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+             "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+             "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+class Problem(NamedTuple):
+    host: str
+    key: str
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        return f"preflight: {self.host}: {self.key}: {self.message} (fix: {self.fix})"
+
+
+def _is_address_or_name(value) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return bool(HOSTNAME.match(value)) and not re.match(r"^[\d.]+$", value)
+
+
+def _is_network(value) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_port(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _public_key_problem(entry) -> str | None:
+    if not isinstance(entry, str) or not entry.strip():
+        return "an empty entry"
+    lines = [entry.strip()]
+    if not entry.strip().startswith(("ssh-", "ecdsa-", "sk-")):
+        path = Path(entry).expanduser()
+        if not path.is_file():
+            return f"{entry} is neither a public key nor a readable .pub file"
+        lines = [ln.strip() for ln in path.read_text().splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        if not lines:
+            return f"{entry} holds no key"
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 2 or parts[0] not in KEY_TYPES:
+            return f"{line[:30]!r}... is not an SSH public key"
+        if "PRIVATE KEY" in line:
+            return "that is a private key"
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+        except (binascii.Error, ValueError):
+            return f"{parts[0]} key with invalid base64"
+        if parts[0].encode() not in blob[:64]:
+            return f"{parts[0]} key whose body is of another type"
+    return None
+
+
+# (key, check, what is wrong, how to fix). A check gets the value, returns True if fine.
+Check = tuple[str, Callable[[object], bool], str, str]
+HOST_CHECKS: list[Check] = [
+    ("ssh_hostname", _is_address_or_name, "is not an IP address or host name",
+     "set it to the server's address in the inventory"),
+    ("operator_email", lambda v: isinstance(v, str) and bool(EMAIL.match(v)),
+     "is not an e-mail address", "set a mailbox the on-call reads, e.g. ops@galion.app"),
+    ("base_deploy_user", lambda v: isinstance(v, str) and bool(UNIX_USER.match(v)) and v != "root",
+     "is not a valid non-root Unix user name", "use lowercase letters, digits, - or _, e.g. deploy"),
+    ("base_ssh_port", _is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
+    ("base_ssh_max_auth_tries", lambda v: isinstance(v, int) and 1 <= v <= 10,
+     "is not between 1 and 10", "use 3"),
+    ("base_ssh_trusted_cidrs",
+     lambda v: isinstance(v, list) and all(_is_network(c) for c in v),
+     "is not a list of CIDRs", "write addresses like 203.0.113.7/32, or leave the list empty"),
+    ("base_fail2ban_ignoreip",
+     lambda v: isinstance(v, list) and all(_is_network(c) for c in v),
+     "is not a list of addresses or CIDRs", "write entries like 127.0.0.1/8"),
+    ("base_firewall_ports_by_group",
+     lambda v: isinstance(v, dict) and all(
+         g in ROLE_GROUPS and isinstance(ps, list) and all(
+             isinstance(p, str) and PORT_PROTO.match(p)
+             and all(1 <= int(x) <= 65535 for x in re.findall(r"\d+", p)) for p in ps)
+         for g, ps in v.items()),
+     "is not {role group: ['PORT/tcp', ...]}", "e.g. {'edge': ['80/tcp', '443/tcp']}"),
+    ("base_fail2ban_bantime", lambda v: isinstance(v, str) and bool(DURATION.match(v)),
+     "is not a duration", "use a number with s, m, h, d or w, e.g. 1h"),
+    ("base_fail2ban_bantime_max", lambda v: isinstance(v, str) and bool(DURATION.match(v)),
+     "is not a duration", "use a number with s, m, h, d or w, e.g. 7d"),
+    ("base_fail2ban_findtime", lambda v: isinstance(v, str) and bool(DURATION.match(v)),
+     "is not a duration", "use a number with s, m, h, d or w, e.g. 10m"),
+    ("base_fail2ban_maxretry", lambda v: isinstance(v, int) and 1 <= v <= 100,
+     "is not between 1 and 100", "use 5"),
+    ("base_journald_max_use", lambda v: isinstance(v, str) and bool(SIZE.match(v)),
+     "is not a size", "use a number with K, M, G or T, e.g. 1G"),
+    ("base_unattended_reboot_time",
+     lambda v: isinstance(v, str) and bool(re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v)),
+     "is not HH:MM", "e.g. 04:00"),
+    ("base_mail_relay",
+     lambda v: v == "" or (isinstance(v, str) and ":" in v
+                           and _is_address_or_name(v.rpartition(":")[0])
+                           and v.rpartition(":")[2].isdigit()
+                           and _is_port(int(v.rpartition(":")[2]))),
+     "is not host:port", "e.g. smtp.eu.mailgun.org:587, or \"\" for no relay"),
+]
+
+
+def _inventory_names() -> set[str]:
+    return {p.stem for p in (REPO / "inventories").glob("*.py")}
+
+
+def check_host(name: str, data, groups: set[str], role_modules) -> list[Problem]:
+    problems = []
+    allowed = set(ROLE_GROUPS) | _inventory_names() | {"all"}
+    for group in sorted(groups - allowed):
+        problems.append(Problem(name, f"group {group}", "is not a role group",
+                                f"use one of {', '.join(ROLE_GROUPS)}"))
+    if not groups & set(ROLE_GROUPS):
+        problems.append(Problem(name, "groups", "the host is in no role group",
+                                f"add it to at least one of {', '.join(ROLE_GROUPS)}"))
+    for key, ok, message, fix in HOST_CHECKS:
+        value = data.get(key)
+        try:
+            fine = ok(value)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    keys = data.get("base_deploy_authorized_keys")
+    if not isinstance(keys, list) or not keys:
+        problems.append(Problem(name, "base_deploy_authorized_keys", "is empty",
+                                "list the operator's public key or its .pub file"))
+    else:
+        for entry in keys:
+            reason = _public_key_problem(entry)
+            if reason:
+                problems.append(Problem(name, "base_deploy_authorized_keys", reason,
+                                        "give `ssh-ed25519 AAAA...` or a path to a .pub file"))
+    for module in role_modules:
+        for key in module.required_secrets(data):
+            reason = secrets.problem(key)
+            if reason:
+                problems.append(Problem(name, f"secret {key}", reason,
+                                        f"set {key} in {secrets.env_file()} "
+                                        "(see .env.example for how to generate it)"))
+    return problems
+
+
+def check_topology(hosts: dict[str, set[str]]) -> list[Problem]:
+    """Group combinations across the inventory. `hosts` maps host name to its groups."""
+    problems = []
+    in_group = {g: sorted(h for h, gs in hosts.items() if g in gs) for g in ROLE_GROUPS}
+    for name, groups in sorted(hosts.items()):
+        if {"db", "db_replica"} <= groups:
+            problems.append(Problem(name, "groups", "is in both db and db_replica",
+                                    "a host is the primary or a replica, not both"))
+    if len(in_group["db"]) > 1:
+        problems.append(Problem(",".join(in_group["db"]), "group db", "has more than one primary",
+                                "keep one host in db and put the others in db_replica"))
+    if in_group["db_replica"] and not in_group["db"]:
+        problems.append(Problem(",".join(in_group["db_replica"]), "group db_replica",
+                                "has replicas but no primary", "put the primary in group db"))
+    if in_group["edge"] and not in_group["app"]:
+        problems.append(Problem(",".join(in_group["edge"]), "group edge",
+                                "has nothing to proxy to", "put at least one host in group app"))
+    if in_group["backups"] and not in_group["db"]:
+        problems.append(Problem(",".join(in_group["backups"]), "group backups",
+                                "has no database to back up", "put the primary in group db"))
+    return problems
+
+
+def check(inventory, role_modules) -> list[Problem]:
+    problems = []
+    hosts = {}
+    for host in inventory:
+        groups = set(host.groups)
+        hosts[host.name] = groups
+        problems.extend(check_host(host.name, host.data, groups, role_modules))
+    problems.extend(check_topology(hosts))
+    return problems
+
+
+_checked: set[int] = set()
+
+
+def run_once(inventory, role_modules) -> None:
+    """`run()` once per inventory object (config.py before connecting, deploy.py after)."""
+    if id(inventory) not in _checked:
+        run(inventory, role_modules)
+        _checked.add(id(inventory))
+
+
+def run(inventory, role_modules) -> None:
+    """Print every problem on one line each and exit 2, or return if the data is sound."""
+    problems = check(inventory, role_modules)
+    if problems:
+        for problem in problems:
+            print(problem.line(), file=sys.stderr, flush=True)
+        sys.stderr.flush()
+        raise SystemExit(EXIT_CODE)

@@ -1,0 +1,24 @@
+# Production: TITANAXE, the all-in-one box (Ubuntu 24.04, 16 GB). Edit this file.
+#
+# First run on a fresh box (only root can log in yet):
+#     pyinfra inventories/prod.py deploy.py --data ssh_user=root
+# Every later run (root login is switched off once the deploy user has logged in):
+#     pyinfra inventories/prod.py deploy.py
+#
+# Groups name functions, not machines: put a host in every group whose role it runs.
+# Splitting the fleet later means new hosts in these groups, not new code.
+
+_titanaxe = ("titanaxe", {
+    "ssh_hostname": "54.37.161.67",
+    "ssh_user": "deploy",
+    "ssh_key": "~/.ssh/id_ed25519",
+    "_sudo": True,
+    # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
+    "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
+})
+
+app = [_titanaxe]
+db = [_titanaxe]
+edge = [_titanaxe]
+monitoring = [_titanaxe]
+backups = [_titanaxe]

@@ -1,0 +1,35 @@
+# The local sandbox hosts booted by `python -m sandbox up`, read from its state file.
+#
+#     python -m sandbox up                                        # boot
+#     pyinfra -y inventories/sandbox.py deploy.py --data ssh_user=root   # first converge
+#     pyinfra -y inventories/sandbox.py deploy.py                 # every later converge
+#
+# Secrets come from the sandbox's throwaway file, never from a real .env.
+
+import os
+
+from sandbox import state as _sandbox_state
+
+_state = _sandbox_state.load()
+os.environ.setdefault("GALION_ENV_FILE", _state["secrets_env"])
+
+_groups: dict[str, list] = {}
+for _h in _state["hosts"]:
+    _data = {
+        "ssh_hostname": _h["address"],
+        "ssh_user": "deploy",
+        "ssh_key": _state["operator_key"],
+        "ssh_known_hosts_file": _state["known_hosts"],
+        "ssh_strict_host_key_checking": "accept-new",
+        "_sudo": True,
+        "base_deploy_authorized_keys": [_state["operator_key"] + ".pub"],
+        # The machine running the tests is the operator's workstation: not rate-limited.
+        "base_ssh_trusted_cidrs": [_state["gateway"] + "/32"],
+        # A relay that exists only on paper: exercises the secret file, sends nothing.
+        "base_mail_relay": _state["gateway"] + ":587",
+        "base_mail_relay_user": "galion-sandbox",
+    }
+    for _group in _h["groups"]:
+        _groups.setdefault(_group, []).append((_h["name"], _data))
+
+globals().update(_groups)

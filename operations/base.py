@@ -1,0 +1,260 @@
+"""Base hardening for every host: deploy user, SSH, UFW, fail2ban, upgrades, sysctl, logs, time."""
+
+import ipaddress
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from galion import secrets
+from galion.facts import ContainerVirtualization, OpensshAlgorithms, PathExists, SystemdUnitEnabled
+from galion.ops import config_file, render, sysctl_values, ufw_rules
+
+# Written once the deploy user has logged in and used sudo (the current run connected
+# as it): from then on root may not log in over SSH at all.
+DEPLOY_PROVEN_MARKER = "/var/lib/galion/deploy-user-proven"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-galion-hardening.conf"
+
+
+def required_secrets(data) -> list[str]:
+    return ["SMTP_RELAY_PASSWORD"] if data.get("base_mail_relay") else []
+
+
+def authorized_keys(data) -> list[str]:
+    """The deploy user's keys: entries are public keys or paths to .pub files (read here)."""
+    keys = []
+    for entry in data.get("base_deploy_authorized_keys") or []:
+        entry = entry.strip()
+        if entry.startswith(("ssh-", "ecdsa-", "sk-")):
+            keys.append(entry)
+        else:
+            keys.extend(line.strip() for line in Path(entry).expanduser().read_text().splitlines()
+                        if line.strip() and not line.startswith("#"))
+    return keys
+
+
+def sysctl_hardening(data, groups) -> dict[str, int]:
+    forwarding = int(any(g in groups for g in data.get("base_ip_forwarding_groups", [])))
+    return {
+        # Spoofed sources, redirects and source routing: a server routes nothing by them.
+        "net.ipv4.conf.all.rp_filter": 1,
+        "net.ipv4.conf.default.rp_filter": 1,
+        "net.ipv4.conf.all.accept_redirects": 0,
+        "net.ipv4.conf.default.accept_redirects": 0,
+        "net.ipv4.conf.all.secure_redirects": 0,
+        "net.ipv4.conf.default.secure_redirects": 0,
+        "net.ipv4.conf.all.send_redirects": 0,
+        "net.ipv4.conf.default.send_redirects": 0,
+        "net.ipv4.conf.all.accept_source_route": 0,
+        "net.ipv4.conf.default.accept_source_route": 0,
+        "net.ipv6.conf.all.accept_redirects": 0,
+        "net.ipv6.conf.default.accept_redirects": 0,
+        "net.ipv6.conf.all.accept_source_route": 0,
+        "net.ipv4.icmp_echo_ignore_broadcasts": 1,
+        "net.ipv4.icmp_ignore_bogus_error_responses": 1,
+        "net.ipv4.tcp_syncookies": 1,
+        "net.ipv4.tcp_rfc1337": 1,
+        # Docker hosts publish ports through forwarding; everything else forwards nothing.
+        "net.ipv4.ip_forward": forwarding,
+        # (log_martians is left to UFW, whose sysctl.conf sets it at every ufw start.)
+        "kernel.kptr_restrict": 2,
+        "kernel.dmesg_restrict": 1,
+        "kernel.unprivileged_bpf_disabled": 1,
+        "kernel.randomize_va_space": 2,
+        "fs.protected_hardlinks": 1,
+        "fs.protected_symlinks": 1,
+        "fs.protected_fifos": 2,
+        "fs.protected_regular": 2,
+        "fs.suid_dumpable": 0,
+    }
+
+
+def _ufw_source(cidr: str) -> str:
+    """A source as ufw prints it back: a single address without /32 (/128)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def firewall_rules(data, groups) -> tuple[list[str], list[str]]:
+    """(prepend, rules) in the form `ufw show added` prints them."""
+    port = data.get("base_ssh_port")
+    prepend = [f"allow from {_ufw_source(cidr)} to any port {port} proto tcp "
+               "comment 'galion: trusted ssh'" for cidr in data.get("base_ssh_trusted_cidrs") or []]
+    rules = [f"limit {port}/tcp comment 'galion: ssh'"]
+    for group, ports in (data.get("base_firewall_ports_by_group") or {}).items():
+        if group in groups:
+            rules.extend(f"allow {p} comment 'galion: {group}'" for p in ports)
+    return prepend, rules
+
+
+def _apt_lock_timeout():
+    config_file(name="Wait for the apt lock instead of failing",
+                dest="/etc/apt/apt.conf.d/90galion-lock-timeout",
+                content=render("base/etc/apt/apt.conf.d/90galion-lock-timeout.j2",
+                               timeout=host.data.base_apt_lock_timeout))
+
+
+def _packages():
+    wanted = ["sudo", "openssh-server", "ufw", "fail2ban", "python3-systemd",
+              "unattended-upgrades", "ca-certificates"]
+    if not host.get_fact(PathExists, path="/usr/sbin/chronyd"):
+        wanted.append("systemd-timesyncd")
+    if host.data.base_mail_relay:
+        wanted.append("msmtp-mta")
+    apt.packages(name="Install base packages", packages=wanted, update=True, cache_time=3600,
+                 no_recommends=True)
+
+
+def _deploy_user():
+    user = host.data.base_deploy_user
+    server.user(name=f"Deploy user {user} with the operator's keys", user=user,
+                shell="/bin/bash", create_home=True, public_keys=authorized_keys(host.data),
+                delete_keys=True)
+    config_file(name=f"Passwordless sudo for {user}", dest="/etc/sudoers.d/90-galion-deploy",
+                content=render("base/etc/sudoers.d/90-galion-deploy.j2", user=user),
+                mode="440", validate="visudo -cqf {staged}")
+    # Connected as the deploy user with sudo working: it is proven, root can go.
+    if host.data.get("ssh_user") == user:
+        files.directory(name="State directory of galion-infra", path=str(Path(DEPLOY_PROVEN_MARKER).parent),
+                        mode="755")
+        files.file(name="Record that the deploy user logs in and sudoes", path=DEPLOY_PROVEN_MARKER,
+                   mode="644")
+
+
+def _ssh():
+    supported = host.get_fact(OpensshAlgorithms)
+    data = host.data
+
+    def pick(preference, kind):
+        available = supported.get(kind)
+        return [a for a in preference if available is None or a in available] or preference
+
+    proven = (host.data.get("ssh_user") == data.base_deploy_user
+              or host.get_fact(PathExists, path=DEPLOY_PROVEN_MARKER))
+    content = render(
+        "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
+        port=data.base_ssh_port,
+        permit_root_login="no" if proven else "prohibit-password",
+        max_auth_tries=data.base_ssh_max_auth_tries,
+        login_grace_time=data.base_ssh_login_grace_time,
+        max_startups=data.base_ssh_max_startups,
+        client_alive_interval=data.base_ssh_client_alive_interval,
+        kex=pick(data.base_ssh_kex_preference, "kex"),
+        ciphers=pick(data.base_ssh_cipher_preference, "cipher"),
+        macs=pick(data.base_ssh_mac_preference, "mac"),
+    )
+    # Validate the staged drop-in together with the live main config: a temporary main
+    # file includes the staged drop-in first, then everything the live one includes.
+    validate = ("mkdir -p /run/sshd && t=$(mktemp) && "
+                "{ echo \"Include {staged}\"; cat /etc/ssh/sshd_config; } > $t && "
+                "sshd -t -f $t; r=$?; rm -f $t; exit $r")
+    dropin = config_file(name="SSH hardening drop-in (validated with sshd -t)", dest=SSHD_DROPIN,
+                         content=content, validate=validate)
+    # Ubuntu 24.04 starts sshd from ssh.socket; its generator reads the port at daemon-reload.
+    socket_activated = host.get_fact(SystemdUnitEnabled, unit="ssh.socket") == "enabled"
+    if socket_activated:
+        server.shell(name="Re-read the SSH port for ssh.socket",
+                     commands=["systemctl daemon-reload", "systemctl restart ssh.socket"],
+                     _if=dropin.did_change)
+    server.shell(name="Reload sshd if its config changed",
+                 commands=["systemctl try-reload-or-restart ssh.service"], _if=dropin.did_change)
+
+
+def _firewall():
+    prepend, rules = firewall_rules(host.data, host.groups)
+    ufw_rules(name="UFW: default deny incoming, only what this host's groups need",
+              prepend=prepend, rules=rules,
+              defaults={"incoming": "deny", "outgoing": "allow", "routed": "deny"},
+              must_allow_port=host.data.base_ssh_port)
+
+
+def _fail2ban():
+    data = host.data
+    jail = config_file(
+        name="fail2ban: sshd jail on the journal, incremental bans",
+        dest="/etc/fail2ban/jail.d/galion.local",
+        content=render("base/etc/fail2ban/jail.d/galion.local.j2",
+                       bantime=data.base_fail2ban_bantime, bantime_max=data.base_fail2ban_bantime_max,
+                       findtime=data.base_fail2ban_findtime, maxretry=data.base_fail2ban_maxretry,
+                       ignoreip=data.base_fail2ban_ignoreip, ssh_port=data.base_ssh_port),
+        # Test the whole configuration with the staged jail in place, in a scratch copy.
+        validate=("d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} $d/jail.d/galion.local "
+                  "&& rm -f $d/jail.d/galion.local.galion-new && fail2ban-client -c $d -t >/dev/null; "
+                  "r=$?; rm -rf $d; exit $r"))
+    systemd.service(name="fail2ban running and enabled", service="fail2ban", running=True,
+                    enabled=True)
+    systemd.service(name="Reload fail2ban if its jail changed", service="fail2ban",
+                    reloaded=True, _if=jail.did_change)
+
+
+def _unattended_upgrades():
+    data = host.data
+    validate = "apt-config -c {staged} dump >/dev/null"
+    config_file(name="Unattended upgrades: daily", dest="/etc/apt/apt.conf.d/20auto-upgrades",
+                content=render("base/etc/apt/apt.conf.d/20auto-upgrades.j2"), validate=validate)
+    config_file(name="Unattended upgrades: reports and reboots",
+                dest="/etc/apt/apt.conf.d/52galion-unattended-upgrades",
+                content=render("base/etc/apt/apt.conf.d/52galion-unattended-upgrades.j2",
+                               mail=data.operator_email if data.base_mail_relay else "",
+                               reboot=data.base_unattended_reboot,
+                               reboot_time=data.base_unattended_reboot_time),
+                validate=validate)
+
+
+def _mail_relay():
+    relay = host.data.base_mail_relay
+    if not relay:
+        return
+    relay_host, _, relay_port = relay.rpartition(":")
+    config_file(name="SMTP relay for system mail (secret)", dest="/etc/msmtprc", mode="600",
+                secret=True, validate="msmtp -C {staged} --pretend >/dev/null",
+                content=render("base/etc/msmtprc.j2", host=relay_host, port=relay_port,
+                               user=host.data.base_mail_relay_user,
+                               password=secrets.get("SMTP_RELAY_PASSWORD"),
+                               sender=host.data.operator_email))
+
+
+def _sysctl():
+    if not host.data.base_sysctl_enabled:
+        return
+    values = sysctl_hardening(host.data, host.groups)
+    config_file(name="sysctl hardening file", dest="/etc/sysctl.d/90-galion-hardening.conf",
+                content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values))
+    sysctl_values(name="sysctl hardening applied where this host allows", values=values)
+
+
+def _journald():
+    conf = config_file(name="journald: persistent, size-capped",
+                       dest="/etc/systemd/journald.conf.d/90-galion.conf",
+                       content=render("base/etc/systemd/journald.conf.d/90-galion.conf.j2",
+                                      max_use=host.data.base_journald_max_use))
+    files.directory(name="Persistent journal directory", path="/var/log/journal", mode="2755",
+                    group="systemd-journal")
+    systemd.service(name="Restart journald if its config changed", service="systemd-journald",
+                    restarted=True, _if=conf.did_change)
+
+
+def _time_sync():
+    if host.get_fact(PathExists, path="/usr/sbin/chronyd"):
+        return  # chrony already keeps time; two NTP clients would fight
+    # In a container the clock is the machine's: timesyncd's unit skips itself there
+    # (ConditionVirtualization=!container), so only ask it to run on a real host.
+    in_container = host.get_fact(ContainerVirtualization) != "none"
+    systemd.service(name="Time sync (systemd-timesyncd)", service="systemd-timesyncd",
+                    enabled=True, running=None if in_container else True)
+
+
+@deploy("Base hardening")
+def base():
+    _apt_lock_timeout()
+    _packages()
+    _deploy_user()
+    _ssh()
+    _firewall()
+    _fail2ban()
+    _unattended_upgrades()
+    _mail_relay()
+    _sysctl()
+    _journald()
+    _time_sync()

@@ -1,0 +1,1 @@
+"""Throwaway Debian hosts (systemd-nspawn in network namespaces) to converge and test against."""

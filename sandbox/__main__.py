@@ -1,0 +1,117 @@
+"""python -m sandbox up|down|status [--topology single|fleet] [--distro bookworm|trixie]"""
+
+import argparse
+import shutil
+import sys
+import time
+
+from . import hosts, network, rootfs, settings
+from . import secrets as sandbox_secrets
+from . import state as sandbox_state
+from .shell import SandboxError, run, say
+
+
+def _operator_key() -> str:
+    settings.STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not settings.OPERATOR_KEY.exists():
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "galion-sandbox-operator",
+            "-f", str(settings.OPERATOR_KEY))
+    return settings.OPERATOR_KEY.with_suffix(".pub").read_text()
+
+
+def up(topology: str, distro: str) -> dict:
+    started = time.monotonic()
+    down(quiet_if_nothing=True)
+    specs = settings.TOPOLOGIES[topology]
+    public_key = _operator_key()
+    settings.KNOWN_HOSTS.unlink(missing_ok=True)
+    sandbox_state.write_ssh_config()
+    rootfs.ensure_base(distro)
+    network.bridge_up()
+    state = {"topology": topology, "distro": distro, "subnet": str(settings.SUBNET),
+             "gateway": settings.gateway_address(), "operator_key": str(settings.OPERATOR_KEY),
+             "ssh_config": str(settings.SSH_CONFIG), "known_hosts": str(settings.KNOWN_HOSTS),
+             "secrets_env": str(settings.SECRETS_ENV), "hosts": [], "probe": None}
+    probe_addr = str(settings.SUBNET[settings.PROBE_INDEX])
+    probe_ns = settings.netns_name(settings.PROBE_NAME)
+    network.namespace_up(probe_ns, settings.veth_name(settings.PROBE_INDEX), probe_addr)
+    state["probe"] = {"netns": probe_ns, "address": probe_addr}
+    for spec in specs:
+        address = settings.host_address(spec.host_index)
+        netns = settings.netns_name(spec.name)
+        network.namespace_up(netns, settings.veth_name(spec.host_index), address)
+        root = rootfs.make_host_root(distro, spec.name, address, public_key)
+        log = settings.HOSTS_DIR / spec.name / "console.log"
+        pid = hosts.boot(spec.name, root, netns, log)
+        state["hosts"].append({"name": spec.name, "address": address, "groups": list(spec.groups),
+                               "netns": netns, "pid": pid, "root": str(root), "log": str(log)})
+        sandbox_state.save(state)
+    for h in state["hosts"]:
+        h["boot_state"] = hosts.wait_ready(h["address"], sandbox_state.ssh_options(), h["pid"],
+                                           settings.HOSTS_DIR / h["name"] / "console.log")
+    sandbox_secrets.write(sandbox_secrets.generate())
+    sandbox_state.save(state)
+    say(f"up: {topology} on {distro}, {len(specs)} host(s) in {time.monotonic() - started:.1f}s")
+    return state
+
+
+def down(quiet_if_nothing: bool = False) -> None:
+    names = hosts.leftover_cgroup_hosts()
+    try:
+        names.update(h["name"] for h in sandbox_state.load()["hosts"])
+    except sandbox_state.SandboxNotUp:
+        pass
+    anything = bool(names or hosts.nspawn_pids() or network.leftover_namespaces()
+                    or network.leftover_links() or settings.HOSTS_DIR.exists())
+    if not anything:
+        if not quiet_if_nothing:
+            say("down: nothing to remove")
+        network.teardown_all()
+        return
+    hosts.stop_all(names)
+    network.teardown_all()
+    if settings.HOSTS_DIR.exists():
+        shutil.rmtree(settings.HOSTS_DIR)
+    for path in (settings.STATE_FILE, settings.SECRETS_ENV, settings.KNOWN_HOSTS):
+        path.unlink(missing_ok=True)
+    for socket in settings.STATE_DIR.glob("cm-*"):
+        socket.unlink(missing_ok=True)
+    say("down: hosts stopped, namespaces, links, NAT rules, cgroups and files removed")
+
+
+def status() -> int:
+    try:
+        state = sandbox_state.load()
+    except sandbox_state.SandboxNotUp as exc:
+        print(exc)
+        return 1
+    print(f"{state['topology']} on {state['distro']}, subnet {state['subnet']}")
+    alive = hosts.nspawn_pids()
+    for h in state["hosts"]:
+        running = "running" if h["pid"] in alive else "STOPPED"
+        print(f"  {h['name']:<10} {h['address']:<14} {running:<8} {','.join(h['groups'])}")
+    print(f"  probe      {state['probe']['address']:<14} netns {state['probe']['netns']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--topology", choices=tuple(settings.TOPOLOGIES), default="single")
+    parser.add_argument("--distro", choices=settings.DISTROS, default="bookworm")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            up(args.topology, args.distro)
+        elif args.command == "down":
+            down()
+        else:
+            return status()
+    except SandboxError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

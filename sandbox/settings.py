@@ -1,0 +1,74 @@
+"""Where the sandbox keeps things and which hosts a topology boots."""
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Everything the sandbox makes on the machine carries this prefix, so `down` can find
+# leftovers of a run that was killed even when its state file is gone.
+PREFIX = "gsbx"
+
+# State, keys, throwaway secrets and host root file systems (root only, 0700).
+STATE_DIR = Path(os.environ.get("GALION_SANDBOX_DIR", "/var/lib/galion-sandbox"))
+# Base root file systems made by debootstrap, kept between runs: a second `up` copies.
+CACHE_DIR = Path(os.environ.get("GALION_SANDBOX_CACHE", "/var/cache/galion-sandbox"))
+# Private subnet of the sandbox bridge; the machine itself is .1 on it.
+SUBNET = ipaddress.ip_network(os.environ.get("GALION_SANDBOX_SUBNET", "10.77.0.0/24"))
+# Debian mirror the hosts install from (the one this machine's apt already uses).
+MIRROR = os.environ.get("GALION_SANDBOX_MIRROR", "http://deb.debian.org/debian")
+# Seconds to wait for a booted host to answer over SSH.
+BOOT_TIMEOUT = int(os.environ.get("GALION_SANDBOX_BOOT_TIMEOUT", "120"))
+
+BRIDGE = f"{PREFIX}-br0"
+STATE_FILE = STATE_DIR / "state.json"
+OPERATOR_KEY = STATE_DIR / "operator_ed25519"
+KNOWN_HOSTS = STATE_DIR / "known_hosts"
+SSH_CONFIG = STATE_DIR / "ssh_config"
+SECRETS_ENV = STATE_DIR / "secrets.env"
+HOSTS_DIR = STATE_DIR / "hosts"
+
+DISTROS = ("bookworm", "trixie")
+ROLE_GROUPS = ("app", "db", "db_replica", "edge", "monitoring", "backups")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    host_index: int  # last octet offset: address is SUBNET[10 + host_index]
+    groups: tuple = field(default_factory=tuple)
+
+
+TOPOLOGIES = {
+    # The all-in-one box of today: one host in every role group except replicas.
+    "single": (HostSpec("titanaxe", 1, ("app", "db", "edge", "monitoring", "backups")),),
+    # Provisional split fleet; the fleet step (7) refines it.
+    "fleet": (
+        HostSpec("edge1", 1, ("edge", "monitoring")),
+        HostSpec("app1", 2, ("app",)),
+        HostSpec("app2", 3, ("app",)),
+        HostSpec("db1", 4, ("db", "backups")),
+        HostSpec("db2", 5, ("db_replica",)),
+    ),
+}
+
+# A bare network namespace (no systemd) that tests probe from: "another machine".
+PROBE_NAME = "probe"
+PROBE_INDEX = 240
+
+
+def gateway_address() -> str:
+    return str(SUBNET[1])
+
+
+def host_address(index: int) -> str:
+    return str(SUBNET[10 + index])
+
+
+def netns_name(name: str) -> str:
+    return f"{PREFIX}-{name}"
+
+
+def veth_name(index: int) -> str:
+    # Interface names are limited to 15 characters: use the index, not the host name.
+    return f"{PREFIX}-v{index}"
