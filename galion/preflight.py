@@ -137,7 +137,10 @@ HOST_CHECKS: list[Check] = [
 
 
 def _inventory_names() -> set[str]:
-    return {p.stem for p in (REPO / "inventories").glob("*.py")}
+    """pyinfra also puts every host in a group named after its inventory file."""
+    names = {p.stem for p in (REPO / "inventories").glob("*.py")}
+    names.update(Path(arg).stem for arg in sys.argv if arg.endswith(".py"))
+    return names
 
 
 def check_host(name: str, data, groups: set[str], role_modules) -> list[Problem]:

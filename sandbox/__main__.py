@@ -35,7 +35,12 @@ def up(topology: str, distro: str) -> dict:
     probe_addr = str(settings.SUBNET[settings.PROBE_INDEX])
     probe_ns = settings.netns_name(settings.PROBE_NAME)
     network.namespace_up(probe_ns, settings.veth_name(settings.PROBE_INDEX), probe_addr)
-    state["probe"] = {"netns": probe_ns, "address": probe_addr}
+    # Extra source addresses, so tests that get an address banned or rate-limited do
+    # not disturb each other.
+    extra = [str(settings.SUBNET[settings.PROBE_INDEX + i]) for i in range(1, settings.PROBE_EXTRA + 1)]
+    for address in extra:
+        run("ip", "-n", probe_ns, "addr", "add", f"{address}/{settings.SUBNET.prefixlen}", "dev", "eth0")
+    state["probe"] = {"netns": probe_ns, "address": probe_addr, "extra_addresses": extra}
     for spec in specs:
         address = settings.host_address(spec.host_index)
         netns = settings.netns_name(spec.name)

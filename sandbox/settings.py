@@ -55,6 +55,8 @@ TOPOLOGIES = {
 # A bare network namespace (no systemd) that tests probe from: "another machine".
 PROBE_NAME = "probe"
 PROBE_INDEX = 240
+# How many more addresses the probe has (.241, .242, ...).
+PROBE_EXTRA = 4
 
 
 def gateway_address() -> str:

@@ -1,0 +1,76 @@
+"""Run pyinfra against the sandbox inventory and read what changed from --json.
+
+    python -m sandbox.converge            # converge as the deploy user
+    python -m sandbox.converge bootstrap  # first run as root, then as the deploy user
+"""
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+INVENTORY = "inventories/sandbox.py"
+
+
+@dataclass
+class Result:
+    returncode: int
+    seconds: float
+    changed: list[str]
+    failed_hosts: list[str]
+    stdout: str
+    stderr: str
+
+    def check(self) -> "Result":
+        if self.returncode != 0 or self.failed_hosts:
+            tail = "\n".join(self.stderr.splitlines()[-30:])
+            raise RuntimeError(f"converge failed (exit {self.returncode}, failed hosts "
+                               f"{self.failed_hosts}):\n{tail}")
+        return self
+
+
+def pyinfra(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pyinfra", *args], cwd=REPO, env=env,
+                          text=True, capture_output=True, timeout=timeout)
+
+
+def converge(*extra: str, env: dict | None = None, inventory: str = INVENTORY) -> Result:
+    """One `pyinfra -y --json` run; `changed` lists operations that changed a host."""
+    started = time.monotonic()
+    proc = pyinfra("-y", "--json", inventory, "deploy.py", *extra, env=env)
+    seconds = time.monotonic() - started
+    changed, failed = [], []
+    try:
+        doc = json.loads(proc.stdout)
+        results = doc.get("results", {})
+        failed = results.get("failed_hosts", [])
+        changed = [f"{op['name']} on {','.join(op['success'])}"
+                   for op in results.get("operations", []) if op.get("success")]
+    except json.JSONDecodeError:
+        failed = ["(no JSON output)"]
+    return Result(proc.returncode, seconds, changed, failed, proc.stdout, proc.stderr)
+
+
+def bootstrap() -> list[Result]:
+    """The operator's first run (as root), then the run as the deploy user that proves it."""
+    first = converge("--data", "ssh_user=root").check()
+    second = converge().check()
+    return [first, second]
+
+
+def main(argv: list[str]) -> int:
+    try:
+        results = bootstrap() if argv[:1] == ["bootstrap"] else [converge(*argv).check()]
+    except RuntimeError as exc:
+        print(f"converge: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"converge: {r.seconds:.1f}s, {len(r.changed)} operation(s) changed", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

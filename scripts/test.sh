@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite. For each distro: boot a sandbox, converge
+# (root bootstrap, then as the deploy user), testinfra, a second converge that must
+# change nothing, the secret-leak checks; the sandbox is torn down even on failure.
+#   GALION_TEST_DISTROS="bookworm trixie" (default) picks the distros.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+. .venv/bin/activate
+
+trap 'python -m sandbox down || true' EXIT
+
+echo "== unit tests (no hosts)" >&2
+pytest -q tests/unit
+
+for distro in ${GALION_TEST_DISTROS:-bookworm trixie}; do
+    echo "== sandbox on $distro" >&2
+    python -m sandbox up --distro "$distro"
+    python -m sandbox.converge bootstrap
+    pytest -q tests/roles
+    pytest -q tests/sandbox
+    python -m sandbox down
+done
+echo "== all green" >&2

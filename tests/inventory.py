@@ -1,0 +1,74 @@
+"""The hosts tests run against, read from a pyinfra inventory (same addresses, users, keys).
+
+GALION_INVENTORY picks the inventory (default: the sandbox's). For the sandbox the
+ssh config written by `python -m sandbox up` adds known_hosts and connection reuse.
+"""
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import testinfra
+from pyinfra.api import Config, State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+REPO = Path(__file__).resolve().parent.parent
+INVENTORY = os.environ.get("GALION_INVENTORY", "inventories/sandbox.py")
+
+
+@dataclass
+class Node:
+    name: str
+    address: str
+    user: str
+    groups: frozenset
+    data: dict
+    host: "testinfra.host.Host"
+
+    def __repr__(self):
+        return self.name
+
+
+def _ssh_config() -> str | None:
+    if os.environ.get("GALION_SSH_CONFIG"):
+        return os.environ["GALION_SSH_CONFIG"]
+    if Path(INVENTORY).stem == "sandbox":
+        from sandbox import state
+        return state.load()["ssh_config"]
+    return None
+
+
+@lru_cache(maxsize=1)
+def nodes() -> tuple[Node, ...]:
+    cwd = os.getcwd()
+    os.chdir(REPO)  # group_data/ is looked up from the current directory
+    try:
+        state = State()
+        ctx_state.set(state)  # the inventory loader expects a current pyinfra state
+        inventory = make_inventory(INVENTORY, cwd=str(REPO))
+        state.init(inventory, Config())
+    finally:
+        os.chdir(cwd)
+    found = []
+    ssh_config = _ssh_config()
+    for h in inventory:
+        data = h.data.dict()
+        user = data.get("ssh_user") or "root"
+        address = data.get("ssh_hostname") or h.name
+        spec = f"ssh://{user}@{address}"
+        if data.get("ssh_port"):
+            spec += f":{data['ssh_port']}"
+        kwargs = {"sudo": user != "root"}
+        if data.get("ssh_key"):
+            kwargs["ssh_identity_file"] = str(Path(data["ssh_key"]).expanduser())
+        if ssh_config:
+            kwargs["ssh_config"] = ssh_config
+        found.append(Node(h.name, address, user, frozenset(h.groups), data,
+                          testinfra.get_host(spec, **kwargs)))
+    return tuple(found)
+
+
+def in_group(group: str) -> list[Node]:
+    return [n for n in nodes() if group in n.groups]

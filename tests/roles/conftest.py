@@ -1,0 +1,68 @@
+"""testinfra fixtures: `node` runs a test once per inventory host; `probe` is another machine."""
+
+import subprocess
+import textwrap
+
+import pytest
+
+from tests.inventory import nodes
+
+CONNECT = textwrap.dedent("""
+    import socket, sys, time
+    src, host, port, timeout, count = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                                       float(sys.argv[4]), int(sys.argv[5]))
+    for _ in range(count):
+        s = socket.socket()
+        s.settimeout(timeout)
+        try:
+            if src:
+                s.bind((src, 0))
+            s.connect((host, port))
+            print("open")
+        except socket.timeout:
+            print("filtered")
+        except ConnectionRefusedError:
+            print("refused")
+        except OSError as e:
+            print("error")
+        finally:
+            s.close()
+        time.sleep(0.05)
+""")
+
+
+def pytest_generate_tests(metafunc):
+    if "node" in metafunc.fixturenames:
+        group = getattr(metafunc.module, "GROUP", None)
+        chosen = [n for n in nodes() if group is None or group in n.groups]
+        metafunc.parametrize("node", chosen, ids=[n.name for n in chosen])
+
+
+class Probe:
+    """A network namespace on the sandbox bridge: traffic from "another machine"."""
+
+    def __init__(self, netns: str, address: str, extra: list[str]):
+        self.netns, self.address, self.extra = netns, address, extra
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.netns, *args], text=True,
+                              capture_output=True, timeout=timeout)
+
+    def tcp(self, host: str, port: int, source: str = "", timeout: float = 2.0,
+            count: int = 1) -> list[str] | str:
+        """Per attempt: "open", "refused" (let through, nothing listens), "filtered"
+        (dropped) or "error" (rejected with ICMP). One attempt gives a string."""
+        out = self.run("python3", "-c", CONNECT, source, host, str(port), str(timeout),
+                       str(count), timeout=count * (timeout + 1) + 10)
+        results = out.stdout.split()
+        return results[0] if count == 1 else results
+
+
+@pytest.fixture(scope="session")
+def probe():
+    from sandbox import state
+    try:
+        p = state.load()["probe"]
+    except state.SandboxNotUp:
+        pytest.skip("probe tests need the sandbox")
+    return Probe(p["netns"], p["address"], p["extra_addresses"])
