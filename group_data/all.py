@@ -32,10 +32,12 @@ base_ssh_kex_preference = [
     "diffie-hellman-group18-sha512", "diffie-hellman-group16-sha512",
     "diffie-hellman-group-exchange-sha256",
 ]
+# Ciphers: AEAD first; CTR modes stay for older clients (paramiko); no CBC.
 base_ssh_cipher_preference = [
     "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
     "aes256-ctr", "aes192-ctr", "aes128-ctr",
 ]
+# MACs: encrypt-then-MAC first; no SHA-1, no 64-bit tags.
 base_ssh_mac_preference = [
     "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com",
     "hmac-sha2-512", "hmac-sha2-256",
@@ -54,8 +56,9 @@ base_firewall_ports_by_group = {
 base_fail2ban_bantime = "1h"
 # Longest ban: the plan's "auto-ban for 1-7 days".
 base_fail2ban_bantime_max = "7d"
-# Window in which failures are counted, and how many failures ban.
+# Window in which failures are counted.
 base_fail2ban_findtime = "10m"
+# Failures within that window that ban the source.
 base_fail2ban_maxretry = 5
 # Never banned (loopback; add the monitoring or office address if it probes SSH).
 base_fail2ban_ignoreip = ["127.0.0.1/8", "::1"]

@@ -1,0 +1,104 @@
+"""Converging the sandbox again: nothing changes, no secret leaks, bad config never goes live.
+
+Runs after tests/roles (the test command's order), on a converged sandbox.
+"""
+
+import hashlib
+import secrets as random_secrets
+
+from sandbox.converge import converge, pyinfra
+
+SECRET_FILE = "/etc/msmtprc"
+
+# Runs on the host as root. The secret is read there, never put on a command line: sudo
+# logs command lines to the journal, and a test must not leak what it checks for.
+FIND_SECRET = r"""
+import hashlib, os, sys
+value = next(l.split(None, 1)[1].strip() for l in open("/etc/msmtprc") if l.startswith("password"))
+if sys.argv[1] == "digest":
+    print(hashlib.sha256(value.encode()).hexdigest()); sys.exit()
+needle = value.encode()
+for top in ("/etc", "/home", "/root", "/tmp", "/var/tmp", "/var/log", "/var/lib/galion"):
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            try:
+                if os.path.isfile(p) and not os.path.islink(p) and needle in open(p, "rb").read():
+                    print(p)
+            except OSError:
+                pass
+"""
+
+
+def _on_host(node, mode: str) -> list[str]:
+    return node.host.check_output(f"python3 -c '{FIND_SECRET}' {mode}").split()
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def test_second_converge_changes_nothing():
+    result = converge().check()
+    assert result.changed == [], result.changed
+
+
+def _sha(node, path):
+    return node.host.check_output(f"sha256sum {path}").split()[0]
+
+
+def test_changed_secret_never_printed_by_dry_run_diff_or_json(env_with, sandbox_secrets, node):
+    old = sandbox_secrets["SMTP_RELAY_PASSWORD"]
+    new = random_secrets.token_urlsafe(24)
+    env = env_with(SMTP_RELAY_PASSWORD=new)
+    before = _sha(node, SECRET_FILE)
+
+    outputs = []
+    for args in (["--dry", "--diff"], ["--dry", "--diff", "--json"], ["--dry", "--diff", "-vv"]):
+        proc = pyinfra(*args, "inventories/sandbox.py", "deploy.py", env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs.append(proc.stdout + proc.stderr)
+    plan = outputs[0]
+    assert f"Will modify {SECRET_FILE} (secret: content not shown)" in plan
+    for out in outputs:
+        assert old not in out and new not in out
+    assert _sha(node, SECRET_FILE) == before  # --dry changed nothing
+
+    # Executing with --diff prints diffs a second time: still nothing.
+    proc = pyinfra("-y", "--diff", "inventories/sandbox.py", "deploy.py", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert old not in proc.stdout + proc.stderr and new not in proc.stdout + proc.stderr
+    assert _sha(node, SECRET_FILE) != before
+    assert _on_host(node, "digest") == [_digest(new)]
+
+    # Back to the sandbox's value; the file returns to what it was.
+    converge().check()
+    assert _sha(node, SECRET_FILE) == before
+
+
+def test_debug_inventory_shows_no_secret(sandbox_secrets):
+    proc = pyinfra("inventories/sandbox.py", "debug-inventory")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for value in sandbox_secrets.values():
+        assert value not in proc.stdout + proc.stderr
+
+
+def test_secret_file_private_and_only_copy(sandbox_secrets, node):
+    f = node.host.file(SECRET_FILE)
+    assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+    assert _on_host(node, "digest") == [_digest(sandbox_secrets["SMTP_RELAY_PASSWORD"])]
+    # Journals included: nothing logged the value, no upload left a copy behind.
+    assert _on_host(node, "find") == [SECRET_FILE]
+
+
+def test_invalid_sshd_config_fails_the_run_and_keeps_the_live_one(node):
+    live = "/etc/ssh/sshd_config.d/00-galion-hardening.conf"
+    before = _sha(node, live)
+    result = converge("--data", "base_ssh_max_startups=not-a-number")
+    assert result.returncode != 0 or result.failed_hosts
+    assert "validation failed, live file untouched" in result.stderr
+    assert _sha(node, live) == before
+    assert not node.host.file(live + ".galion-new").exists
+    assert node.host.service("ssh").is_running
+    # The next good run validates again and changes nothing.
+    assert converge().check().changed == []

@@ -1,0 +1,114 @@
+"""group_data hygiene, .env.example coverage and what the base role renders (no hosts)."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from galion import secrets
+from galion.ops import render
+from operations import base
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP_DATA = sorted((REPO / "group_data").glob("*.py"))
+
+
+def _assignments(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text())
+    return [(t.id, node.lineno) for node in tree.body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)]
+
+
+def test_each_knob_lives_in_one_group_data_file():
+    seen: dict[str, str] = {}
+    for path in GROUP_DATA:
+        for key, _ in _assignments(path):
+            assert key not in seen, f"{key} in {seen.get(key)} and {path.name}"
+            seen[key] = path.name
+
+
+def test_each_knob_has_a_comment_above_it():
+    for path in GROUP_DATA:
+        lines = path.read_text().splitlines()
+        for key, lineno in _assignments(path):
+            above = lines[lineno - 2].strip() if lineno >= 2 else ""
+            assert above.startswith("#"), f"{path.name}:{lineno} {key} has no comment above it"
+
+
+def test_role_knobs_carry_their_role_prefix():
+    for path in GROUP_DATA:
+        for key, _ in _assignments(path):
+            assert re.match(r"^(base|postgres|pgbouncer|redis|backups|nginx|docker|monitoring|operator)_",
+                            key), key
+
+
+def test_env_example_lists_every_secret_the_code_asks_for():
+    asked = set()
+    for path in list((REPO / "operations").glob("*.py")) + list((REPO / "galion").glob("*.py")):
+        asked.update(re.findall(r'secrets\.get\("([A-Z0-9_]+)"\)', path.read_text()))
+        asked.update(re.findall(r'"([A-Z][A-Z0-9_]+_(?:PASSWORD|SECRET|KEY|PASSPHRASE))"', path.read_text()))
+    assert asked, "no secret found: the scan is broken"
+    assert asked <= secrets.example_keys()
+
+
+def test_env_example_values_are_all_placeholders():
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            assert secrets.PLACEHOLDER.match(line.split("=", 1)[1]), line
+
+
+@pytest.mark.parametrize("value,ok", [("change-me", False), ("", False), ("<generate>", False),
+                                      ("short", False), ("x" * 8 + "Y" * 8, True)])
+def test_secret_problem_detection(monkeypatch, tmp_path, value, ok):
+    env = tmp_path / ".env"
+    env.write_text(f"SMTP_RELAY_PASSWORD={value}\n")
+    monkeypatch.setenv("GALION_ENV_FILE", str(env))
+    monkeypatch.delenv("SMTP_RELAY_PASSWORD", raising=False)
+    secrets.reset_cache()
+    try:
+        assert (secrets.problem("SMTP_RELAY_PASSWORD") is None) == ok
+    finally:
+        secrets.reset_cache()
+
+
+def _data(**over):
+    knobs: dict = {}
+    exec((REPO / "group_data" / "all.py").read_text(), knobs)
+    data = {k: v for k, v in knobs.items() if not k.startswith("_")}
+    data.update(over)
+    return data
+
+
+def test_firewall_rules_follow_groups_and_print_like_ufw():
+    data = _data(base_ssh_trusted_cidrs=["10.77.0.1/32", "192.0.2.0/24"])
+    prepend, rules = base.firewall_rules(data, {"edge", "app"})
+    assert prepend[0].startswith("allow from 10.77.0.1 to any port 22 proto tcp")
+    assert prepend[1].startswith("allow from 192.0.2.0/24 ")
+    assert rules[0] == "limit 22/tcp comment 'galion: ssh'"
+    assert "allow 443/tcp comment 'galion: edge'" in rules
+    _, db_rules = base.firewall_rules(data, {"db"})
+    assert db_rules == ["limit 22/tcp comment 'galion: ssh'"]
+
+
+def test_ip_forwarding_only_on_docker_hosts():
+    assert base.sysctl_hardening(_data(), {"app"})["net.ipv4.ip_forward"] == 1
+    assert base.sysctl_hardening(_data(), {"db", "edge"})["net.ipv4.ip_forward"] == 0
+
+
+def test_sshd_dropin_renders_every_setting():
+    text = render("base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2", port=22,
+                  permit_root_login="no", max_auth_tries=3, login_grace_time=30,
+                  max_startups="10:30:60", client_alive_interval=300,
+                  kex=["curve25519-sha256"], ciphers=["aes256-gcm@openssh.com"],
+                  macs=["hmac-sha2-512-etm@openssh.com"])
+    assert "PermitRootLogin no\n" in text and "PasswordAuthentication no\n" in text
+    assert "KexAlgorithms curve25519-sha256\n" in text
+    assert "{{" not in text and "{%" not in text
+
+
+def test_authorized_keys_reads_pub_files(tmp_path):
+    pub = tmp_path / "k.pub"
+    pub.write_text("# comment\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop\n")
+    keys = base.authorized_keys({"base_deploy_authorized_keys": [str(pub), "ssh-rsa AAAAB3 x"]})
+    assert keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop", "ssh-rsa AAAAB3 x"]

@@ -1,0 +1,132 @@
+"""Bad data stops `pyinfra ... deploy.py` with one clear line, before any connection.
+
+Each case runs the real CLI against a throwaway inventory whose host is a loopback
+listener: the listener counts connections, so "no host touched" is measured.
+"""
+
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "s3cr3t-value-for-the-preflight-tests"
+ALL_GROUPS = ("app", "db", "edge", "monitoring", "backups")
+
+
+class Listener:
+    """A TCP listener on loopback that accepts, counts and closes connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def public_key(tmp_path_factory) -> str:
+    key = tmp_path_factory.mktemp("key") / "operator"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return Path(f"{key}.pub").read_text().strip()
+
+
+def run_case(tmp_path, listener, public_key, data=None, groups=ALL_GROUPS, secret=GOOD_SECRET,
+             extra_hosts=()):
+    host_data = {
+        "ssh_hostname": "127.0.0.1", "ssh_port": listener.port, "ssh_user": "deploy",
+        "ssh_connect_retries": 0, "base_deploy_authorized_keys": [public_key],
+        "base_mail_relay": "smtp.example.com:587", "base_mail_relay_user": "relay",
+    }
+    host_data.update(data or {})
+    lines = [f"_box = ('box', {host_data!r})"]
+    members = {g: ["_box"] for g in groups}
+    for name, host_groups in extra_hosts:
+        lines.append(f"_{name} = ('{name}', dict(_box[1], ssh_hostname='127.0.0.2'))")
+        for g in host_groups:
+            members.setdefault(g, []).append(f"_{name}")
+    lines += [f"{g} = [{', '.join(m)}]" for g, m in members.items()]
+    inventory = tmp_path / "case.py"
+    inventory.write_text("\n".join(lines) + "\n")
+    env_file = tmp_path / "case.env"
+    env_file.write_text("" if secret is None else f"SMTP_RELAY_PASSWORD={secret}\n")
+    env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(env_file), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("preflight:")]
+    return proc, problems
+
+
+CASES = {
+    "missing secret": (dict(secret=None), "secret SMTP_RELAY_PASSWORD: missing"),
+    "placeholder secret": (dict(secret="change-me"), "secret SMTP_RELAY_PASSWORD: still a placeholder"),
+    "short secret": (dict(secret="abc123"), "secret SMTP_RELAY_PASSWORD: shorter than 16"),
+    "bad e-mail": (dict(data={"operator_email": "ops@"}), "operator_email: 'ops@' is not an e-mail"),
+    "bad CIDR": (dict(data={"base_ssh_trusted_cidrs": ["10.0.0.300/32"]}),
+                 "base_ssh_trusted_cidrs: ['10.0.0.300/32'] is not a list of CIDRs"),
+    "bad port": (dict(data={"base_ssh_port": 70000}), "base_ssh_port: 70000 is not a TCP port"),
+    "bad firewall port": (dict(data={"base_firewall_ports_by_group": {"edge": ["99999/tcp"]}}),
+                          "base_firewall_ports_by_group:"),
+    "bad address": (dict(data={"ssh_hostname": "titan axe!"}),
+                    "ssh_hostname: 'titan axe!' is not an IP address or host name"),
+    "bad relay": (dict(data={"base_mail_relay": "smtp.example.com"}), "base_mail_relay:"),
+    "no keys": (dict(data={"base_deploy_authorized_keys": []}), "base_deploy_authorized_keys: is empty"),
+    "not a key": (dict(data={"base_deploy_authorized_keys": ["ssh-ed25519 not*base64"]}),
+                  "base_deploy_authorized_keys: ssh-ed25519 key with invalid base64"),
+    "root as deploy user": (dict(data={"base_deploy_user": "root"}), "base_deploy_user: 'root'"),
+    "unknown group": (dict(groups=("app", "dbs")), "group dbs: is not a role group"),
+    "primary and replica": (dict(groups=("app", "db", "db_replica")),
+                            "groups: is in both db and db_replica"),
+    "replica without primary": (dict(groups=("app", "db_replica")),
+                                "group db_replica: has replicas but no primary"),
+    "edge without app": (dict(groups=("edge",)), "group edge: has nothing to proxy to"),
+    "two primaries": (dict(extra_hosts=[("db2", ["db"])]), "group db: has more than one primary"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_data_stops_before_any_connection(case, tmp_path, listener, public_key):
+    kwargs, expected = CASES[case]
+    proc, problems = run_case(tmp_path, listener, public_key, **kwargs)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+    assert "(fix: " in problems[0]
+    assert "Traceback" not in proc.stderr
+    assert listener.connections == 0
+
+
+def test_good_data_passes_preflight_and_connects(tmp_path, listener, public_key):
+    """Control: with sound data the same run gets as far as connecting."""
+    proc, problems = run_case(tmp_path, listener, public_key)
+    assert problems == []
+    assert listener.connections >= 1
