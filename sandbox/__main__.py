@@ -72,6 +72,9 @@ def down(quiet_if_nothing: bool = False) -> None:
         if not quiet_if_nothing:
             say("down: nothing to remove")
         network.teardown_all()
+        left = leftovers()
+        if left:
+            raise SandboxError("down left these behind: " + "; ".join(left))
         return
     hosts.stop_all(names)
     network.teardown_all()
@@ -81,7 +84,22 @@ def down(quiet_if_nothing: bool = False) -> None:
         path.unlink(missing_ok=True)
     for socket in settings.STATE_DIR.glob("cm-*"):
         socket.unlink(missing_ok=True)
+    left = leftovers()
+    if left:
+        raise SandboxError("down left these behind: " + "; ".join(left))
     say("down: hosts stopped, namespaces, links, NAT rules, cgroups and files removed")
+
+
+def leftovers() -> list[str]:
+    """Everything of the sandbox still on the machine (empty after a clean `down`)."""
+    left = [f"netns {n}" for n in network.leftover_namespaces()]
+    left += [f"link {n}" for n in network.leftover_links()]
+    left += [f"cgroup {n}" for n in hosts.leftover_cgroup_hosts()]
+    left += [f"nspawn pid {p}" for p in hosts.nspawn_pids()]
+    left += [f"iptables rule {r}" for r in network.leftover_rules()]
+    if settings.HOSTS_DIR.exists():
+        left.append(f"directory {settings.HOSTS_DIR}")
+    return left
 
 
 def status() -> int:

@@ -68,6 +68,14 @@ def leftover_links() -> list[str]:
     return links
 
 
+def leftover_rules() -> list[str]:
+    rules = []
+    for table in ("nat", "filter"):
+        out = run("iptables", "-w", "-t", table, "-S", check=False).stdout or ""
+        rules += [f"{table}: {line}" for line in out.splitlines() if NAT_COMMENT in line]
+    return rules
+
+
 def teardown_all() -> None:
     """Remove every namespace, link and NAT rule the sandbox made; safe to repeat."""
     for netns in leftover_namespaces():
