@@ -129,3 +129,100 @@ class ContainerVirtualization(FactBase):
 
     def process(self, output):
         return output[0].strip() if output and output[0].strip() else "none"
+
+
+def _psql(sql: str, database: str = "postgres") -> str:
+    """A psql call as the postgres superuser, tab-separated, unaligned, no headers."""
+    return (f"runuser -u postgres -- psql -X -q -AtF '\t' -d {database} -v ON_ERROR_STOP=1 "
+            f"-c \"{sql}\"")
+
+
+class PostgresClusters(FactBase):
+    """`pg_lsclusters`: `[{"version": "15", "name": "main", "port": 5432, "status": "online", ...}]`."""
+
+    def requires_command(self, *args, **kwargs):
+        return "pg_lsclusters"
+
+    def command(self):
+        return "pg_lsclusters --no-header"
+
+    def default(self):
+        return []
+
+    def process(self, output):
+        clusters = []
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 6:
+                clusters.append({"version": parts[0], "name": parts[1], "port": int(parts[2]),
+                                 "status": parts[3], "owner": parts[4], "data": parts[5]})
+        return clusters
+
+
+class PostgresRoles(FactBase):
+    """`{role: {"login": bool, "replication": bool, "superuser": bool, "verifier": str}}`.
+
+    The verifier is what PostgreSQL stores (a salted SCRAM hash, never the password);
+    it is read so the wanted password can be checked against it locally.
+    """
+
+    def requires_command(self, *args, **kwargs):
+        return "psql"
+
+    def command(self):
+        return _psql("select rolname, rolcanlogin, rolreplication, rolsuper, "
+                     "coalesce(rolpassword, '') from pg_authid") + " 2>/dev/null || true"
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        roles = {}
+        for line in output:
+            parts = line.split("\t")
+            if len(parts) == 5:
+                roles[parts[0]] = {"login": parts[1] == "t", "replication": parts[2] == "t",
+                                   "superuser": parts[3] == "t", "verifier": parts[4]}
+        return roles
+
+
+class PostgresDatabases(FactBase):
+    """`{database: owner}`."""
+
+    def requires_command(self, *args, **kwargs):
+        return "psql"
+
+    def command(self):
+        return _psql("select datname, pg_get_userbyid(datdba) from pg_database") + " 2>/dev/null || true"
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        return dict(line.split("\t", 1) for line in output if "\t" in line)
+
+
+class PostgresQuery(FactBase):
+    """Rows of one read-only query as lists of strings (tab-separated)."""
+
+    def requires_command(self, *args, **kwargs):
+        return "psql"
+
+    def command(self, sql, database="postgres"):
+        return _psql(sql, database) + " 2>/dev/null || true"
+
+    def default(self):
+        return []
+
+    def process(self, output):
+        return [line.split("\t") for line in output]
+
+
+class MemoryTotalMb(FactBase):
+    """MemTotal from /proc/meminfo, in MB (no procps needed)."""
+
+    def command(self):
+        return "awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo"
+
+    def process(self, output):
+        return int(output[0])

@@ -106,9 +106,10 @@ def config_file(dest: str, content: str, user: str = "root", group: str = "root"
         ssh_user = host.data.get("ssh_user") or "root"
         yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user,
                             str(Path(temp).parent))
-    # The staged file exists (root, 0600) before any byte is written into it: an upload
-    # into an existing file keeps its mode.
-    yield StringCommand("install", "-m", "0600", "-o", "root", "-g", "root", "/dev/null", staged)
+    # The staged file exists (0600, the live file's owner, who may have to read it to
+    # validate it) before any byte is written into it: an upload into an existing file
+    # keeps its mode.
+    yield StringCommand("install", "-m", "0600", "-o", user, "-g", group, "/dev/null", staged)
     yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=temp)
     if validate:
         check = validate.replace("{staged}", shlex.quote(staged))
@@ -181,3 +182,37 @@ def ufw_rules(rules: list[str], prepend: list[str] | None = None,
             yield f"ufw default {policy} {direction}"
     if not status.get("active"):
         yield "ufw --force enable"
+
+
+SQL_DIR = "/var/lib/galion/sql"
+
+
+@operation()
+def postgres_sql(sql: str, database: str = "postgres", secret: bool = False):
+    """
+    Run SQL as the postgres superuser from an uploaded file, never from a command line.
+
+    Command lines end up in `ps`, in sudo's journal entries and in pyinfra's output; the
+    file is private (0600, postgres) and removed afterwards. Callers decide from facts
+    whether the SQL is needed at all, so running it is always a change.
+
+    + sql: the statements (run with ON_ERROR_STOP, in one transaction)
+    + database: database to connect to
+    + secret: the SQL holds a secret (a password verifier): never print it
+    """
+    if not secret and state.config.DIFF:
+        host.log(f"Will run on {database}:", logger.info)
+        for line in sql.strip().splitlines():
+            logger.info("  %s", line)
+    name = hashlib.sha256(f"{database}\0{sql}".encode()).hexdigest()[:16]
+    path = f"{SQL_DIR}/{name}.sql"
+    temp = _upload_temp_path(path)
+    if temp:
+        ssh_user = host.data.get("ssh_user") or "root"
+        yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user, str(Path(temp).parent))
+    yield StringCommand("install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", SQL_DIR)
+    yield StringCommand("install", "-m", "0600", "-o", "postgres", "-g", "postgres", "/dev/null", path)
+    yield FileUploadCommand(StringIO(sql), path, remote_temp_filename=temp)
+    yield StringCommand("sh", "-c", shlex.quote(
+        f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
+        f"-d {shlex.quote(database)} -f {path}; r=$?; rm -f {path}; exit $r"))

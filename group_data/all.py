@@ -86,3 +86,74 @@ base_sysctl_enabled = True
 base_journald_max_use = "1G"
 # Seconds apt waits for another apt/dpkg (a fresh box's apt-daily timer) before failing.
 base_apt_lock_timeout = 600
+
+# --- PostgreSQL (postgres role: hosts in db) ------------------------------------------
+# Major version; None takes the distro's (Debian 12: 15, Debian 13: 17, Ubuntu 24.04: 16).
+postgres_version = None
+# Memory PostgreSQL may plan with, in MB; None: half the RAM on a host that also runs
+# the apps (16 GB box: 8 GB, so shared_buffers 2 GB as planned), 3/4 on a DB-only host.
+postgres_memory_budget_mb = None
+# Client connections PostgreSQL accepts (PgBouncer multiplexes the apps' onto few).
+postgres_max_connections = 200
+# TCP port of PostgreSQL itself; the apps use PgBouncer's.
+postgres_port = 5432
+# SSD: random reads cost about what sequential ones do.
+postgres_random_page_cost = 1.1
+# SSD: concurrent I/O requests the planner may expect for bitmap heap scans.
+postgres_effective_io_concurrency = 200
+# WAL senders and replication slots: room for replicas (step 7) and pgBackRest.
+postgres_max_wal_senders = 10
+# Replication slots allowed (one per replica and per WAL-streaming backup).
+postgres_max_replication_slots = 10
+# Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS.
+postgres_checkpoint_timeout = "15min"
+# WAL kept between checkpoints before one is forced.
+postgres_max_wal_size = "4GB"
+# WAL recycled rather than removed below this.
+postgres_min_wal_size = "1GB"
+# Log statements slower than this (ms): the plan's "slow query > 1 s".
+postgres_log_min_duration_ms = 1000
+# The apps' databases, each owned by its own login role; the password of each role is
+# the secret named in password_secret.
+postgres_databases = [
+    {"name": "galion", "owner": "galion", "password_secret": "POSTGRES_GALION_PASSWORD"},
+    {"name": "galion_studio", "owner": "galion_studio",
+     "password_secret": "POSTGRES_GALION_STUDIO_PASSWORD"},
+]
+# Read-only role for the metrics exporter (member of pg_monitor).
+postgres_monitoring_role = "galion_monitoring"
+# Role replicas and backups stream WAL as (REPLICATION, no superuser).
+postgres_replication_role = "replicator"
+# vm.swappiness on DB hosts: swap only under real pressure (0 would invite the OOM killer
+# on the shared box, where Docker's containers need the same memory).
+postgres_vm_swappiness = 10
+# vm.overcommit_memory on DB hosts: 1, as Redis needs for fork-based snapshots; strict
+# accounting (2) would make Docker and Node fail allocations on the shared box.
+postgres_vm_overcommit_memory = 1
+
+# --- PgBouncer (postgres role) --------------------------------------------------------
+# Port the apps connect to (their DATABASE_URL points here, not at PostgreSQL).
+pgbouncer_port = 6432
+# Client connections PgBouncer accepts in all.
+pgbouncer_max_client_conn = 1000
+# Server connections per database and user (transaction pooling).
+pgbouncer_default_pool_size = 25
+# Extra server connections a busy pool may borrow for a moment.
+pgbouncer_reserve_pool_size = 5
+# Role PgBouncer logs in as to look up client passwords (auth_query).
+pgbouncer_auth_user = "pgbouncer_auth"
+# Role the exporter reads SHOW STATS with (PgBouncer admin console, stats only).
+pgbouncer_stats_user = "pgbouncer_stats"
+
+# --- Redis (redis role: hosts in db) --------------------------------------------------
+# TCP port.
+redis_port = 6379
+# Memory for data, in MB: the plan's 2 GB on the 16 GB box.
+redis_maxmemory_mb = 2048
+# What goes when full: only keys with a TTL (caches, sessions); keys without one are
+# never dropped silently, writes fail instead.
+redis_maxmemory_policy = "volatile-lru"
+# ACL user of the apps (all keys, no dangerous commands).
+redis_app_user = "galion"
+# ACL user for operators and the exporter (all commands).
+redis_admin_user = "admin"

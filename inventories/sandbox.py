@@ -28,6 +28,9 @@ for _h in _state["hosts"]:
         # A relay that exists only on paper: exercises the secret file, sends nothing.
         "base_mail_relay": _state["gateway"] + ":587",
         "base_mail_relay_user": "galion-sandbox",
+        # The sandbox host sees the whole machine's RAM; plan PostgreSQL for a small box.
+        "postgres_memory_budget_mb": 1024,
+        "redis_maxmemory_mb": 256,
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))

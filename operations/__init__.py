@@ -4,11 +4,12 @@ ROLES says which inventory group runs which role, in order; deploy.py applies it
 preflight asks each role which secrets its hosts need.
 """
 
-from . import base
+from . import base, postgres
 
 # (inventory group, role module); None = every host. Base hardening runs first.
 ROLES = [
     (None, base),
+    ("db", postgres),
 ]
 
 

@@ -1,0 +1,299 @@
+"""PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
+
+import ipaddress
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.facts.server import OsRelease
+from pyinfra.operations import apt, server, systemd
+from pyinfra.operations.util import any_changed
+
+from galion import scram, secrets
+from galion.facts import MemoryTotalMb, PostgresClusters, PostgresDatabases, PostgresQuery, PostgresRoles
+from galion.ops import config_file, postgres_sql, render, sysctl_values
+
+# The distro's PostgreSQL major, keyed on os-release (ID, VERSION_ID).
+DISTRO_POSTGRES = {("debian", "12"): 15, ("debian", "13"): 17, ("ubuntu", "24.04"): 16}
+CLUSTER = "main"
+
+
+def required_secrets(data) -> list[str]:
+    needed = [db["password_secret"] for db in data.get("postgres_databases") or []]
+    return needed + ["POSTGRES_MONITORING_PASSWORD", "POSTGRES_REPLICATION_PASSWORD",
+                     "PGBOUNCER_AUTH_PASSWORD", "PGBOUNCER_STATS_PASSWORD"]
+
+
+def version(data, os_release: dict) -> int:
+    if data.get("postgres_version"):
+        return int(data.get("postgres_version"))
+    key = (os_release.get("id"), os_release.get("version_id"))
+    if key not in DISTRO_POSTGRES:
+        raise ValueError(f"no default PostgreSQL for {key}: set postgres_version")
+    return DISTRO_POSTGRES[key]
+
+
+def memory_budget_mb(data, ram_mb: int, groups) -> int:
+    if data.get("postgres_memory_budget_mb"):
+        return int(data.get("postgres_memory_budget_mb"))
+    return ram_mb // 2 if "app" in groups else ram_mb * 3 // 4
+
+
+def tuning(data, budget_mb: int, listen: list[str]) -> list[tuple[str, str, str]]:
+    """(setting, value, why) for conf.d; sizes follow the usual PGTune proportions."""
+    max_connections = int(data.get("postgres_max_connections"))
+    shared_buffers = budget_mb // 4
+    work_mem = max(4, (budget_mb - shared_buffers) // (max_connections * 3))
+    maintenance = min(2048, max(64, budget_mb // 16))
+    return [
+        ("listen_addresses", f"'{','.join(listen)}'", "localhost, or the private address too when other hosts connect"),
+        ("port", str(data.get("postgres_port")), "TCP port"),
+        ("max_connections", str(max_connections), "PgBouncer in front keeps the real number far lower"),
+        ("password_encryption", "'scram-sha-256'", "no md5 verifiers"),
+        ("shared_buffers", f"{shared_buffers}MB", f"1/4 of the {budget_mb} MB budget"),
+        ("effective_cache_size", f"{budget_mb * 3 // 4}MB", "3/4 of the budget: page cache the planner may count on"),
+        ("work_mem", f"{work_mem}MB", "(budget - shared_buffers) / (3 x max_connections)"),
+        ("maintenance_work_mem", f"{maintenance}MB", "budget / 16 (64 MB .. 2 GB): VACUUM, CREATE INDEX"),
+        ("huge_pages", "try", "use huge pages where the kernel offers them"),
+        ("random_page_cost", str(data.get("postgres_random_page_cost")), "SSD"),
+        ("effective_io_concurrency", str(data.get("postgres_effective_io_concurrency")), "SSD"),
+        ("wal_level", "replica", "streaming replicas and WAL archiving (PITR)"),
+        ("max_wal_senders", str(data.get("postgres_max_wal_senders")), "replicas + backup streams"),
+        ("max_replication_slots", str(data.get("postgres_max_replication_slots")), "one per replica"),
+        ("wal_compression", "on", "smaller WAL for archive and replicas"),
+        ("checkpoint_timeout", data.get("postgres_checkpoint_timeout"), "spacing of checkpoints"),
+        ("checkpoint_completion_target", "0.9", "spread checkpoint I/O"),
+        ("max_wal_size", data.get("postgres_max_wal_size"), "WAL between forced checkpoints"),
+        ("min_wal_size", data.get("postgres_min_wal_size"), "WAL recycled, not removed"),
+        ("shared_preload_libraries", "'pg_stat_statements'", "per-query statistics"),
+        ("pg_stat_statements.track", "all", "including statements inside functions"),
+        ("track_io_timing", "on", "I/O time in EXPLAIN and pg_stat_statements"),
+        ("log_min_duration_statement", str(data.get("postgres_log_min_duration_ms")), "slow queries, ms"),
+        ("log_checkpoints", "on", "checkpoint timings in the log"),
+        ("log_lock_waits", "on", "waits longer than deadlock_timeout"),
+        ("log_temp_files", "0", "every spill to disk: work_mem too small?"),
+        ("log_connections", "off", "PgBouncer would flood the log"),
+    ]
+
+
+def _private_address(h) -> str:
+    return h.data.get("private_address") or h.data.get("ssh_hostname") or h.name
+
+
+def _cidr(address: str) -> str:
+    """A single host as pg_hba wants it (a name stays a name)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return f"{ip}/{ip.max_prefixlen}"
+
+
+def client_hosts() -> list:
+    """Other hosts that talk to this database: app hosts elsewhere (replicas: step 7)."""
+    return [h for h in inventory.get_group("app", []) if h.name != host.name]
+
+
+def listen_addresses() -> list[str]:
+    return ["localhost"] + ([_private_address(host)] if client_hosts() else [])
+
+
+def _packages(major: int):
+    apt.packages(name=f"Install PostgreSQL {major} and PgBouncer",
+                 packages=[f"postgresql-{major}", f"postgresql-client-{major}", "pgbouncer"],
+                 update=True, cache_time=3600, no_recommends=True)
+
+
+def _cluster(major: int):
+    clusters = [c for c in host.get_fact(PostgresClusters)
+                if c["version"] == str(major) and c["name"] == CLUSTER]
+    if clusters and clusters[0]["status"] == "online":
+        host.noop(f"cluster {major}/{CLUSTER} is online")
+        return
+    server.shell(name=f"Cluster {major}/{CLUSTER} exists and runs", commands=[
+        f"pg_lsclusters --no-header | grep -q '^{major} *{CLUSTER} ' "
+        f"|| pg_createcluster {major} {CLUSTER}",
+        f"pg_ctlcluster {major} {CLUSTER} start || pg_ctlcluster {major} {CLUSTER} status",
+        f"systemctl enable postgresql@{major}-{CLUSTER}",
+    ])
+
+
+def _reload_or_restart_command(major: int) -> str:
+    """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
+    psql = "runuser -u postgres -- psql -X -Atc"
+    return (f"pg_ctlcluster {major} {CLUSTER} reload && for i in 1 2 3 4 5 6 7 8 9 10; do "
+            f"n=$({psql} \"select count(*) from pg_settings where pending_restart\"); "
+            f"[ \"$n\" != 0 ] && break; sleep 0.3; done; "
+            f"if [ \"$n\" != 0 ]; then echo \"restart needed by $n setting(s)\"; "
+            f"systemctl restart postgresql@{major}-{CLUSTER}; fi")
+
+
+def _tuning(major: int):
+    ram = host.get_fact(MemoryTotalMb)
+    budget = memory_budget_mb(host.data, ram, host.groups)
+    conf_dir = f"/etc/postgresql/{major}/{CLUSTER}"
+    # Validate the staged file together with the live main config: postgres -C parses
+    # everything (units, names, ranges) and exits, also while the server runs.
+    validate = (f"t={conf_dir}/galion-validate.tmp; {{ cat {conf_dir}/postgresql.conf; "
+                f"echo \"include '{{staged}}'\"; }} > $t && chown postgres $t && "
+                f"runuser -u postgres -- /usr/lib/postgresql/{major}/bin/postgres "
+                f"-D /var/lib/postgresql/{major}/{CLUSTER} -c config_file=$t -C shared_buffers "
+                f">/dev/null; r=$?; rm -f $t; exit $r")
+    conf = config_file(
+        name="PostgreSQL tuning (validated with postgres -C)",
+        dest=f"{conf_dir}/conf.d/90-galion.conf", user="postgres", group="postgres",
+        content=render("postgres/etc/postgresql/90-galion.conf.j2",
+                       settings=tuning(host.data, budget, listen_addresses()),
+                       ram_mb=ram, budget_mb=budget),
+        validate=validate)
+    hba = config_file(
+        name="pg_hba: peer for postgres, scram-sha-256 from localhost and app hosts",
+        dest=f"{conf_dir}/pg_hba.conf", user="postgres", group="postgres", mode="640",
+        content=render("postgres/etc/postgresql/pg_hba.conf.j2",
+                       clients=[_cidr(_private_address(h)) for h in client_hosts()],
+                       replication_role=host.data.postgres_replication_role,
+                       replicas=[_cidr(_private_address(h))
+                                 for h in inventory.get_group("db_replica", [])]))
+    server.shell(name="Reload PostgreSQL (restart only if a setting needs it)",
+                 commands=[_reload_or_restart_command(major),
+                           # A broken pg_hba.conf is not loaded; fail the run loudly.
+                           "test \"$(runuser -u postgres -- psql -X -Atc 'select count(*) from "
+                           "pg_hba_file_rules where error is not null')\" = 0"],
+                 _if=any_changed(conf, hba))
+
+
+def _role_sql(role: str, options: str) -> str:
+    return (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+            f"THEN CREATE ROLE \"{role}\" {options}; END IF; END $$;\n"
+            f"ALTER ROLE \"{role}\" {options};\n")
+
+
+def _login_role(role: str, options: str, secret_key: str, roles: dict, extra_sql: str = "",
+                extra_ok: bool = True):
+    """Create/alter a role; set its password as a SCRAM verifier made here, only if the
+    stored one was not made from the wanted password."""
+    password = secrets.get(secret_key)
+    have = roles.get(role)
+    if (have and have["login"] and not have["superuser"]
+            and have["replication"] == (" REPLICATION" in f" {options}")
+            and scram.matches(have["verifier"], password) and extra_ok):
+        host.noop(f"role {role} is as wanted")
+        return
+    postgres_sql(name=f"Role {role} ({secret_key}; verifier only, never the password)",
+                 sql=_role_sql(role, options)
+                 + f"ALTER ROLE \"{role}\" PASSWORD '{scram.verifier(password)}';\n" + extra_sql,
+                 secret=True)
+
+
+def _roles_and_databases():
+    roles = host.get_fact(PostgresRoles)
+    databases = host.get_fact(PostgresDatabases)
+    data = host.data
+    for db in data.postgres_databases:
+        _login_role(db["owner"], "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION",
+                    db["password_secret"], roles)
+    monitor = data.postgres_monitoring_role
+    in_pg_monitor = host.get_fact(PostgresQuery, sql=(
+        "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.member "
+        "join pg_roles g on g.oid = m.roleid where g.rolname = 'pg_monitor'"))
+    _login_role(monitor, "LOGIN NOSUPERUSER NOREPLICATION", "POSTGRES_MONITORING_PASSWORD", roles,
+                extra_sql=f"GRANT pg_monitor TO \"{monitor}\";\n",
+                extra_ok=[monitor] in in_pg_monitor)
+    _login_role(data.postgres_replication_role, "LOGIN REPLICATION NOSUPERUSER",
+                "POSTGRES_REPLICATION_PASSWORD", roles)
+    _login_role(data.pgbouncer_auth_user, "LOGIN NOSUPERUSER NOREPLICATION",
+                "PGBOUNCER_AUTH_PASSWORD", roles)
+    for db in data.postgres_databases:
+        if databases.get(db["name"]) == db["owner"]:
+            host.noop(f"database {db['name']} owned by {db['owner']}")
+            continue
+        if db["name"] in databases:
+            postgres_sql(name=f"Database {db['name']} owned by {db['owner']}",
+                         sql=f"ALTER DATABASE \"{db['name']}\" OWNER TO \"{db['owner']}\";\n")
+        else:
+            server.shell(name=f"Create database {db['name']} owned by {db['owner']}",
+                         commands=[f"runuser -u postgres -- createdb -O {db['owner']} {db['name']}"])
+
+
+AUTH_FUNCTION = """\
+CREATE SCHEMA IF NOT EXISTS pgbouncer AUTHORIZATION postgres;
+CREATE OR REPLACE FUNCTION pgbouncer.get_auth(p_usename text)
+RETURNS TABLE(usename name, passwd text)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
+    -- PgBouncer looks client passwords up here; superusers never log in through it.
+    SELECT usename, passwd FROM pg_catalog.pg_shadow
+    WHERE usename = p_usename AND NOT usesuper
+$$;
+REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgbouncer TO "{auth_user}";
+GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO "{auth_user}";
+"""
+
+
+def _pgbouncer_auth_function():
+    """The SECURITY DEFINER lookup PgBouncer's auth_query calls, in every app database."""
+    auth_user = host.data.pgbouncer_auth_user
+    for db in host.data.postgres_databases:
+        rows = host.get_fact(PostgresQuery, database=db["name"], sql=(
+            "select p.prosecdef, has_function_privilege('" + auth_user + "', p.oid, 'execute'), "
+            "has_function_privilege('public', p.oid, 'execute') from pg_proc p join pg_namespace n "
+            "on n.oid = p.pronamespace where n.nspname = 'pgbouncer' and p.proname = 'get_auth'"))
+        if rows == [["t", "t", "f"]]:
+            host.noop(f"pgbouncer.get_auth in {db['name']} is in place")
+            continue
+        postgres_sql(name=f"pgbouncer.get_auth() in {db['name']} (SECURITY DEFINER)",
+                     database=db["name"], sql=AUTH_FUNCTION.format(auth_user=auth_user))
+
+
+def _pgbouncer():
+    data = host.data
+    ini = config_file(
+        name="PgBouncer: transaction pooling, scram through auth_query",
+        dest="/etc/pgbouncer/pgbouncer.ini", user="postgres", group="postgres", mode="640",
+        content=render("postgres/etc/pgbouncer/pgbouncer.ini.j2",
+                       databases=data.postgres_databases, postgres_port=data.postgres_port,
+                       listen=["127.0.0.1"] + [a for a in listen_addresses() if a != "localhost"],
+                       port=data.pgbouncer_port, max_client_conn=data.pgbouncer_max_client_conn,
+                       default_pool_size=data.pgbouncer_default_pool_size,
+                       reserve_pool_size=data.pgbouncer_reserve_pool_size,
+                       auth_user=data.pgbouncer_auth_user, stats_user=data.pgbouncer_stats_user))
+    userlist = config_file(
+        name="PgBouncer auth file (secret)", dest="/etc/pgbouncer/userlist.txt",
+        user="postgres", group="postgres", mode="600", secret=True,
+        content=render("postgres/etc/pgbouncer/userlist.txt.j2", users=[
+            (data.pgbouncer_auth_user, secrets.get("PGBOUNCER_AUTH_PASSWORD")),
+            (data.pgbouncer_stats_user, secrets.get("PGBOUNCER_STATS_PASSWORD")),
+        ]))
+    limits = config_file(
+        name="PgBouncer may hold max_client_conn sockets",
+        dest="/etc/systemd/system/pgbouncer.service.d/galion-limits.conf",
+        content=render("postgres/etc/systemd/pgbouncer-limits.conf.j2",
+                       nofile=int(data.pgbouncer_max_client_conn) * 2 + 1024))
+    server.shell(name="Restart PgBouncer for its new file limit",
+                 commands=["systemctl daemon-reload", "systemctl restart pgbouncer"],
+                 _if=limits.did_change)
+    server.shell(name="Reload PgBouncer if its config changed",
+                 commands=["systemctl reload-or-restart pgbouncer"],
+                 _if=any_changed(ini, userlist))
+    systemd.service(name="PgBouncer enabled and running", service="pgbouncer", running=True,
+                    enabled=True)
+
+
+def _os_settings():
+    values = {"vm.swappiness": host.data.postgres_vm_swappiness,
+              "vm.overcommit_memory": host.data.postgres_vm_overcommit_memory}
+    config_file(name="Kernel memory settings for a database host",
+                dest="/etc/sysctl.d/91-galion-database.conf",
+                content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values))
+    sysctl_values(name="Database host memory settings applied where allowed", values=values)
+
+
+@deploy("PostgreSQL and PgBouncer")
+def postgres():
+    major = version(host.data, host.get_fact(OsRelease))
+    _os_settings()
+    _packages(major)
+    _cluster(major)
+    _tuning(major)
+    _roles_and_databases()
+    _pgbouncer_auth_function()
+    _pgbouncer()
