@@ -7,13 +7,13 @@
 import pyinfra_cli.cli as _cli
 
 from galion import preflight as _preflight
-from operations import modules as _role_modules
+from operations import ROLES as _ROLES
 
 _connect_all = _cli.connect_all
 
 
 def _preflight_then_connect(state):
-    _preflight.run_once(state.inventory, _role_modules())
+    _preflight.run_once(state.inventory, _ROLES)
     return _connect_all(state)
 
 

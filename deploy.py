@@ -13,7 +13,7 @@ from pyinfra import host, inventory
 import operations
 from galion import preflight
 
-preflight.run_once(inventory, operations.modules())
+preflight.run_once(inventory, operations.ROLES)
 
 for role in operations.for_host(host.groups):
     role()

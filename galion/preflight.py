@@ -136,6 +136,78 @@ HOST_CHECKS: list[Check] = [
 ]
 
 
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+REDIS_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+
+
+def _databases_ok(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(db, dict) and IDENTIFIER.match(str(db.get("name", "")))
+        and IDENTIFIER.match(str(db.get("owner", "")))
+        and str(db.get("password_secret", "")) in secrets.example_keys()
+        for db in value)
+
+
+def _int_between(low: int, high: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+DATA_TIER_CHECKS: list[Check] = [
+    ("postgres_version", lambda v: v is None or v in (13, 14, 15, 16, 17, 18),
+     "is not a PostgreSQL major version", "use None (the distro's) or e.g. 16"),
+    ("postgres_memory_budget_mb", lambda v: v is None or _int_between(256, 4_000_000)(v),
+     "is not a size in MB (>= 256)", "use None (from the host's RAM) or e.g. 8192"),
+    ("postgres_max_connections", _int_between(20, 10000), "is not between 20 and 10000", "use 200"),
+    ("postgres_port", _is_port, "is not a TCP port", "use 5432"),
+    ("pgbouncer_port", _is_port, "is not a TCP port", "use 6432"),
+    ("redis_port", _is_port, "is not a TCP port", "use 6379"),
+    ("postgres_log_min_duration_ms", _int_between(-1, 3_600_000), "is not milliseconds (-1 = off)",
+     "use 1000"),
+    ("pgbouncer_max_client_conn", _int_between(10, 100000), "is not between 10 and 100000", "use 1000"),
+    ("pgbouncer_default_pool_size", _int_between(1, 1000), "is not between 1 and 1000", "use 25"),
+    ("postgres_databases", _databases_ok,
+     "is not a list of {name, owner, password_secret} (lowercase names, secret listed in .env.example)",
+     "see group_data/all.py"),
+    ("redis_maxmemory_mb", _int_between(16, 4_000_000), "is not a size in MB", "use 2048"),
+    ("redis_maxmemory_policy", lambda v: v in REDIS_POLICIES, "is not a Redis eviction policy",
+     f"use one of {', '.join(REDIS_POLICIES)}"),
+    ("private_address", lambda v: v is None or (isinstance(v, str) and _is_ip(v)),
+     "is not an IP address", "give the host's address on the private network, or leave it unset"),
+]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_data_tier(name: str, data) -> list[Problem]:
+    problems = []
+    for key, ok, message, fix in DATA_TIER_CHECKS:
+        value = data.get(key)
+        try:
+            fine = ok(value)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    ports = [data.get(k) for k in ("postgres_port", "pgbouncer_port", "redis_port")]
+    if len(set(map(str, ports))) != len(ports):
+        problems.append(Problem(name, "postgres_port/pgbouncer_port/redis_port",
+                                f"{ports} are not three different ports", "use 5432, 6432, 6379"))
+    names = {db.get("name") for db in data.get("postgres_databases") or [] if isinstance(db, dict)}
+    for stack in data.get("app_stacks") or []:
+        if stack.get("database") not in names:
+            problems.append(Problem(name, "app_stacks", f"{stack.get('name')!r} uses database "
+                                    f"{stack.get('database')!r}, which postgres_databases lacks",
+                                    "add the database or correct the name"))
+    return problems
+
+
 def _inventory_names() -> set[str]:
     """pyinfra also puts every host in a group named after its inventory file."""
     names = {p.stem for p in (REPO / "inventories").glob("*.py")}
@@ -143,7 +215,8 @@ def _inventory_names() -> set[str]:
     return names
 
 
-def check_host(name: str, data, groups: set[str], role_modules) -> list[Problem]:
+def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
+    """`roles`: (group or None, role module) pairs, as operations.ROLES."""
     problems = []
     allowed = set(ROLE_GROUPS) | _inventory_names() | {"all"}
     for group in sorted(groups - allowed):
@@ -170,7 +243,10 @@ def check_host(name: str, data, groups: set[str], role_modules) -> list[Problem]
             if reason:
                 problems.append(Problem(name, "base_deploy_authorized_keys", reason,
                                         "give `ssh-ed25519 AAAA...` or a path to a .pub file"))
-    for module in role_modules:
+    if groups & {"db", "db_replica", "app"}:
+        problems.extend(_check_data_tier(name, data))
+    modules = [m for g, m in roles if g is None or g in groups]
+    for module in modules:
         for key in module.required_secrets(data):
             reason = secrets.problem(key)
             if reason:
@@ -203,13 +279,13 @@ def check_topology(hosts: dict[str, set[str]]) -> list[Problem]:
     return problems
 
 
-def check(inventory, role_modules) -> list[Problem]:
+def check(inventory, roles) -> list[Problem]:
     problems = []
     hosts = {}
     for host in inventory:
         groups = set(host.groups)
         hosts[host.name] = groups
-        problems.extend(check_host(host.name, host.data, groups, role_modules))
+        problems.extend(check_host(host.name, host.data, groups, roles))
     problems.extend(check_topology(hosts))
     return problems
 
@@ -217,16 +293,16 @@ def check(inventory, role_modules) -> list[Problem]:
 _checked: set[int] = set()
 
 
-def run_once(inventory, role_modules) -> None:
+def run_once(inventory, roles) -> None:
     """`run()` once per inventory object (config.py before connecting, deploy.py after)."""
     if id(inventory) not in _checked:
-        run(inventory, role_modules)
+        run(inventory, roles)
         _checked.add(id(inventory))
 
 
-def run(inventory, role_modules) -> None:
+def run(inventory, roles) -> None:
     """Print every problem on one line each and exit 2, or return if the data is sound."""
-    problems = check(inventory, role_modules)
+    problems = check(inventory, roles)
     if problems:
         for problem in problems:
             print(problem.line(), file=sys.stderr, flush=True)

@@ -58,6 +58,9 @@ def problem(key: str) -> str | None:
         return "still a placeholder"
     if len(value) < MIN_SECRET_LENGTH:
         return f"shorter than {MIN_SECRET_LENGTH} characters"
+    if re.search(r"[\s\"'\\]", value):
+        # Secrets go into config files with their own quoting (PgBouncer's auth file).
+        return "holding whitespace, a quote or a backslash"
     return None
 
 

@@ -157,3 +157,13 @@ redis_maxmemory_policy = "volatile-lru"
 redis_app_user = "galion"
 # ACL user for operators and the exporter (all commands).
 redis_admin_user = "admin"
+
+# --- the apps (app_env role: hosts in app; the app tier, step 5, adds to these) --------
+# Each app stack: its database (one of postgres_databases) and its Redis database number
+# (the plan: 0 app sessions, 1 voice cache, 2 studio sessions, 3 realtime, 4 rate limits).
+app_stacks = [
+    {"name": "galion", "database": "galion", "redis_db": 0},
+    {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
+]
+# Directory of the apps' environment files (secrets: root only), one <app>.env each.
+app_env_dir = "/etc/galion/env"

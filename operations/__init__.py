@@ -4,12 +4,14 @@ ROLES says which inventory group runs which role, in order; deploy.py applies it
 preflight asks each role which secrets its hosts need.
 """
 
-from . import base, postgres
+from . import app_env, base, postgres, redis
 
 # (inventory group, role module); None = every host. Base hardening runs first.
 ROLES = [
     (None, base),
     ("db", postgres),
+    ("db", redis),
+    ("app", app_env),
 ]
 
 
@@ -18,6 +20,3 @@ def for_host(groups) -> list:
     return [getattr(module, module.__name__.rsplit(".", 1)[-1])
             for group, module in ROLES if group is None or group in groups]
 
-
-def modules() -> list:
-    return [module for _, module in ROLES]

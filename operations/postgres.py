@@ -75,7 +75,7 @@ def tuning(data, budget_mb: int, listen: list[str]) -> list[tuple[str, str, str]
     ]
 
 
-def _private_address(h) -> str:
+def private_address(h) -> str:
     return h.data.get("private_address") or h.data.get("ssh_hostname") or h.name
 
 
@@ -94,7 +94,7 @@ def client_hosts() -> list:
 
 
 def listen_addresses() -> list[str]:
-    return ["localhost"] + ([_private_address(host)] if client_hosts() else [])
+    return ["localhost"] + ([private_address(host)] if client_hosts() else [])
 
 
 def _packages(major: int):
@@ -149,9 +149,9 @@ def _tuning(major: int):
         name="pg_hba: peer for postgres, scram-sha-256 from localhost and app hosts",
         dest=f"{conf_dir}/pg_hba.conf", user="postgres", group="postgres", mode="640",
         content=render("postgres/etc/postgresql/pg_hba.conf.j2",
-                       clients=[_cidr(_private_address(h)) for h in client_hosts()],
+                       clients=[_cidr(private_address(h)) for h in client_hosts()],
                        replication_role=host.data.postgres_replication_role,
-                       replicas=[_cidr(_private_address(h))
+                       replicas=[_cidr(private_address(h))
                                  for h in inventory.get_group("db_replica", [])]))
     server.shell(name="Reload PostgreSQL (restart only if a setting needs it)",
                  commands=[_reload_or_restart_command(major),

@@ -39,7 +39,7 @@ def test_each_knob_has_a_comment_above_it():
 def test_role_knobs_carry_their_role_prefix():
     for path in GROUP_DATA:
         for key, _ in _assignments(path):
-            assert re.match(r"^(base|postgres|pgbouncer|redis|backups|nginx|docker|monitoring|operator)_",
+            assert re.match(r"^(base|postgres|pgbouncer|redis|backups|nginx|docker|monitoring|operator|app)_",
                             key), key
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from galion import secrets
+
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s3cr3t-value-for-the-preflight-tests"
 ALL_GROUPS = ("app", "db", "edge", "monitoring", "backups")
@@ -78,7 +80,12 @@ def run_case(tmp_path, listener, public_key, data=None, groups=ALL_GROUPS, secre
     inventory = tmp_path / "case.py"
     inventory.write_text("\n".join(lines) + "\n")
     env_file = tmp_path / "case.env"
-    env_file.write_text("" if secret is None else f"SMTP_RELAY_PASSWORD={secret}\n")
+    values = {key: f"{GOOD_SECRET}-{i}" for i, key in enumerate(sorted(secrets.example_keys()))}
+    if secret is None:
+        del values["SMTP_RELAY_PASSWORD"]
+    else:
+        values["SMTP_RELAY_PASSWORD"] = secret
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(env_file), "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
@@ -110,6 +117,16 @@ CASES = {
                                 "group db_replica: has replicas but no primary"),
     "edge without app": (dict(groups=("edge",)), "group edge: has nothing to proxy to"),
     "two primaries": (dict(extra_hosts=[("db2", ["db"])]), "group db: has more than one primary"),
+    "secret with a quote": (dict(secret='abcdefgh"ijklmnopq'),
+                            "secret SMTP_RELAY_PASSWORD: holding whitespace, a quote"),
+    "eviction policy": (dict(data={"redis_maxmemory_policy": "lru"}), "redis_maxmemory_policy: 'lru'"),
+    "tiny memory budget": (dict(data={"postgres_memory_budget_mb": 100}),
+                           "postgres_memory_budget_mb: 100 is not a size in MB"),
+    "app without database": (dict(data={"app_stacks": [{"name": "x", "database": "nope", "redis_db": 0}]}),
+                             "app_stacks: 'x' uses database 'nope'"),
+    "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
+    "private address": (dict(data={"private_address": "db.internal"}),
+                        "private_address: 'db.internal' is not an IP address"),
 }
 
 
