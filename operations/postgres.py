@@ -38,7 +38,7 @@ def memory_budget_mb(data, ram_mb: int, groups) -> int:
     return ram_mb // 2 if "app" in groups else ram_mb * 3 // 4
 
 
-def tuning(data, budget_mb: int, listen: list[str]) -> list[tuple[str, str, str]]:
+def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[str, str, str]]:
     """(setting, value, why) for conf.d; sizes follow the usual PGTune proportions."""
     max_connections = int(data.get("postgres_max_connections"))
     shared_buffers = budget_mb // 4
@@ -59,7 +59,7 @@ def tuning(data, budget_mb: int, listen: list[str]) -> list[tuple[str, str, str]
         ("wal_level", "replica", "streaming replicas and WAL archiving (PITR)"),
         ("max_wal_senders", str(data.get("postgres_max_wal_senders")), "replicas + backup streams"),
         ("max_replication_slots", str(data.get("postgres_max_replication_slots")), "one per replica"),
-        ("wal_compression", "on", "smaller WAL for archive and replicas"),
+        ("wal_compression", "lz4" if major >= 15 else "on", "smaller WAL for archive and replicas"),
         ("checkpoint_timeout", data.get("postgres_checkpoint_timeout"), "spacing of checkpoints"),
         ("checkpoint_completion_target", "0.9", "spread checkpoint I/O"),
         ("max_wal_size", data.get("postgres_max_wal_size"), "WAL between forced checkpoints"),
@@ -142,7 +142,7 @@ def _tuning(major: int):
         name="PostgreSQL tuning (validated with postgres -C)",
         dest=f"{conf_dir}/conf.d/90-galion.conf", user="postgres", group="postgres",
         content=render("postgres/etc/postgresql/90-galion.conf.j2",
-                       settings=tuning(host.data, budget, listen_addresses()),
+                       settings=tuning(host.data, budget, listen_addresses(), major),
                        ram_mb=ram, budget_mb=budget),
         validate=validate)
     hba = config_file(
@@ -212,6 +212,15 @@ def _roles_and_databases():
         else:
             server.shell(name=f"Create database {db['name']} owned by {db['owner']}",
                          commands=[f"runuser -u postgres -- createdb -O {db['owner']} {db['name']}"])
+
+
+def _extensions():
+    rows = host.get_fact(PostgresQuery, sql="select extname from pg_extension")
+    if ["pg_stat_statements"] in rows:
+        host.noop("pg_stat_statements is installed")
+        return
+    postgres_sql(name="pg_stat_statements view (for the exporter and slow-query reviews)",
+                 sql="CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n")
 
 
 AUTH_FUNCTION = """\
@@ -295,5 +304,6 @@ def postgres():
     _cluster(major)
     _tuning(major)
     _roles_and_databases()
+    _extensions()
     _pgbouncer_auth_function()
     _pgbouncer()

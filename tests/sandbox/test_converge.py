@@ -47,33 +47,38 @@ def _sha(node, path):
     return node.host.check_output(f"sha256sum {path}").split()[0]
 
 
-def test_changed_secret_never_printed_by_dry_run_diff_or_json(env_with, sandbox_secrets, node):
-    old = sandbox_secrets["SMTP_RELAY_PASSWORD"]
-    new = random_secrets.token_urlsafe(24)
-    env = env_with(SMTP_RELAY_PASSWORD=new)
-    before = _sha(node, SECRET_FILE)
+SECRET_FILES = ["/etc/msmtprc", "/etc/pgbouncer/userlist.txt", "/etc/redis/users.acl",
+                "/etc/galion/env/galion.env", "/etc/galion/env/galion_studio.env"]
+
+
+def test_changed_secrets_never_printed_by_dry_run_diff_or_json(env_with, sandbox_secrets, node):
+    new_values = {key: random_secrets.token_urlsafe(24) for key in sandbox_secrets}
+    env = env_with(**new_values)
+    secret_values = list(sandbox_secrets.values()) + list(new_values.values())
+    before = {path: _sha(node, path) for path in SECRET_FILES}
 
     outputs = []
     for args in (["--dry", "--diff"], ["--dry", "--diff", "--json"], ["--dry", "--diff", "-vv"]):
         proc = pyinfra(*args, "inventories/sandbox.py", "deploy.py", env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(proc.stdout + proc.stderr)
-    plan = outputs[0]
-    assert f"Will modify {SECRET_FILE} (secret: content not shown)" in plan
+    for path in SECRET_FILES:
+        assert f"Will modify {path} (secret: content not shown)" in outputs[0]
     for out in outputs:
-        assert old not in out and new not in out
-    assert _sha(node, SECRET_FILE) == before  # --dry changed nothing
+        leaked = [v for v in secret_values if v in out]
+        assert leaked == []
+    assert {path: _sha(node, path) for path in SECRET_FILES} == before  # --dry changed nothing
 
     # Executing with --diff prints diffs a second time: still nothing.
     proc = pyinfra("-y", "--diff", "inventories/sandbox.py", "deploy.py", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert old not in proc.stdout + proc.stderr and new not in proc.stdout + proc.stderr
-    assert _sha(node, SECRET_FILE) != before
-    assert _on_host(node, "digest") == [_digest(new)]
+    assert [v for v in secret_values if v in proc.stdout + proc.stderr] == []
+    assert all(_sha(node, path) != before[path] for path in SECRET_FILES)
+    assert _on_host(node, "digest") == [_digest(new_values["SMTP_RELAY_PASSWORD"])]
 
-    # Back to the sandbox's value; the file returns to what it was.
+    # Back to the sandbox's values; the files return to what they were.
     converge().check()
-    assert _sha(node, SECRET_FILE) == before
+    assert {path: _sha(node, path) for path in SECRET_FILES} == before
 
 
 def test_debug_inventory_shows_no_secret(sandbox_secrets):

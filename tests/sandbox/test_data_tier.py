@@ -1,0 +1,68 @@
+"""Changing data-tier knobs and secrets, then converging (operations/postgres.py, redis.py).
+
+Runs after tests/roles on a converged sandbox; every test leaves it as it found it.
+"""
+
+import secrets as random_secrets
+
+import pytest
+
+from sandbox.converge import converge
+from tests.inventory import in_group
+
+DB = in_group("db")[0] if in_group("db") else None
+pytestmark = pytest.mark.skipif(DB is None, reason="no db host in the inventory")
+
+
+def psql(sql: str) -> str:
+    return DB.host.check_output(f"runuser -u postgres -- psql -X -Atc \"{sql}\"")
+
+
+def started_at() -> str:
+    return psql("select pg_postmaster_start_time()")
+
+
+def test_reload_only_setting_reloads_without_restart():
+    before = started_at()
+    first = converge("--data", "postgres_log_min_duration_ms=2500").check()
+    assert any("PostgreSQL tuning" in c for c in first.changed)
+    assert psql("show log_min_duration_statement") == "2500ms"
+    assert started_at() == before
+    again = converge("--data", "postgres_log_min_duration_ms=2500").check()
+    assert again.changed == []
+    converge().check()
+    assert psql("show log_min_duration_statement") == "1s"
+    assert started_at() == before
+
+
+def test_restart_only_when_a_setting_needs_it():
+    before = started_at()
+    budget = DB.data["postgres_memory_budget_mb"] + 512
+    converge("--data", f"postgres_memory_budget_mb={budget}").check()
+    assert psql("show shared_buffers") == f"{budget // 4}MB"
+    assert psql("select count(*) from pg_settings where pending_restart") == "0"
+    assert started_at() != before
+    converge().check()
+    assert psql("show shared_buffers") == f"{DB.data['postgres_memory_budget_mb'] // 4}MB"
+    assert converge().check().changed == []
+
+
+def _login(env_file: str) -> int:
+    return DB.host.run(f"bash -c 'set -a; . {env_file}; set +a; psql -X -w -Atc \"select 1\" "
+                       "\"$DATABASE_URL\"'").rc
+
+
+def test_changed_password_applies_and_the_old_one_stops_working(env_with):
+    env_file = f"{DB.data['app_env_dir']}/galion.env"
+    old_copy = "/root/galion-old.env"
+    DB.host.check_output(f"install -m 600 {env_file} {old_copy}")
+    try:
+        assert _login(old_copy) == 0
+        changed = converge(env=env_with(POSTGRES_GALION_PASSWORD=random_secrets.token_urlsafe(24)))
+        assert any("Role galion " in c for c in changed.check().changed)
+        assert _login(env_file) == 0
+        assert _login(old_copy) != 0
+    finally:
+        converge().check()
+        assert _login(old_copy) == 0
+        DB.host.run(f"rm -f {old_copy}")
