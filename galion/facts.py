@@ -226,3 +226,33 @@ class MemoryTotalMb(FactBase):
 
     def process(self, output):
         return int(output[0])
+
+
+class PgbackrestStanza(FactBase):
+    """Status of a pgBackRest stanza per repository: `{repo_key: (code, message)}`.
+
+    Code 0 is ok; 1 missing stanza path; 2 no valid backups (stanza exists); 3 missing
+    stanza data; others are errors. Empty when pgBackRest is missing or cannot tell.
+    """
+
+    def requires_command(self, *args, **kwargs):
+        return "pgbackrest"
+
+    def command(self, stanza):
+        return (f"runuser -u postgres -- pgbackrest --stanza={stanza} --output=json info "
+                "2>/dev/null || echo '[]'")
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        import json
+        try:
+            stanzas = json.loads("\n".join(output))
+        except ValueError:
+            return {}
+        result = {}
+        for stanza in stanzas:
+            for repo in stanza.get("repo", []):
+                result[repo["key"]] = (repo["status"]["code"], repo["status"]["message"])
+        return result

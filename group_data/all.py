@@ -167,3 +167,42 @@ app_stacks = [
 ]
 # Directory of the apps' environment files (secrets: root only), one <app>.env each.
 app_env_dir = "/etc/galion/env"
+
+# --- backups (backups role: hosts in backups, which run PostgreSQL too) ---------------
+# Seconds after which a partly filled WAL segment is archived anyway: bounds the data
+# lost when the disk dies (RPO) to about this much.
+backups_archive_timeout = 60
+# Days backups are kept, in both repositories and for the logical dumps (time-based).
+backups_retention_days = 30
+# Local repository (repo1): fast restores; lost with the disk, hence repo2.
+backups_local_repo = "/var/lib/pgbackrest"
+# WAL waiting to be pushed beyond this is dropped (so the disk does not fill and stop
+# PostgreSQL); the drop is counted in galion_wal_archive_dropped_total and alerts.
+backups_archive_queue_max = "4GiB"
+# Off-site repository (repo2) on S3-compatible storage (Backblaze B2, Cloudflare R2):
+# endpoint host, port, region, bucket and path inside it. Keys: BACKUPS_S3_* secrets.
+backups_s3_endpoint = "s3.eu-central-003.backblazeb2.com"
+# TCP port of the S3 endpoint (HTTPS).
+backups_s3_port = 443
+# Region name the provider expects (B2: as in the endpoint; R2: "auto").
+backups_s3_region = "eu-central-003"
+# Bucket (private, created in the provider's console).
+backups_s3_bucket = "galion-backups"
+# Folder inside the bucket, so one bucket can serve several environments.
+backups_s3_path = "/titanaxe"
+# CA file (local path) the hosts trust for the endpoint; None: the system's CAs.
+backups_s3_ca_file = None
+# systemd OnCalendar of the weekly full backup (both repositories).
+backups_full_schedule = "Sun *-*-* 01:00"
+# systemd OnCalendar of the daily differential backup (the plan's 02:00).
+backups_diff_schedule = "*-*-* 02:00"
+# systemd OnCalendar of the daily logical dump of each database (pg_dump -Fc).
+backups_dump_schedule = "*-*-* 02:30"
+# systemd OnCalendar of the weekly restore drill into a scratch directory.
+backups_drill_schedule = "Sat *-*-* 04:00"
+# Port of the scratch PostgreSQL the drill starts (loopback-only, never the live one).
+backups_drill_port = 5499
+# Where the logical dumps are kept locally (one folder per database).
+backups_dump_dir = "/var/backups/galion"
+# node_exporter's textfile directory: backup and drill metrics for monitoring (step 6).
+backups_textfile_dir = "/var/lib/prometheus/node-exporter"

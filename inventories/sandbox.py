@@ -31,6 +31,13 @@ for _h in _state["hosts"]:
         # The sandbox host sees the whole machine's RAM; plan PostgreSQL for a small box.
         "postgres_memory_budget_mb": 1024,
         "redis_maxmemory_mb": 256,
+        # Off-site backups go to the sandbox's S3 stand-in (rclone serve s3, TLS).
+        "backups_s3_endpoint": _state["s3"]["hostname"],
+        "backups_s3_port": _state["s3"]["port"],
+        "backups_s3_region": "us-east-1",
+        "backups_s3_bucket": _state["s3"]["bucket"],
+        "backups_s3_path": "/sandbox",
+        "backups_s3_ca_file": _state["ca_file"],
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))

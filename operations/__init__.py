@@ -4,13 +4,14 @@ ROLES says which inventory group runs which role, in order; deploy.py applies it
 preflight asks each role which secrets its hosts need.
 """
 
-from . import app_env, base, postgres, redis
+from . import app_env, backups, base, postgres, redis
 
 # (inventory group, role module); None = every host. Base hardening runs first.
 ROLES = [
     (None, base),
     ("db", postgres),
     ("db", redis),
+    ("backups", backups),
     ("app", app_env),
 ]
 

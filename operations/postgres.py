@@ -117,7 +117,7 @@ def _cluster(major: int):
     ])
 
 
-def _reload_or_restart_command(major: int) -> str:
+def reload_or_restart_command(major: int) -> str:
     """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
     psql = "runuser -u postgres -- psql -X -Atc"
     return (f"pg_ctlcluster {major} {CLUSTER} reload && for i in 1 2 3 4 5 6 7 8 9 10; do "
@@ -154,7 +154,7 @@ def _tuning(major: int):
                        replicas=[_cidr(private_address(h))
                                  for h in inventory.get_group("db_replica", [])]))
     server.shell(name="Reload PostgreSQL (restart only if a setting needs it)",
-                 commands=[_reload_or_restart_command(major),
+                 commands=[reload_or_restart_command(major),
                            # A broken pg_hba.conf is not loaded; fail the run loudly.
                            "test \"$(runuser -u postgres -- psql -X -Atc 'select count(*) from "
                            "pg_hba_file_rules where error is not null')\" = 0"],

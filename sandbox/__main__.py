@@ -5,7 +5,7 @@ import shutil
 import sys
 import time
 
-from . import hosts, network, rootfs, settings
+from . import hosts, network, rootfs, services, settings
 from . import secrets as sandbox_secrets
 from . import state as sandbox_state
 from .shell import SandboxError, run, say
@@ -54,7 +54,12 @@ def up(topology: str, distro: str) -> dict:
     for h in state["hosts"]:
         h["boot_state"] = hosts.wait_ready(h["address"], sandbox_state.ssh_options(), h["pid"],
                                            settings.HOSTS_DIR / h["name"] / "console.log")
-    sandbox_secrets.write(sandbox_secrets.generate())
+    ca = services.make_ca()
+    s3 = services.start_s3(ca)
+    state["ca_file"] = ca["ca"]
+    state["s3"] = {k: v for k, v in s3.items() if k not in ("access_key", "secret_key")}
+    sandbox_secrets.write(sandbox_secrets.generate({"BACKUPS_S3_ACCESS_KEY": s3["access_key"],
+                                                    "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}))
     sandbox_state.save(state)
     say(f"up: {topology} on {distro}, {len(specs)} host(s) in {time.monotonic() - started:.1f}s")
     return state
@@ -66,7 +71,8 @@ def down(quiet_if_nothing: bool = False) -> None:
         names.update(h["name"] for h in sandbox_state.load()["hosts"])
     except sandbox_state.SandboxNotUp:
         pass
-    anything = bool(names or hosts.nspawn_pids() or network.leftover_namespaces()
+    anything = bool(names or hosts.nspawn_pids() or services.service_pids()
+                    or network.leftover_namespaces()
                     or network.leftover_links() or settings.HOSTS_DIR.exists())
     if not anything:
         if not quiet_if_nothing:
@@ -77,9 +83,15 @@ def down(quiet_if_nothing: bool = False) -> None:
             raise SandboxError("down left these behind: " + "; ".join(left))
         return
     hosts.stop_all(names)
+    for pid in services.service_pids():
+        hosts.quiet_kill(pid, 15)
+    time.sleep(0.3)
+    for pid in services.service_pids():
+        hosts.quiet_kill(pid, 9)
     network.teardown_all()
-    if settings.HOSTS_DIR.exists():
-        shutil.rmtree(settings.HOSTS_DIR)
+    for path in (settings.HOSTS_DIR, services.S3_DIR, services.CA_DIR):
+        if path.exists():
+            shutil.rmtree(path)
     for path in (settings.STATE_FILE, settings.SECRETS_ENV, settings.KNOWN_HOSTS):
         path.unlink(missing_ok=True)
     for socket in settings.STATE_DIR.glob("cm-*"):
@@ -96,6 +108,7 @@ def leftovers() -> list[str]:
     left += [f"link {n}" for n in network.leftover_links()]
     left += [f"cgroup {n}" for n in hosts.leftover_cgroup_hosts()]
     left += [f"nspawn pid {p}" for p in hosts.nspawn_pids()]
+    left += [f"service pid {p}" for p in services.service_pids()]
     left += [f"iptables rule {r}" for r in network.leftover_rules()]
     if settings.HOSTS_DIR.exists():
         left.append(f"directory {settings.HOSTS_DIR}")

@@ -98,7 +98,8 @@ def make_host_root(distro: str, name: str, address: str, authorized_key: str) ->
     run("cp", "-a", "--reflink=auto", str(base), str(root))
     (root / "etc/hostname").write_text(name + "\n")
     (root / "etc/hosts").write_text(
-        f"127.0.0.1 localhost\n{address} {name}\n::1 localhost ip6-localhost ip6-loopback\n")
+        f"127.0.0.1 localhost\n{address} {name}\n::1 localhost ip6-localhost ip6-loopback\n"
+        f"{settings.gateway_address()} s3.galion.test\n")
     (root / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
     resolv = root / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)

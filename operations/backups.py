@@ -1,0 +1,160 @@
+"""Backups that restore: pgBackRest (local + encrypted off-site repo), WAL archiving,
+schedules, logical dumps, a restore drill, and health metrics for monitoring."""
+
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import OsRelease
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from galion import secrets
+from galion.facts import PgbackrestStanza
+from galion.ops import config_file, postgres_sql, render
+from operations import postgres
+
+STANZA = "main"
+FILES = Path(__file__).resolve().parent.parent / "files" / "backups"
+SCRIPTS = ("galion-backup", "galion-pgdump", "galion-restore-drill", "galion-backup-metrics")
+CA_PATH = "/etc/pgbackrest/s3-ca.crt"
+
+
+def required_secrets(data) -> list[str]:
+    return ["BACKUPS_S3_ACCESS_KEY", "BACKUPS_S3_SECRET_KEY", "BACKUPS_CIPHER_PASSPHRASE"]
+
+
+def jobs(data) -> list[dict]:
+    """The scheduled jobs: unit name, what it runs, when."""
+    return [
+        {"name": "galion-backup-full", "description": "Full backup to both pgBackRest repositories",
+         "command": "/usr/local/sbin/galion-backup full", "schedule": data.get("backups_full_schedule"),
+         "jitter": "10min"},
+        {"name": "galion-backup-diff", "description": "Differential backup to both pgBackRest repositories",
+         "command": "/usr/local/sbin/galion-backup diff", "schedule": data.get("backups_diff_schedule"),
+         "jitter": "10min"},
+        {"name": "galion-pgdump", "description": "Logical dump of each database, copied off-site",
+         "command": "/usr/local/sbin/galion-pgdump", "schedule": data.get("backups_dump_schedule"),
+         "jitter": "10min"},
+        {"name": "galion-restore-drill", "description": "Restore drill from the off-site repository",
+         "command": "/usr/local/sbin/galion-restore-drill 2", "schedule": data.get("backups_drill_schedule"),
+         "jitter": "30min"},
+        {"name": "galion-backup-metrics", "description": "Backup health metrics for monitoring",
+         "command": "/usr/local/sbin/galion-backup-metrics", "schedule": "*:0/5", "jitter": "30s"},
+    ]
+
+
+def _packages():
+    apt.packages(name="Install pgBackRest and rclone", packages=["pgbackrest", "rclone", "zstd"],
+                 update=True, cache_time=3600, no_recommends=True)
+    for path, owner, mode in ((host.data.backups_local_repo, "postgres", "750"),
+                              ("/var/spool/pgbackrest", "postgres", "750"),
+                              ("/var/log/pgbackrest", "postgres", "750"),
+                              ("/var/lib/galion", "root", "755"),
+                              (host.data.backups_dump_dir, "root", "700")):
+        files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
+
+
+def _s3_settings(data) -> dict:
+    return {"s3_endpoint": data.backups_s3_endpoint, "s3_port": data.backups_s3_port,
+            "s3_region": data.backups_s3_region, "s3_bucket": data.backups_s3_bucket,
+            "s3_path": data.backups_s3_path, "ca_file": CA_PATH if data.backups_s3_ca_file else None,
+            "s3_access_key": secrets.get("BACKUPS_S3_ACCESS_KEY"),
+            "s3_secret_key": secrets.get("BACKUPS_S3_SECRET_KEY"),
+            "cipher_pass": secrets.get("BACKUPS_CIPHER_PASSPHRASE")}
+
+
+def _configs(major: int):
+    data = host.data
+    if data.backups_s3_ca_file:
+        config_file(name="CA the off-site endpoint's certificate chains to", dest=CA_PATH,
+                    content=Path(data.backups_s3_ca_file).expanduser().read_text())
+    s3 = _s3_settings(data)
+    config_file(
+        name="pgBackRest: local + encrypted off-site repository (secret)",
+        dest="/etc/pgbackrest/pgbackrest.conf", user="postgres", group="postgres", mode="600",
+        secret=True,
+        content=render("backups/etc/pgbackrest/pgbackrest.conf.j2", stanza=STANZA,
+                       queue_max=data.backups_archive_queue_max, local_repo=data.backups_local_repo,
+                       retention_days=data.backups_retention_days,
+                       data_directory=f"/var/lib/postgresql/{major}/{postgres.CLUSTER}",
+                       postgres_port=data.postgres_port, **s3),
+        # pgBackRest parses its whole configuration for any command; an unknown option
+        # or a bad value makes `version`-free commands fail, so ask it to print the plan.
+        validate=f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
+                 "--log-level-console=error help backup >/dev/null")
+    config_file(name="Settings of the backup scripts", dest="/etc/galion/backups.conf",
+                content=render("backups/etc/galion/backups.conf.j2", stanza=STANZA, major=major,
+                               postgres_port=data.postgres_port,
+                               databases=[db["name"] for db in data.postgres_databases],
+                               dump_dir=data.backups_dump_dir,
+                               retention_days=data.backups_retention_days,
+                               s3_bucket=data.backups_s3_bucket, s3_path=data.backups_s3_path,
+                               textfile_dir=data.backups_textfile_dir,
+                               drill_port=data.backups_drill_port))
+    config_file(name="Off-site credentials of the dump script (secret)",
+                dest="/etc/galion/backups.env", mode="600", secret=True,
+                content=render("backups/etc/galion/backups.env.j2", **s3))
+    for script in SCRIPTS:
+        config_file(name=f"Script {script}", dest=f"/usr/local/sbin/{script}", mode="755",
+                    content=(FILES / script).read_text(), validate="bash -n {staged}")
+
+
+def _archiving(major: int):
+    """Stanza first, then archive_command: nothing is pushed to a repo that is not ready."""
+    data = host.data
+    restore_pending = bool(data.get("backups_restore_pending"))
+    stanza = host.get_fact(PgbackrestStanza, stanza=STANZA)
+    if restore_pending:
+        host.noop("backups_restore_pending: no stanza-create, no archiving until restored")
+    elif stanza and all(code in (0, 2) for code, _ in stanza.values()) and len(stanza) == 2:
+        host.noop(f"stanza {STANZA} exists in both repositories")
+    else:
+        server.shell(name=f"pgBackRest stanza {STANZA} in both repositories", commands=[
+            f"runuser -u postgres -- pgbackrest --stanza={STANZA} --log-level-console=warn stanza-create"])
+    conf = config_file(
+        name="PostgreSQL archives WAL through pgBackRest",
+        dest=f"/etc/postgresql/{major}/{postgres.CLUSTER}/conf.d/91-galion-archiving.conf",
+        user="postgres", group="postgres",
+        content=render("backups/etc/postgresql/91-galion-archiving.conf.j2", stanza=STANZA,
+                       archiving=not restore_pending,
+                       archive_timeout=data.backups_archive_timeout))
+    server.shell(name="Reload PostgreSQL for archiving (restart if archive_mode changed)",
+                 commands=[postgres.reload_or_restart_command(major)], _if=conf.did_change)
+
+
+def _canary():
+    rows = host.get_fact(postgres.PostgresQuery, database="galion",
+                         sql="select to_regclass('ops.canary') is not null")
+    if rows == [["t"]]:
+        host.noop("ops.canary exists")
+        return
+    postgres_sql(name="Canary table ops.canary (restore drills count its rows)", database="galion",
+                 sql="CREATE SCHEMA IF NOT EXISTS ops AUTHORIZATION postgres;\n"
+                     "CREATE TABLE IF NOT EXISTS ops.canary (id bigserial PRIMARY KEY, "
+                     "written_at timestamptz NOT NULL DEFAULT now(), note text);\n")
+
+
+def _schedules():
+    data = host.data
+    for job in jobs(data):
+        service = config_file(name=f"Unit {job['name']}.service",
+                              dest=f"/etc/systemd/system/{job['name']}.service",
+                              content=render("backups/etc/systemd/job.service.j2", **job))
+        timer = config_file(name=f"Timer {job['name']}.timer ({job['schedule']})",
+                            dest=f"/etc/systemd/system/{job['name']}.timer",
+                            content=render("backups/etc/systemd/job.timer.j2", **job),
+                            validate="systemd-analyze calendar '" + job["schedule"] + "' >/dev/null")
+        systemd.daemon_reload(name=f"systemd reads {job['name']}", _if=any_changed(service, timer))
+        systemd.service(name=f"{job['name']}.timer enabled and waiting", service=f"{job['name']}.timer",
+                        running=True, enabled=True)
+
+
+@deploy("Backups")
+def backups():
+    major = postgres.version(host.data, host.get_fact(OsRelease))
+    _packages()
+    _configs(major)
+    _canary()
+    _archiving(major)
+    _schedules()

@@ -1,0 +1,97 @@
+"""Services the sandbox runs on the machine itself, on the bridge address: stand-ins
+for what production buys (S3-compatible storage for off-site backups)."""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import settings
+from .shell import SandboxError, run, say
+
+S3_PORT = 9000
+S3_BUCKET = "galion-backups"
+S3_DIR = settings.STATE_DIR / "s3"
+# Name the hosts reach the stand-in by (in their /etc/hosts): pgBackRest checks a
+# certificate's DNS names, not IP addresses.
+S3_HOSTNAME = "s3.galion.test"
+CA_DIR = settings.STATE_DIR / "ca"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.prefix) / "bin" / name)
+    if not Path(found).exists():
+        raise SandboxError(f"{name} not found: run scripts/install.sh")
+    return found
+
+
+def make_ca() -> dict[str, str]:
+    """A throwaway CA and a server certificate for the bridge address; hosts trust the CA."""
+    CA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca_key, ca_crt = CA_DIR / "ca.key", CA_DIR / "ca.crt"
+    key, csr, crt, ext = (CA_DIR / n for n in ("server.key", "server.csr", "server.crt", "server.ext"))
+    gateway = settings.gateway_address()
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-days", "30", "-subj", "/CN=galion sandbox CA", "-keyout", str(ca_key),
+        "-out", str(ca_crt))
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-subj", f"/CN={gateway}", "-keyout", str(key), "-out", str(csr))
+    ext.write_text(f"subjectAltName=DNS:{S3_HOSTNAME},IP:{gateway}\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "30", "-extfile", str(ext), "-out", str(crt))
+    return {"ca": str(ca_crt), "cert": str(crt), "key": str(key)}
+
+
+def _wait_port(address: str, port: int, pid: int, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), 0.5).close()
+            return
+        except OSError:
+            if subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.2)
+    raise SandboxError(f"service on {address}:{port} did not start; see {log}")
+
+
+def start(name: str, argv: list[str], port: int) -> int:
+    log = settings.STATE_DIR / f"{name}.log"
+    with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(argv, stdin=devnull, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    _wait_port(settings.gateway_address(), port, proc.pid, log)
+    return proc.pid
+
+
+def start_s3(ca: dict[str, str]) -> dict:
+    """`rclone serve s3` over TLS: the off-site repository's stand-in (B2 / R2)."""
+    (S3_DIR / S3_BUCKET).mkdir(parents=True, exist_ok=True)
+    access, secret = secrets.token_hex(10), secrets.token_urlsafe(30)
+    pid = start("s3", [
+        _tool("rclone"), "serve", "s3", "--addr", f"{settings.gateway_address()}:{S3_PORT}",
+        "--cert", ca["cert"], "--key", ca["key"], "--auth-key", f"{access},{secret}",
+        "--config", "/dev/null", "--log-level", "INFO", str(S3_DIR)], S3_PORT)
+    say(f"s3 stand-in on https://{settings.gateway_address()}:{S3_PORT} (bucket {S3_BUCKET})")
+    return {"pid": pid, "endpoint": settings.gateway_address(), "hostname": S3_HOSTNAME, "port": S3_PORT,
+            "bucket": S3_BUCKET, "dir": str(S3_DIR), "access_key": access, "secret_key": secret}
+
+
+def service_pids() -> list[int]:
+    """Processes started from the sandbox's state directory (rclone, pebble, ...)."""
+    marker = str(settings.STATE_DIR).encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmd and b"systemd-nspawn" not in cmd.split(b"\0")[0] and int(proc.name) != os.getpid():
+            pids.append(int(proc.name))
+    return pids
