@@ -16,7 +16,8 @@ from operations import postgres
 
 STANZA = "main"
 FILES = Path(__file__).resolve().parent.parent / "files" / "backups"
-SCRIPTS = ("galion-backup", "galion-pgdump", "galion-restore-drill", "galion-backup-metrics")
+SCRIPTS = ("galion-backup", "galion-pgdump", "galion-restore-drill", "galion-backup-metrics",
+           "galion-restore")
 CA_PATH = "/etc/pgbackrest/s3-ca.crt"
 
 
@@ -51,7 +52,7 @@ def _packages():
                               ("/var/spool/pgbackrest", "postgres", "750"),
                               ("/var/log/pgbackrest", "postgres", "750"),
                               ("/var/lib/galion", "root", "755"),
-                              (host.data.backups_dump_dir, "root", "700")):
+                              (host.data.backups_dump_dir, "postgres", "700")):
         files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
 
 

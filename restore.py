@@ -1,0 +1,23 @@
+# Restore PostgreSQL on the backups hosts of an inventory (docs/DISASTER_RECOVERY.md).
+# Whatever a restore replaces is kept (data directory or database renamed), never deleted.
+#
+#   pyinfra INVENTORY restore.py --data restore=latest [--data restore_repo=1]
+#   pyinfra INVENTORY restore.py --data restore=time --data restore_target='2026-11-22 03:00:00+00'
+#   pyinfra INVENTORY restore.py --data restore=database --data restore_database=galion \
+#       [--data restore_from=offsite]
+#
+# restore_repo: 2 (off-site, the default: survives the server) or 1 (local, faster).
+
+import sys
+
+from pyinfra import host
+
+from operations.restore import RestoreRequestError, command, restore
+
+if "backups" in host.groups:
+    try:
+        command(host.data)
+    except RestoreRequestError as exc:
+        print(f"restore: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    restore()
