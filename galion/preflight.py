@@ -208,6 +208,38 @@ def _check_data_tier(name: str, data) -> list[Problem]:
     return problems
 
 
+BACKUP_CHECKS: list[Check] = [
+    ("backups_archive_timeout", _int_between(10, 3600), "is not seconds between 10 and 3600",
+     "use 60: it bounds the data a dead disk takes with it"),
+    ("backups_retention_days", _int_between(1, 3650), "is not a number of days", "use 30"),
+    ("backups_s3_endpoint", _is_address_or_name, "is not a host name", "e.g. s3.eu-central-003.backblazeb2.com"),
+    ("backups_s3_port", _is_port, "is not a TCP port", "use 443"),
+    ("backups_s3_bucket", lambda v: isinstance(v, str) and bool(re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", v)),
+     "is not an S3 bucket name", "lowercase letters, digits, dots and dashes"),
+    ("backups_s3_path", lambda v: isinstance(v, str) and v.startswith("/") and " " not in v,
+     "is not a path starting with /", "e.g. /titanaxe"),
+    ("backups_s3_ca_file", lambda v: v is None or Path(str(v)).expanduser().is_file(),
+     "is not a readable file", "give the CA file's local path, or None for the system's CAs"),
+    ("backups_drill_port", _is_port, "is not a TCP port", "use 5499"),
+]
+
+
+def _check_backups(name: str, data, groups: set[str]) -> list[Problem]:
+    problems = []
+    if "db" not in groups:
+        problems.append(Problem(name, "groups", "is in backups but not in db",
+                                "pgBackRest runs beside PostgreSQL: put the primary in backups"))
+    for key, ok, message, fix in BACKUP_CHECKS:
+        value = data.get(key)
+        try:
+            fine = ok(value)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    return problems
+
+
 def _inventory_names() -> set[str]:
     """pyinfra also puts every host in a group named after its inventory file."""
     names = {p.stem for p in (REPO / "inventories").glob("*.py")}
@@ -245,6 +277,8 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
                                         "give `ssh-ed25519 AAAA...` or a path to a .pub file"))
     if groups & {"db", "db_replica", "app"}:
         problems.extend(_check_data_tier(name, data))
+    if "backups" in groups:
+        problems.extend(_check_backups(name, data, groups))
     modules = [m for g, m in roles if g is None or g in groups]
     for module in modules:
         for key in module.required_secrets(data):

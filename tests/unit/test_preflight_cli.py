@@ -125,6 +125,10 @@ CASES = {
     "app without database": (dict(data={"app_stacks": [{"name": "x", "database": "nope", "redis_db": 0}]}),
                              "app_stacks: 'x' uses database 'nope'"),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
+    "backups without db": (dict(groups=("app", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
+                           "groups: is in backups but not in db"),
+    "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
+    "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
     "private address": (dict(data={"private_address": "db.internal"}),
                         "private_address: 'db.internal' is not an IP address"),
 }
