@@ -256,3 +256,29 @@ class PgbackrestStanza(FactBase):
             for repo in stanza.get("repo", []):
                 result[repo["key"]] = (repo["status"]["code"], repo["status"]["message"])
         return result
+
+
+class AptCandidate(FactBase):
+    """The version apt would install for a package, or None if no source has it."""
+
+    def command(self, package):
+        return f"apt-cache policy {package} 2>/dev/null | awk '/Candidate:/ {{print $2}}'"
+
+    def process(self, output):
+        value = output[0].strip() if output else ""
+        return None if value in ("", "(none)") else value
+
+
+class CertbotLineage(FactBase):
+    """The names in a certbot certificate lineage, or None if it does not exist."""
+
+    def command(self, lineage):
+        return (f"test -f /etc/letsencrypt/live/{lineage}/cert.pem && openssl x509 -noout -ext "
+                f"subjectAltName -in /etc/letsencrypt/live/{lineage}/cert.pem || true")
+
+    def process(self, output):
+        text = " ".join(output)
+        if "DNS:" not in text:
+            return None
+        return sorted(part.split(":", 1)[1].strip().rstrip(",") for part in text.split()
+                      if part.startswith("DNS:"))

@@ -206,3 +206,62 @@ backups_drill_port = 5499
 backups_dump_dir = "/var/backups/galion"
 # node_exporter's textfile directory: backup and drill metrics for monitoring (step 6).
 backups_textfile_dir = "/var/lib/prometheus/node-exporter"
+
+# --- edge: nginx + Let's Encrypt (nginx_tls role: hosts in edge) ----------------------
+# Public names, one virtual host each. kind: frontend (pages + static cache), api
+# (API rate limit + response cache), websocket (upgrade, long timeouts). csp: the
+# Content-Security-Policy of that host.
+nginx_vhosts = [
+    {"name": "galion.app", "aliases": ["www.galion.app"], "upstream": "galion_frontend",
+     "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; frame-ancestors 'none'"},
+    {"name": "api.galion.app", "aliases": [], "upstream": "galion_api", "kind": "api",
+     "csp": "default-src 'none'; frame-ancestors 'none'"},
+    {"name": "voice.galion.app", "aliases": [], "upstream": "galion_voice", "kind": "websocket",
+     "csp": "default-src 'none'; frame-ancestors 'none'"},
+    {"name": "realtime.galion.app", "aliases": [], "upstream": "galion_realtime",
+     "kind": "websocket", "csp": "default-src 'none'; frame-ancestors 'none'"},
+    {"name": "galion.studio", "aliases": ["www.galion.studio"], "upstream": "studio_frontend",
+     "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.studio; frame-ancestors 'none'"},
+    {"name": "api.galion.studio", "aliases": [], "upstream": "studio_api", "kind": "api",
+     "csp": "default-src 'none'; frame-ancestors 'none'"},
+]
+# Upstream name -> port the app service publishes on its app host (the plan's port map).
+nginx_upstream_ports = {
+    "galion_frontend": 3001, "galion_api": 8001, "galion_voice": 8002,
+    "studio_frontend": 3003, "studio_api": 8003, "galion_realtime": 8004,
+}
+# ACME directory: Let's Encrypt production; staging is
+# https://acme-staging-v02.api.letsencrypt.org/directory (the sandbox uses its Pebble).
+nginx_acme_directory = "https://acme-v02.api.letsencrypt.org/directory"
+# CA bundle (local path) certbot trusts for the ACME server; None: the system's.
+nginx_acme_ca_bundle = None
+# Largest request body (uploads); nginx answers 413 above it.
+nginx_client_max_body_size = "50m"
+# Requests per minute per client IP to API hosts, and the burst allowed above it.
+nginx_rate_api_per_minute = 100
+# Requests an API client may send at once above that rate before getting 429.
+nginx_rate_api_burst = 20
+# Requests per minute per client IP to every other host, and its burst.
+nginx_rate_general_per_minute = 200
+# Burst allowed above the general rate.
+nginx_rate_general_burst = 40
+# Simultaneous connections per client IP.
+nginx_connections_per_ip = 50
+# Proxy cache sizes: API responses and static assets (the plan's 1 GB + 500 MB).
+nginx_cache_api_size = "1g"
+# Disk for the static assets cache.
+nginx_cache_static_size = "500m"
+# How long cached API responses (that allow it) and static assets stay fresh.
+nginx_cache_api_valid = "1m"
+# Freshness of cached static assets.
+nginx_cache_static_valid = "7d"
+# Cloudflare proxies in front: take the client IP from CF-Connecting-IP for these ranges.
+nginx_behind_cloudflare = False
+# Cloudflare's published ranges (https://www.cloudflare.com/ips/), used when behind it.
+nginx_cloudflare_ranges = [
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
+    "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
+    "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
+    "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22", "2400:cb00::/32", "2606:4700::/32",
+    "2803:f800::/32", "2405:b500::/32", "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+]

@@ -41,6 +41,9 @@ for _h in _state["hosts"]:
         # Shorter than production's 60 s so the disaster drills wait less; the tests
         # check the bound relative to this knob.
         "backups_archive_timeout": 20,
+        # Certificates from the sandbox's Pebble, trusted through the sandbox CA.
+        "nginx_acme_directory": _state.get("acme", {}).get("directory", ""),
+        "nginx_acme_ca_bundle": _state["ca_file"],
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))

@@ -4,7 +4,7 @@ ROLES says which inventory group runs which role, in order; deploy.py applies it
 preflight asks each role which secrets its hosts need.
 """
 
-from . import app_env, backups, base, postgres, redis
+from . import app_env, backups, base, nginx_tls, postgres, redis
 
 # (inventory group, role module); None = every host. Base hardening runs first.
 ROLES = [
@@ -13,6 +13,7 @@ ROLES = [
     ("db", redis),
     ("backups", backups),
     ("app", app_env),
+    ("edge", nginx_tls),
 ]
 
 

@@ -57,6 +57,9 @@ def up(topology: str, distro: str) -> dict:
     ca = services.make_ca()
     s3 = services.start_s3(ca)
     state["ca_file"] = ca["ca"]
+    edge = [h for h in state["hosts"] if "edge" in h["groups"]]
+    if edge:
+        state["acme"] = services.start_acme(ca, edge[0]["address"])
     state["s3"] = {k: v for k, v in s3.items() if k not in ("access_key", "secret_key")}
     sandbox_secrets.write(sandbox_secrets.generate({"BACKUPS_S3_ACCESS_KEY": s3["access_key"],
                                                     "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}))

@@ -95,3 +95,35 @@ def service_pids() -> list[int]:
         if marker in cmd and b"systemd-nspawn" not in cmd.split(b"\0")[0] and int(proc.name) != os.getpid():
             pids.append(int(proc.name))
     return pids
+
+
+ACME_PORT = 14000
+ACME_MANAGEMENT_PORT = 15000
+ACME_DNS_PORT = 8053
+
+
+def start_acme(ca: dict[str, str], web_host: str) -> dict:
+    """Pebble (a test ACME server) with challtestsrv as its DNS: every name resolves to
+    the sandbox's edge host, so HTTP-01 validation really fetches from its nginx."""
+    gateway = settings.gateway_address()
+    dns = start("challtestsrv", [
+        _tool("pebble-challtestsrv"), "-defaultIPv4", web_host, "-defaultIPv6", "",
+        "-dns01", f"{gateway}:{ACME_DNS_PORT}", "-http01", "", "-https01", "", "-tlsalpn01", "",
+        "-management", f"{gateway}:8055"], 8055)
+    config = settings.STATE_DIR / "pebble-config.json"
+    config.write_text(
+        '{"pebble": {"listenAddress": "%s:%d", "managementListenAddress": "%s:%d", '
+        '"certificate": "%s", "privateKey": "%s", "httpPort": 80, "tlsPort": 443, '
+        '"ocspResponderURL": "", "externalAccountBindingRequired": false}}'
+        % (gateway, ACME_PORT, gateway, ACME_MANAGEMENT_PORT, ca["cert"], ca["key"]))
+    env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
+    log = settings.STATE_DIR / "pebble.log"
+    with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen([_tool("pebble"), "-config", str(config), "-dnsserver",
+                                 f"{gateway}:{ACME_DNS_PORT}"], stdin=devnull, stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                cwd=settings.STATE_DIR)
+    _wait_port(gateway, ACME_PORT, proc.pid, log)
+    say(f"ACME (pebble) on https://{gateway}:{ACME_PORT}/dir, names resolve to {web_host}")
+    return {"directory": f"https://{gateway}:{ACME_PORT}/dir", "pid": proc.pid, "dns_pid": dns,
+            "roots": f"https://{gateway}:{ACME_MANAGEMENT_PORT}/roots/0"}
