@@ -1,0 +1,207 @@
+"""The edge, checked from outside like a browser would (operations/nginx_tls.py).
+
+Requests go from the workstation (and the probe namespace) to the edge host's address,
+with the public names resolved there, as DNS would in production.
+"""
+
+import base64
+import http.client
+import json
+import socket
+import ssl
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+GROUP = "edge"
+REQUIRED_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
+                    "referrer-policy", "permissions-policy", "content-security-policy")
+BACKEND = Path(__file__).resolve().parent.parent / "files" / "backend.py"
+
+
+@pytest.fixture(scope="module")
+def backend(request):
+    """The stand-in app services on the app host's upstream ports (until step 5's real ones)."""
+    from tests.inventory import in_group
+    app = in_group("app")[0]
+    code = base64.b64encode(BACKEND.read_bytes()).decode()
+    ports = " ".join(str(p) for p in app.data["nginx_upstream_ports"].values())
+    app.host.check_output(f"echo {code} | base64 -d > /root/galion-test-backend.py")
+    app.host.check_output(f"nohup python3 /root/galion-test-backend.py {ports} >/dev/null 2>&1 & "
+                          "echo $! > /run/galion-test-backend.pid")
+    time.sleep(1)
+    yield
+    app.host.run("kill $(cat /run/galion-test-backend.pid); rm -f /root/galion-test-backend.py")
+
+
+@pytest.fixture(scope="module")
+def acme_root(tmp_path_factory):
+    from sandbox import state
+    s = state.load()
+    if "acme" not in s:
+        pytest.skip("no sandbox ACME server")
+    pem = requests.get(s["acme"]["roots"], verify=s["ca_file"], timeout=10).text
+    path = tmp_path_factory.mktemp("acme") / "root.pem"
+    path.write_text(pem)
+    return str(path)
+
+
+def tls(node, name: str, ca: str | None = None, version: ssl.TLSVersion | None = None):
+    ctx = ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context()
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    sock = socket.create_connection((node.address, 443), timeout=5)
+    return ctx.wrap_socket(sock, server_hostname=name)
+
+
+def get(node, name: str, path: str = "/", headers: dict | None = None, ca: str | None = None):
+    conn = http.client.HTTPSConnection(node.address, 443, timeout=10,
+                                       context=ssl.create_default_context(cafile=ca) if ca
+                                       else ssl._create_unverified_context())
+    conn.sock = tls(node, name, ca)
+    conn.request("GET", path, headers={"Host": name, **(headers or {})})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def vhost(node, kind: str) -> dict:
+    return next(v for v in node.data["nginx_vhosts"] if v["kind"] == kind)
+
+
+def test_certificate_issued_by_the_acme_server_verifies(node, acme_root):
+    for v in node.data["nginx_vhosts"]:
+        with tls(node, v["name"], ca=acme_root) as s:  # verification + hostname check
+            names = [n for kind, n in s.getpeercert()["subjectAltName"] if kind == "DNS"]
+            assert sorted(names) == sorted([v["name"], *v["aliases"]])
+
+
+def test_http_redirects_to_https_but_not_acme_challenges(node):
+    name = vhost(node, "api")["name"]
+    conn = http.client.HTTPConnection(node.address, 80, timeout=5)
+    conn.request("GET", "/some/path?q=1", headers={"Host": name})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 301 and r.getheader("Location") == f"https://{name}/some/path?q=1"
+    conn.request("GET", "/.well-known/acme-challenge/nope", headers={"Host": name})
+    r2 = conn.getresponse()
+    r2.read()
+    assert r2.status == 404
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_old_tls_versions_refused(node, version):
+    with pytest.raises(ssl.SSLError) as err:
+        tls(node, vhost(node, "api")["name"], version=version).close()
+    assert "PROTOCOL_VERSION" in str(err.value).upper() or "UNSUPPORTED" in str(err.value).upper()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_current_tls_versions_accepted(node, version):
+    with tls(node, vhost(node, "api")["name"], version=version) as s:
+        assert s.version() == {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}[version.name]
+
+
+def test_headers_on_200_and_404(node, backend):
+    for v in node.data["nginx_vhosts"]:
+        ok = get(node, v["name"], "/")
+        missing = get(node, v["name"], "/missing")
+        assert (ok.status, missing.status) == (200, 404), v["name"]
+        for r in (ok, missing):
+            for header in REQUIRED_HEADERS:
+                assert r.getheader(header), (v["name"], r.status, header)
+            assert r.getheader("content-security-policy") == v["csp"]
+            assert "max-age=63072000; includeSubDomains" == r.getheader("strict-transport-security")
+            assert "nginx/" not in (r.getheader("server") or "")
+
+
+def test_api_cache_hits_and_is_bypassed_with_credentials(node, backend):
+    name = vhost(node, "api")["name"]
+    path = f"/cacheable-{time.time_ns()}"
+    assert get(node, name, path).getheader("x-cache-status") == "MISS"
+    assert get(node, name, path).getheader("x-cache-status") == "HIT"
+    assert get(node, name, path, {"Authorization": "Bearer x"}).getheader("x-cache-status") == "BYPASS"
+    assert get(node, name, path, {"Cookie": "session=x"}).getheader("x-cache-status") == "BYPASS"
+
+
+def test_websocket_upgrades_through_to_the_backend(node, backend):
+    name = vhost(node, "websocket")["name"]
+    with tls(node, name) as s:
+        key = base64.b64encode(b"0123456789abcdef").decode()
+        s.sendall((f"GET /socket HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = s.recv(4096).decode()
+        assert head.startswith("HTTP/1.1 101"), head
+        s.sendall(b"hello through nginx")
+        assert s.recv(4096) == b"hello through nginx"
+
+
+PROBE_CLIENT = """
+import http.client, json, ssl, sys
+src, addr, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+statuses, last = [], {}
+for _ in range(count):
+    c = http.client.HTTPSConnection(addr, 443, timeout=10, source_address=(src, 0),
+                                    context=ssl._create_unverified_context())
+    c.request("GET", "/rate", headers={"Host": name})
+    r = c.getresponse(); r.read()
+    statuses.append(r.status)
+    if r.status == 429:
+        last = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+print(json.dumps({"statuses": statuses, "headers_429": last}))
+"""
+
+
+def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, backend):
+    source = probe.extra[2]
+    name = vhost(node, "api")["name"]
+    burst = node.data["nginx_rate_api_burst"]
+    out = probe.run("python3", "-c", PROBE_CLIENT, source, node.address, name, str(burst + 25))
+    result = json.loads(out.stdout)
+    statuses = result["statuses"]
+    try:
+        assert statuses[0] == 200
+        assert 429 in statuses and 503 not in statuses, statuses
+        assert statuses.count(200) <= burst + 2, statuses
+        for header in REQUIRED_HEADERS:
+            assert result["headers_429"].get(header), header
+        # fail2ban's nginx-limit-req jail reads nginx's error log and bans the flood.
+        status = ""
+        for _ in range(30):
+            status = node.host.check_output("fail2ban-client status nginx-limit-req")
+            if source in status:
+                break
+            time.sleep(1)
+        assert source in status
+    finally:
+        node.host.run(f"fail2ban-client set nginx-limit-req unbanip {source}")
+
+
+def test_nginx_config_has_no_ocsp_and_only_modern_tls(node):
+    dump = node.host.check_output("nginx -T 2>/dev/null")
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in dump
+    assert "ssl_stapling on" not in dump
+    assert "server_tokens off;" in dump
+
+
+def test_stub_status_on_loopback_only(node, probe):
+    assert "Active connections" in node.host.check_output(
+        "python3 -c 'import urllib.request; print(urllib.request.urlopen("
+        "\"http://127.0.0.1:8081/nginx_status\").read().decode())'")
+    assert probe.tcp(node.address, 8081) != "open"
+
+
+def test_certbot_renewal_works_and_reloads(node):
+    hook = node.host.file("/etc/letsencrypt/renewal-hooks/deploy/galion-reload-nginx")
+    assert hook.mode == 0o755 and "systemctl reload nginx" in hook.content_string
+    assert node.host.service("certbot.timer").is_enabled
+    # --dry-run would switch to Let's Encrypt's staging server: name the configured one.
+    dry = node.host.run("REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem certbot renew --dry-run "
+                        f"--no-random-sleep-on-renew --server {node.data['nginx_acme_directory']}")
+    assert dry.rc == 0, dry.stdout + dry.stderr
