@@ -240,6 +240,50 @@ def _check_backups(name: str, data, groups: set[str]) -> list[Problem]:
     return problems
 
 
+VHOST_KINDS = ("frontend", "api", "websocket")
+
+
+def _vhosts_ok(data) -> Callable[[object], bool]:
+    ports = data.get("nginx_upstream_ports") or {}
+    return lambda v: isinstance(v, list) and bool(v) and all(
+        isinstance(x, dict) and _is_address_or_name(x.get("name"))
+        and all(_is_address_or_name(a) for a in x.get("aliases", []))
+        and x.get("kind") in VHOST_KINDS and x.get("upstream") in ports
+        and isinstance(x.get("csp"), str) and '"' not in x.get("csp") for x in v)
+
+
+def _check_edge(name: str, data) -> list[Problem]:
+    checks: list[Check] = [
+        ("nginx_vhosts", _vhosts_ok(data),
+         "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
+         f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports"),
+        ("nginx_upstream_ports", lambda v: isinstance(v, dict) and all(
+            IDENTIFIER.match(k) and _is_port(p) for k, p in v.items()),
+         "is not {upstream_name: port}", "e.g. {'galion_api': 8001}"),
+        ("nginx_acme_directory", lambda v: isinstance(v, str) and v.startswith("https://"),
+         "is not an https:// ACME directory URL", "Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory"),
+        ("nginx_acme_ca_bundle", lambda v: v is None or Path(str(v)).expanduser().is_file(),
+         "is not a readable file", "None for the system's CAs"),
+        ("nginx_client_max_body_size", lambda v: isinstance(v, str) and bool(re.match(r"^\d+[kmg]?$", v)),
+         "is not an nginx size", "e.g. 50m"),
+        ("nginx_rate_api_per_minute", _int_between(1, 10**9), "is not a positive number", "use 100"),
+        ("nginx_rate_general_per_minute", _int_between(1, 10**9), "is not a positive number", "use 200"),
+        ("nginx_rate_api_burst", _int_between(0, 10**9), "is not a number", "use 20"),
+        ("nginx_rate_general_burst", _int_between(0, 10**9), "is not a number", "use 40"),
+        ("nginx_connections_per_ip", _int_between(1, 10**6), "is not a positive number", "use 50"),
+    ]
+    problems = []
+    for key, ok, message, fix in checks:
+        value = data.get(key)
+        try:
+            fine = ok(value)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    return problems
+
+
 def _inventory_names() -> set[str]:
     """pyinfra also puts every host in a group named after its inventory file."""
     names = {p.stem for p in (REPO / "inventories").glob("*.py")}
@@ -279,6 +323,8 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
         problems.extend(_check_data_tier(name, data))
     if "backups" in groups:
         problems.extend(_check_backups(name, data, groups))
+    if "edge" in groups:
+        problems.extend(_check_edge(name, data))
     modules = [m for g, m in roles if g is None or g in groups]
     for module in modules:
         for key in module.required_secrets(data):

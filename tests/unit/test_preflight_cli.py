@@ -129,6 +129,12 @@ CASES = {
                            "groups: is in backups but not in db"),
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
+    "acme over http": (dict(data={"nginx_acme_directory": "http://acme.example/dir"}),
+                       "nginx_acme_directory: 'http://acme.example/dir' is not an https://"),
+    "vhost with unknown upstream": (dict(data={"nginx_vhosts": [{"name": "x.galion.app", "aliases": [],
+                                                                 "upstream": "nope", "kind": "api", "csp": ""}]}),
+                                    "nginx_vhosts:"),
+    "body size": (dict(data={"nginx_client_max_body_size": "fifty"}), "nginx_client_max_body_size:"),
     "private address": (dict(data={"private_address": "db.internal"}),
                         "private_address: 'db.internal' is not an IP address"),
 }
