@@ -91,6 +91,19 @@ def _public_key_problem(entry) -> str | None:
 
 # (key, check, what is wrong, how to fix). A check gets the value, returns True if fine.
 Check = tuple[str, Callable[[object], bool], str, str]
+
+
+def _run_checks(name: str, data, checks: list[Check]) -> list[Problem]:
+    problems = []
+    for key, ok, message, fix in checks:
+        value = data.get(key)
+        try:
+            fine = ok(value)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    return problems
 HOST_CHECKS: list[Check] = [
     ("ssh_hostname", _is_address_or_name, "is not an IP address or host name",
      "set it to the server's address in the inventory"),
@@ -187,14 +200,7 @@ def _is_ip(value: str) -> bool:
 
 def _check_data_tier(name: str, data) -> list[Problem]:
     problems = []
-    for key, ok, message, fix in DATA_TIER_CHECKS:
-        value = data.get(key)
-        try:
-            fine = ok(value)
-        except (TypeError, ValueError):
-            fine = False
-        if not fine:
-            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    problems.extend(_run_checks(name, data, DATA_TIER_CHECKS))
     ports = [data.get(k) for k in ("postgres_port", "pgbouncer_port", "redis_port")]
     if len(set(map(str, ports))) != len(ports):
         problems.append(Problem(name, "postgres_port/pgbouncer_port/redis_port",
@@ -229,14 +235,7 @@ def _check_backups(name: str, data, groups: set[str]) -> list[Problem]:
     if "db" not in groups:
         problems.append(Problem(name, "groups", "is in backups but not in db",
                                 "pgBackRest runs beside PostgreSQL: put the primary in backups"))
-    for key, ok, message, fix in BACKUP_CHECKS:
-        value = data.get(key)
-        try:
-            fine = ok(value)
-        except (TypeError, ValueError):
-            fine = False
-        if not fine:
-            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    problems.extend(_run_checks(name, data, BACKUP_CHECKS))
     return problems
 
 
@@ -273,14 +272,7 @@ def _check_edge(name: str, data) -> list[Problem]:
         ("nginx_connections_per_ip", _int_between(1, 10**6), "is not a positive number", "use 50"),
     ]
     problems = []
-    for key, ok, message, fix in checks:
-        value = data.get(key)
-        try:
-            fine = ok(value)
-        except (TypeError, ValueError):
-            fine = False
-        if not fine:
-            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    problems.extend(_run_checks(name, data, checks))
     return problems
 
 
@@ -301,14 +293,7 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
     if not groups & set(ROLE_GROUPS):
         problems.append(Problem(name, "groups", "the host is in no role group",
                                 f"add it to at least one of {', '.join(ROLE_GROUPS)}"))
-    for key, ok, message, fix in HOST_CHECKS:
-        value = data.get(key)
-        try:
-            fine = ok(value)
-        except (TypeError, ValueError):
-            fine = False
-        if not fine:
-            problems.append(Problem(name, key, f"{value!r} {message}", fix))
+    problems.extend(_run_checks(name, data, HOST_CHECKS))
     keys = data.get("base_deploy_authorized_keys")
     if not isinstance(keys, list) or not keys:
         problems.append(Problem(name, "base_deploy_authorized_keys", "is empty",
