@@ -40,7 +40,7 @@ for _h in _state["hosts"]:
         "backups_s3_ca_file": _state["ca_file"],
         # Shorter than production's 60 s so the disaster drills wait less; the tests
         # check the bound relative to this knob.
-        "backups_archive_timeout": 20,
+        "backups_archive_timeout": 10,
         # Certificates from the sandbox's Pebble, trusted through the sandbox CA.
         "nginx_acme_directory": _state.get("acme", {}).get("directory", ""),
         "nginx_acme_ca_bundle": _state["ca_file"],

@@ -4,6 +4,8 @@ Runs after tests/roles (the test command's order), on a converged sandbox.
 """
 
 import hashlib
+
+import pytest
 import secrets as random_secrets
 
 from sandbox.converge import converge, pyinfra
@@ -51,6 +53,7 @@ SECRET_FILES = ["/etc/msmtprc", "/etc/pgbouncer/userlist.txt", "/etc/redis/users
                 "/etc/galion/env/galion.env", "/etc/galion/env/galion_studio.env"]
 
 
+@pytest.mark.once
 def test_changed_secrets_never_printed_by_dry_run_diff_or_json(env_with, sandbox_secrets, node):
     new_values = {key: random_secrets.token_urlsafe(24) for key in sandbox_secrets}
     env = env_with(**new_values)
@@ -81,6 +84,7 @@ def test_changed_secrets_never_printed_by_dry_run_diff_or_json(env_with, sandbox
     assert {path: _sha(node, path) for path in SECRET_FILES} == before
 
 
+@pytest.mark.once
 def test_debug_inventory_shows_no_secret(sandbox_secrets):
     proc = pyinfra("inventories/sandbox.py", "debug-inventory")
     assert proc.returncode == 0, proc.stderr[-2000:]
