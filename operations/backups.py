@@ -3,7 +3,7 @@ schedules, logical dumps, a restore drill, and health metrics for monitoring."""
 
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
@@ -106,13 +106,23 @@ def _archiving(major: int):
     data = host.data
     restore_pending = bool(data.get("backups_restore_pending"))
     stanza = host.get_fact(PgbackrestStanza, stanza=STANZA)
+    # 1: no stanza path, 3: stanza data missing (a new or wiped repository). Any other
+    # error (credentials, network) is not fixed by stanza-create: the backup metrics and
+    # their alerts report it, the converge goes on.
+    missing = sorted(key for key, (code, _) in stanza.items() if code in (1, 3))
+    broken = {key: msg for key, (code, msg) in stanza.items() if code not in (0, 1, 2, 3)}
+    if broken:
+        host.log(f"pgBackRest repositories in error (not changed here): {broken}", logger.warning)
     if restore_pending:
         host.noop("backups_restore_pending: no stanza-create, no archiving until restored")
-    elif stanza and all(code in (0, 2) for code, _ in stanza.values()) and len(stanza) == 2:
+    elif stanza and not missing and len(stanza) == 2:
         host.noop(f"stanza {STANZA} exists in both repositories")
     else:
+        # The async archiver holds the archive lock while it retries a missing repo:
+        # wait for a turn instead of failing.
         server.shell(name=f"pgBackRest stanza {STANZA} in both repositories", commands=[
-            f"runuser -u postgres -- pgbackrest --stanza={STANZA} --log-level-console=warn stanza-create"])
+            "for i in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=" + STANZA
+            + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"])
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",
         dest=f"/etc/postgresql/{major}/{postgres.CLUSTER}/conf.d/91-galion-archiving.conf",
