@@ -269,7 +269,7 @@ def _check_edge(name: str, data) -> list[Problem]:
         ("nginx_rate_general_per_minute", _int_between(1, 10**9), "is not a positive number", "use 200"),
         ("nginx_rate_api_burst", _int_between(0, 10**9), "is not a number", "use 20"),
         ("nginx_rate_general_burst", _int_between(0, 10**9), "is not a number", "use 40"),
-        ("nginx_connections_per_ip", _int_between(1, 10**6), "is not a positive number", "use 50"),
+        ("nginx_connections_per_ip", _int_between(1, 65535), "is not between 1 and 65535 (nginx's bound)", "use 50"),
     ]
     problems = []
     problems.extend(_run_checks(name, data, checks))
