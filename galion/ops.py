@@ -47,6 +47,21 @@ def _upload_temp_path(dest: str) -> str | None:
     return f"/var/tmp/galion-upload-{ssh_user}/{name}"
 
 
+def _private_upload(content: str, path: str, user: str, group: str):
+    """Commands that upload `content` to `path` without it ever being readable by others.
+
+    The file exists (0600, user:group) before any byte is written into it, since an upload
+    into an existing file keeps its mode; through sudo the upload goes via a temp file in
+    a directory only the SSH user can enter.
+    """
+    temp = _upload_temp_path(path)
+    if temp:
+        ssh_user = host.data.get("ssh_user") or "root"
+        yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user, str(Path(temp).parent))
+    yield StringCommand("install", "-m", "0600", "-o", user, "-g", group, "/dev/null", path)
+    yield FileUploadCommand(StringIO(content), path, remote_temp_filename=temp)
+
+
 @operation()
 def config_file(dest: str, content: str, user: str = "root", group: str = "root",
                 mode: str = "644", secret: bool = False, validate: str | None = None,
@@ -101,16 +116,8 @@ def config_file(dest: str, content: str, user: str = "root", group: str = "root"
     parent = str(Path(dest).parent)
     if not host.get_fact(Directory, path=parent):
         yield StringCommand("install", "-d", "-m", "0755", parent)
-    temp = _upload_temp_path(dest)
-    if temp:
-        ssh_user = host.data.get("ssh_user") or "root"
-        yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user,
-                            str(Path(temp).parent))
-    # The staged file exists (0600, the live file's owner, who may have to read it to
-    # validate it) before any byte is written into it: an upload into an existing file
-    # keeps its mode.
-    yield StringCommand("install", "-m", "0600", "-o", user, "-g", group, "/dev/null", staged)
-    yield FileUploadCommand(StringIO(content), staged, remote_temp_filename=temp)
+    # Owned by the live file's owner, who may have to read it to validate it.
+    yield from _private_upload(content, staged, user, group)
     if validate:
         check = validate.replace("{staged}", shlex.quote(staged))
         yield StringCommand("sh", "-c", shlex.quote(
@@ -206,13 +213,8 @@ def postgres_sql(sql: str, database: str = "postgres", secret: bool = False):
             logger.info("  %s", line)
     name = hashlib.sha256(f"{database}\0{sql}".encode()).hexdigest()[:16]
     path = f"{SQL_DIR}/{name}.sql"
-    temp = _upload_temp_path(path)
-    if temp:
-        ssh_user = host.data.get("ssh_user") or "root"
-        yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user, str(Path(temp).parent))
     yield StringCommand("install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", SQL_DIR)
-    yield StringCommand("install", "-m", "0600", "-o", "postgres", "-g", "postgres", "/dev/null", path)
-    yield FileUploadCommand(StringIO(sql), path, remote_temp_filename=temp)
+    yield from _private_upload(sql, path, "postgres", "postgres")
     yield StringCommand("sh", "-c", shlex.quote(
         f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
         f"-d {shlex.quote(database)} -f {path}; r=$?; rm -f {path}; exit $r"))

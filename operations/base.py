@@ -169,6 +169,14 @@ def _firewall():
               must_allow_port=host.data.base_ssh_port)
 
 
+def fail2ban_jail_test(jail_file: str) -> str:
+    """config_file validation of a jail.d file: the whole fail2ban configuration is
+    tested, in a scratch copy, with the staged jail in place of the live one."""
+    return ("d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} $d/jail.d/" + jail_file
+            + " && rm -f $d/jail.d/*.galion-new && fail2ban-client -c $d -t >/dev/null; "
+            "r=$?; rm -rf $d; exit $r")
+
+
 def _fail2ban():
     data = host.data
     jail = config_file(
@@ -178,10 +186,7 @@ def _fail2ban():
                        bantime=data.base_fail2ban_bantime, bantime_max=data.base_fail2ban_bantime_max,
                        findtime=data.base_fail2ban_findtime, maxretry=data.base_fail2ban_maxretry,
                        ignoreip=data.base_fail2ban_ignoreip, ssh_port=data.base_ssh_port),
-        # Test the whole configuration with the staged jail in place, in a scratch copy.
-        validate=("d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} $d/jail.d/galion.local "
-                  "&& rm -f $d/jail.d/galion.local.galion-new && fail2ban-client -c $d -t >/dev/null; "
-                  "r=$?; rm -rf $d; exit $r"))
+        validate=fail2ban_jail_test("galion.local"))
     systemd.service(name="fail2ban running and enabled", service="fail2ban", running=True,
                     enabled=True)
     systemd.service(name="Reload fail2ban if its jail changed", service="fail2ban",

@@ -12,6 +12,7 @@ from pyinfra.operations.util import any_changed
 
 from galion.facts import AptCandidate, CertbotLineage, PathExists
 from galion.ops import config_file, render
+from operations.base import fail2ban_jail_test
 from operations.postgres import private_address
 
 # Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
@@ -151,9 +152,7 @@ def _fail2ban():
     jail = config_file(name="fail2ban jails for nginx (limit-req, botsearch)",
                        dest="/etc/fail2ban/jail.d/galion-nginx.local",
                        content=render("nginx_tls/etc/fail2ban/galion-nginx.local.j2"),
-                       validate=("d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && "
-                                 "cp {staged} $d/jail.d/galion-nginx.local && rm -f $d/jail.d/*.galion-new "
-                                 "&& fail2ban-client -c $d -t >/dev/null; r=$?; rm -rf $d; exit $r"))
+                       validate=fail2ban_jail_test("galion-nginx.local"))
     systemd.service(name="Reload fail2ban for the nginx jails", service="fail2ban", reloaded=True,
                     _if=jail.did_change)
 
