@@ -1,5 +1,5 @@
 # Converge every host of an inventory: each host gets the roles of its groups
-# (operations/__init__.py: ROLES).
+# (operations/<role>.py: ROLE.groups, in ROLE.order).
 #
 #     pyinfra inventories/prod.py deploy.py --dry --diff   # what would change
 #     pyinfra inventories/prod.py deploy.py                # converge
@@ -15,5 +15,5 @@ from galion import preflight
 
 preflight.run_once(inventory, operations.ROLES)
 
-for role in operations.for_host(host.groups):
+for role in operations.for_host(host.groups, operations.ROLES):
     role()

@@ -1,7 +1,11 @@
 """Facts pyinfra does not ship: sysctl writability, UFW rules, OpenSSH algorithms."""
 
+import copy
+import json
 import re
+from typing import Any, ClassVar
 
+from pyinfra import host
 from pyinfra.api import FactBase
 
 
@@ -9,7 +13,30 @@ def _normalise(value: str) -> str:
     return " ".join(str(value).split())
 
 
-class SysctlState(FactBase):
+def _first_line(output: list[str]) -> str:
+    """The first output line stripped, or "" when there is none."""
+    return output[0].strip() if output else ""
+
+
+class _Fact(FactBase):
+    """A fact that declares its required command and default value as class attributes.
+
+    pyinfra calls ``requires_command()`` (absent binary: the fact returns ``default()``)
+    and ``default()`` (also used when the command prints nothing).
+    """
+
+    required_command: ClassVar[str | None] = None
+    default_value: ClassVar[Any] = None
+
+    def requires_command(self, *args, **kwargs):
+        return self.required_command
+
+    def default(self):
+        # A copy: pyinfra caches fact results, a shared mutable default could leak changes.
+        return copy.deepcopy(self.default_value)
+
+
+class SysctlState(_Fact):
     """Current value of each sysctl key and whether this host may write it.
 
     In a container (LXC, OpenVZ, the sandbox's nspawn hosts) `kernel.*`, `vm.*` and
@@ -37,33 +64,27 @@ class SysctlState(FactBase):
         return state
 
 
-class UfwAddedRules(FactBase):
+class UfwAddedRules(_Fact):
     """Rules added with `ufw`, as the command lines ufw itself prints (without "ufw ")."""
 
-    def requires_command(self, *args, **kwargs):
-        return "ufw"
+    required_command = "ufw"
+    default_value: ClassVar[list] = []
 
     def command(self):
         return "ufw show added"
-
-    def default(self):
-        return []
 
     def process(self, output):
         return [line[4:].strip() for line in output if line.startswith("ufw ")]
 
 
-class UfwStatus(FactBase):
+class UfwStatus(_Fact):
     """`{"active": bool, "incoming": "deny", "outgoing": "allow", "routed": ...}`."""
 
-    def requires_command(self, *args, **kwargs):
-        return "ufw"
+    required_command = "ufw"
+    default_value: ClassVar[dict] = {"active": False}
 
     def command(self):
         return "ufw status verbose"
-
-    def default(self):
-        return {"active": False}
 
     def process(self, output):
         status = {"active": False}
@@ -78,17 +99,17 @@ class UfwStatus(FactBase):
         return status
 
 
-class OpensshAlgorithms(FactBase):
-    """What the installed OpenSSH supports: `{"kex": [...], "cipher": [...], "mac": [...], "key": [...]}`."""
+class OpensshAlgorithms(_Fact):
+    """What the installed OpenSSH supports, per `ssh -Q` query.
 
-    def requires_command(self, *args, **kwargs):
-        return "ssh"
+    `{"kex": [...], "cipher": [...], "mac": [...], "key": [...]}`.
+    """
+
+    required_command = "ssh"
+    default_value: ClassVar[dict] = {}
 
     def command(self):
-        return "for q in kex cipher mac key; do echo \"== $q\"; ssh -Q $q; done"
-
-    def default(self):
-        return {}
+        return 'for q in kex cipher mac key; do echo "== $q"; ssh -Q $q; done'
 
     def process(self, output):
         found, current = {}, None
@@ -101,124 +122,141 @@ class OpensshAlgorithms(FactBase):
         return found
 
 
-class SystemdUnitEnabled(FactBase):
+class SystemdUnitEnabled(_Fact):
     """`systemctl is-enabled` of one unit: "enabled", "disabled", "masked", ... or "missing"."""
 
     def command(self, unit):
         return f"systemctl is-enabled {unit} 2>/dev/null || true"
 
     def process(self, output):
-        return output[0].strip() if output and output[0].strip() else "missing"
+        return _first_line(output) or "missing"
 
 
-class PathExists(FactBase):
+class PathExists(_Fact):
     """Whether a path exists (any type)."""
 
     def command(self, path):
         return f"test -e {path} && echo yes || echo no"
 
     def process(self, output):
-        return bool(output) and output[0].strip() == "yes"
+        return _first_line(output) == "yes"
 
 
-class ContainerVirtualization(FactBase):
+class ContainerVirtualization(_Fact):
     """`systemd-detect-virt --container`: "none" on a VM or bare metal, else the container kind."""
 
     def command(self):
         return "systemd-detect-virt --container 2>/dev/null || true"
 
     def process(self, output):
-        return output[0].strip() if output and output[0].strip() else "none"
+        return _first_line(output) or "none"
+
+
+def in_container() -> bool:
+    """Whether the current host is a container (its kernel.*, vm.*, fs.* are not its own)."""
+    return host.get_fact(ContainerVirtualization) != "none"
 
 
 def _psql(sql: str, database: str = "postgres") -> str:
     """A psql call as the postgres superuser, tab-separated, unaligned, no headers."""
-    return (f"runuser -u postgres -- psql -X -q -AtF '\t' -d {database} -v ON_ERROR_STOP=1 "
-            f"-c \"{sql}\"")
+    return (
+        f"runuser -u postgres -- psql -X -q -AtF '\t' -d {database} -v ON_ERROR_STOP=1 -c \"{sql}\""
+    )
 
 
-class PostgresClusters(FactBase):
-    """`pg_lsclusters`: `[{"version": "15", "name": "main", "port": 5432, "status": "online", ...}]`."""
+class PostgresClusters(_Fact):
+    """`pg_lsclusters`, one dict per cluster.
 
-    def requires_command(self, *args, **kwargs):
-        return "pg_lsclusters"
+    `[{"version": "15", "name": "main", "port": 5432, "status": "online", ...}]`.
+    """
+
+    required_command = "pg_lsclusters"
+    default_value: ClassVar[list] = []
 
     def command(self):
         return "pg_lsclusters --no-header"
-
-    def default(self):
-        return []
 
     def process(self, output):
         clusters = []
         for line in output:
             parts = line.split()
             if len(parts) >= 6:
-                clusters.append({"version": parts[0], "name": parts[1], "port": int(parts[2]),
-                                 "status": parts[3], "owner": parts[4], "data": parts[5]})
+                clusters.append(
+                    {
+                        "version": parts[0],
+                        "name": parts[1],
+                        "port": int(parts[2]),
+                        "status": parts[3],
+                        "owner": parts[4],
+                        "data": parts[5],
+                    }
+                )
         return clusters
 
 
-class PostgresRoles(FactBase):
+class PostgresRoles(_Fact):
     """`{role: {"login": bool, "replication": bool, "superuser": bool, "verifier": str}}`.
 
     The verifier is what PostgreSQL stores (a salted SCRAM hash, never the password);
     it is read so the wanted password can be checked against it locally.
     """
 
-    def requires_command(self, *args, **kwargs):
-        return "psql"
+    required_command = "psql"
+    default_value: ClassVar[dict] = {}
 
     def command(self):
-        return _psql("select rolname, rolcanlogin, rolreplication, rolsuper, "
-                     "coalesce(rolpassword, '') from pg_authid") + " 2>/dev/null || true"
-
-    def default(self):
-        return {}
+        return (
+            _psql(
+                "select rolname, rolcanlogin, rolreplication, rolsuper, "
+                "coalesce(rolpassword, '') from pg_authid"
+            )
+            + " 2>/dev/null || true"
+        )
 
     def process(self, output):
         roles = {}
         for line in output:
             parts = line.split("\t")
             if len(parts) == 5:
-                roles[parts[0]] = {"login": parts[1] == "t", "replication": parts[2] == "t",
-                                   "superuser": parts[3] == "t", "verifier": parts[4]}
+                roles[parts[0]] = {
+                    "login": parts[1] == "t",
+                    "replication": parts[2] == "t",
+                    "superuser": parts[3] == "t",
+                    "verifier": parts[4],
+                }
         return roles
 
 
-class PostgresDatabases(FactBase):
+class PostgresDatabases(_Fact):
     """`{database: owner}`."""
 
-    def requires_command(self, *args, **kwargs):
-        return "psql"
+    required_command = "psql"
+    default_value: ClassVar[dict] = {}
 
     def command(self):
-        return _psql("select datname, pg_get_userbyid(datdba) from pg_database") + " 2>/dev/null || true"
-
-    def default(self):
-        return {}
+        return (
+            _psql("select datname, pg_get_userbyid(datdba) from pg_database")
+            + " 2>/dev/null || true"
+        )
 
     def process(self, output):
         return dict(line.split("\t", 1) for line in output if "\t" in line)
 
 
-class PostgresQuery(FactBase):
+class PostgresQuery(_Fact):
     """Rows of one read-only query as lists of strings (tab-separated)."""
 
-    def requires_command(self, *args, **kwargs):
-        return "psql"
+    required_command = "psql"
+    default_value: ClassVar[list] = []
 
     def command(self, sql, database="postgres"):
         return _psql(sql, database) + " 2>/dev/null || true"
-
-    def default(self):
-        return []
 
     def process(self, output):
         return [line.split("\t") for line in output]
 
 
-class MemoryTotalMb(FactBase):
+class MemoryTotalMb(_Fact):
     """MemTotal from /proc/meminfo, in MB (no procps needed)."""
 
     def command(self):
@@ -228,25 +266,23 @@ class MemoryTotalMb(FactBase):
         return int(output[0])
 
 
-class PgbackrestStanza(FactBase):
+class PgbackrestStanza(_Fact):
     """Status of a pgBackRest stanza per repository: `{repo_key: (code, message)}`.
 
     Code 0 is ok; 1 missing stanza path; 2 no valid backups (stanza exists); 3 missing
     stanza data; others are errors. Empty when pgBackRest is missing or cannot tell.
     """
 
-    def requires_command(self, *args, **kwargs):
-        return "pgbackrest"
+    required_command = "pgbackrest"
+    default_value: ClassVar[dict] = {}
 
     def command(self, stanza):
-        return (f"runuser -u postgres -- pgbackrest --stanza={stanza} --output=json info "
-                "2>/dev/null || echo '[]'")
-
-    def default(self):
-        return {}
+        return (
+            f"runuser -u postgres -- pgbackrest --stanza={stanza} --output=json info "
+            "2>/dev/null || echo '[]'"
+        )
 
     def process(self, output):
-        import json
         try:
             stanzas = json.loads("\n".join(output))
         except ValueError:
@@ -258,27 +294,32 @@ class PgbackrestStanza(FactBase):
         return result
 
 
-class AptCandidate(FactBase):
+class AptCandidate(_Fact):
     """The version apt would install for a package, or None if no source has it."""
 
     def command(self, package):
         return f"apt-cache policy {package} 2>/dev/null | awk '/Candidate:/ {{print $2}}'"
 
     def process(self, output):
-        value = output[0].strip() if output else ""
+        value = _first_line(output)
         return None if value in ("", "(none)") else value
 
 
-class CertbotLineage(FactBase):
+class CertbotLineage(_Fact):
     """The names in a certbot certificate lineage, or None if it does not exist."""
 
     def command(self, lineage):
-        return (f"test -f /etc/letsencrypt/live/{lineage}/cert.pem && openssl x509 -noout -ext "
-                f"subjectAltName -in /etc/letsencrypt/live/{lineage}/cert.pem || true")
+        return (
+            f"test -f /etc/letsencrypt/live/{lineage}/cert.pem && openssl x509 -noout -ext "
+            f"subjectAltName -in /etc/letsencrypt/live/{lineage}/cert.pem || true"
+        )
 
     def process(self, output):
         text = " ".join(output)
         if "DNS:" not in text:
             return None
-        return sorted(part.split(":", 1)[1].strip().rstrip(",") for part in text.split()
-                      if part.startswith("DNS:"))
+        return sorted(
+            part.split(":", 1)[1].strip().rstrip(",")
+            for part in text.split()
+            if part.startswith("DNS:")
+        )

@@ -1,24 +1,64 @@
-"""Roles: one module each, each with one @deploy entry point named like the module.
+"""Roles: one module each (`operations/<role>.py`), found here by what it declares.
 
-ROLES says which inventory group runs which role, in order; deploy.py applies it and
-preflight asks each role which secrets its hosts need.
+A module with a `ROLE` (galion/role.py) is a role: deploy.py runs, per host, the roles
+of its groups in `ROLE.order`; preflight asks each role for its checks and secrets;
+group_data/all.py gives every host the roles' `KNOBS`. Modules without `ROLE` (restore)
+are operator actions, not part of a converge.
 """
 
-from . import app_env, backups, base, nginx_tls, postgres, redis
-
-# (inventory group, role module); None = every host. Base hardening runs first.
-ROLES = [
-    (None, base),
-    ("db", postgres),
-    ("db", redis),
-    ("backups", backups),
-    ("app", app_env),
-    ("edge", nginx_tls),
-]
+import importlib
+import pkgutil
 
 
-def for_host(groups) -> list:
+def discover(package=None) -> list:
+    """Every role module of the package (this one by default), in converge order."""
+    package = package or importlib.import_module(__name__)
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "ROLE"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: (m.ROLE.order, m.__name__))
+
+
+def name(module) -> str:
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def entry_point(module):
+    """The role's @deploy function, named like its module."""
+    return getattr(module, name(module))
+
+
+def known_groups(roles=None) -> list[str]:
+    """The inventory groups that mean something: where roles run or look for peers."""
+    roles = discover() if roles is None else roles
+    return sorted({g for m in roles for g in m.ROLE.groups + m.ROLE.peer_groups})
+
+
+def single_box_groups(roles=None) -> tuple[str, ...]:
+    """The groups of the all-in-one box: every group a role that fits on it runs on."""
+    roles = discover() if roles is None else roles
+    return tuple(sorted({g for m in roles if m.ROLE.single_box for g in m.ROLE.groups}))
+
+
+def knobs(roles=None) -> dict:
+    """Every role's knobs with their defaults (group_data/all.py hands them to all hosts)."""
+    roles = discover() if roles is None else roles
+    merged: dict = {}
+    for module in roles:
+        clash = merged.keys() & module.KNOBS.keys()
+        if clash:
+            raise ValueError(f"{name(module)} redefines knobs of another role: {sorted(clash)}")
+        merged.update(module.KNOBS)
+    return merged
+
+
+def for_host(groups, roles=None) -> list:
     """The role entry points a host with these groups runs, in order."""
-    return [getattr(module, module.__name__.rsplit(".", 1)[-1])
-            for group, module in ROLES if group is None or group in groups]
+    roles = discover() if roles is None else roles
+    groups = set(groups)
+    return [entry_point(m) for m in roles if not m.ROLE.groups or groups & set(m.ROLE.groups)]
 
+
+ROLES = discover()

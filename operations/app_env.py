@@ -4,23 +4,48 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from galion import secrets
+from galion import secrets, topology
 from galion.ops import config_file, render
-from operations.postgres import private_address
+from galion.preflight import Problem
+from galion.role import Role
+
+KNOBS = {
+    # Each app stack: its database (one of postgres_databases) and its Redis database number
+    # (the plan: 0 app sessions, 1 voice cache, 2 studio sessions, 3 realtime, 4 rate limits).
+    "app_stacks": [
+        {"name": "galion", "database": "galion", "redis_db": 0},
+        {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
+    ],
+    # Directory of the apps' environment files (secrets: root only), one <app>.env each.
+    "app_env_dir": "/etc/galion/env",
+}
 
 
 def required_secrets(data) -> list[str]:
     by_name = {db["name"]: db for db in data.get("postgres_databases") or []}
     return sorted({by_name[s["database"]]["password_secret"] for s in data.get("app_stacks") or []
-                   if s.get("database") in by_name} | {"REDIS_APP_PASSWORD"})
+                   if s.get("database") in by_name} | {"REDIS_APP_PASSWORD"})  # fmt: skip
 
 
-def database_host() -> str:
-    """Where PgBouncer and Redis answer for this app host: loopback on the same box."""
-    primary = inventory.get_group("db", [])
-    if not primary or primary[0].name == host.name:
-        return "127.0.0.1"
-    return private_address(primary[0])
+def _check_stacks(name: str, data, groups) -> list[Problem]:
+    """Every stack's database is one postgres_databases creates."""
+    names = {db.get("name") for db in data.get("postgres_databases") or [] if isinstance(db, dict)}
+    return [
+        Problem(name, "app_stacks", f"{stack.get('name')!r} uses database "
+                f"{stack.get('database')!r}, which postgres_databases lacks",
+                "add the database or correct the name")
+        for stack in data.get("app_stacks") or []
+        if stack.get("database") not in names
+    ]  # fmt: skip
+
+
+ROLE = Role(
+    groups=("app",),
+    order=50,
+    knob_prefixes=("app_",),
+    required_secrets=required_secrets,
+    check_host=_check_stacks,
+)
 
 
 @deploy("App connection settings")
@@ -28,15 +53,20 @@ def app_env():
     data = host.data
     databases = {db["name"]: db for db in data.postgres_databases}
     files.directory(name="Directory of the apps' environment files", path=data.app_env_dir,
-                    mode="700")
+                    mode="700")  # fmt: skip
+    db_host = topology.database_address(inventory, host)
     for stack in data.app_stacks:
         db = databases[stack["database"]]
         config_file(
-            name=f"Environment of {stack['name']} (secret)", dest=f"{data.app_env_dir}/{stack['name']}.env",
-            mode="600", secret=True,
-            content=render("app_env/app.env.j2", db_user=db["owner"],
-                           db_password=secrets.get(db["password_secret"]), db_host=database_host(),
-                           pgbouncer_port=data.pgbouncer_port, database=db["name"],
-                           redis_user=data.redis_app_user,
-                           redis_password=secrets.get("REDIS_APP_PASSWORD"),
-                           redis_port=data.redis_port, redis_db=stack["redis_db"]))
+            name=f"Environment of {stack['name']} (secret)",
+            dest=f"{data.app_env_dir}/{stack['name']}.env",
+            mode="600",
+            secret=True,
+            content=render(
+                "app_env/app.env.j2", db_user=db["owner"],
+                db_password=secrets.get(db["password_secret"]), db_host=db_host,
+                pgbouncer_port=data.pgbouncer_port, database=db["name"],
+                redis_user=data.redis_app_user, redis_password=secrets.get("REDIS_APP_PASSWORD"),
+                redis_port=data.redis_port, redis_db=stack["redis_db"],
+            ),
+        )  # fmt: skip

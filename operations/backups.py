@@ -1,6 +1,7 @@
 """Backups that restore: pgBackRest (local + encrypted off-site repo), WAL archiving,
 schedules, logical dumps, a restore drill, and health metrics for monitoring."""
 
+import re
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -9,20 +10,123 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import secrets
-from galion.facts import PgbackrestStanza
+from galion import postgresql, secrets
+from galion.facts import PgbackrestStanza, PostgresQuery
 from galion.ops import config_file, postgres_sql, render
-from operations import postgres
+from galion.preflight import (
+    Problem, in_group, int_between, is_address_or_name, is_port, is_readable_file_or_none,
+    matches,
+)
+from galion.role import Role
+
+KNOBS = {
+    # Seconds after which a partly filled WAL segment is archived anyway: bounds the data
+    # lost when the disk dies (RPO) to about this much.
+    "backups_archive_timeout": 60,
+    # Days backups are kept, in both repositories and for the logical dumps (time-based).
+    "backups_retention_days": 30,
+    # Local repository (repo1): fast restores; lost with the disk, hence repo2.
+    "backups_local_repo": "/var/lib/pgbackrest",
+    # WAL waiting to be pushed beyond this is dropped (so the disk does not fill and stop
+    # PostgreSQL); the drop is counted in galion_wal_archive_dropped_total and alerts.
+    "backups_archive_queue_max": "4GiB",
+    # Off-site repository (repo2) on S3-compatible storage (Backblaze B2, Cloudflare R2):
+    # endpoint host, port, region, bucket and path inside it. Keys: BACKUPS_S3_* secrets.
+    "backups_s3_endpoint": "s3.eu-central-003.backblazeb2.com",
+    # TCP port of the S3 endpoint (HTTPS).
+    "backups_s3_port": 443,
+    # Region name the provider expects (B2: as in the endpoint; R2: "auto").
+    "backups_s3_region": "eu-central-003",
+    # Bucket (private, created in the provider's console).
+    "backups_s3_bucket": "galion-backups",
+    # Folder inside the bucket, so one bucket can serve several environments.
+    "backups_s3_path": "/titanaxe",
+    # CA file (local path) the hosts trust for the endpoint; None: the system's CAs.
+    "backups_s3_ca_file": None,
+    # systemd OnCalendar of the weekly full backup (both repositories).
+    "backups_full_schedule": "Sun *-*-* 01:00",
+    # systemd OnCalendar of the daily differential backup (the plan's 02:00).
+    "backups_diff_schedule": "*-*-* 02:00",
+    # systemd OnCalendar of the daily logical dump of each database (pg_dump -Fc).
+    "backups_dump_schedule": "*-*-* 02:30",
+    # systemd OnCalendar of the weekly restore drill into a scratch directory.
+    "backups_drill_schedule": "Sat *-*-* 04:00",
+    # Port of the scratch PostgreSQL the drill starts (loopback-only, never the live one).
+    "backups_drill_port": 5499,
+    # Where the logical dumps are kept locally (one folder per database).
+    "backups_dump_dir": "/var/backups/galion",
+    # node_exporter's textfile directory: backup and drill metrics for monitoring.
+    "backups_textfile_dir": "/var/lib/prometheus/node-exporter",
+}
 
 STANZA = "main"
 FILES = Path(__file__).resolve().parent.parent / "files" / "backups"
 SCRIPTS = ("galion-backup", "galion-pgdump", "galion-restore-drill", "galion-backup-metrics",
            "galion-restore")
 CA_PATH = "/etc/pgbackrest/s3-ca.crt"
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 def required_secrets(data) -> list[str]:
     return ["BACKUPS_S3_ACCESS_KEY", "BACKUPS_S3_SECRET_KEY", "BACKUPS_CIPHER_PASSPHRASE"]
+
+
+def _check_beside_db(name: str, data, groups) -> list[Problem]:
+    if "db" in groups:
+        return []
+    return [Problem(name, "groups", "is in backups but not in db",
+                    "pgBackRest runs beside PostgreSQL: put the primary in backups")]
+
+
+def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
+    backups = in_group(hosts, "backups")
+    if backups and not in_group(hosts, "db"):
+        return [Problem(",".join(backups), "group backups", "has no database to back up",
+                        "put the primary in group db")]
+    return []
+
+
+ROLE = Role(
+    groups=("backups",),
+    order=40,
+    knob_prefixes=("backups_",),
+    required_secrets=required_secrets,
+    check_host=_check_beside_db,
+    check_inventory=_check_inventory,
+    checks=(
+        ("backups_archive_timeout", int_between(10, 3600), "is not seconds between 10 and 3600",
+         "use 60: it bounds the data a dead disk takes with it"),
+        ("backups_retention_days", int_between(1, 3650), "is not a number of days", "use 30"),
+        ("backups_s3_endpoint", is_address_or_name, "is not a host name",
+         "e.g. s3.eu-central-003.backblazeb2.com"),
+        ("backups_s3_port", is_port, "is not a TCP port", "use 443"),
+        ("backups_s3_bucket", matches(BUCKET), "is not an S3 bucket name",
+         "lowercase letters, digits, dots and dashes"),
+        ("backups_s3_path", lambda v: isinstance(v, str) and v.startswith("/") and " " not in v,
+         "is not a path starting with /", "e.g. /titanaxe"),
+        ("backups_s3_ca_file", is_readable_file_or_none, "is not a readable file",
+         "give the CA file's local path, or None for the system's CAs"),
+        ("backups_drill_port", is_port, "is not a TCP port", "use 5499"),
+    ),
+)  # fmt: skip
+
+
+def stanza_create_command() -> str:
+    """The async archiver holds the archive lock while it retries a missing repo: wait for
+    a turn instead of failing."""
+    return ("for i in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=" + STANZA
+            + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1")
+
+
+def config_validate_command() -> str:
+    """pgBackRest parses its whole configuration for any command; an unknown option or a
+    bad value makes it fail, so ask it to print the plan of a backup."""
+    return (f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
+            "--log-level-console=error help backup >/dev/null")
+
+
+def timer_validate_command(schedule: str) -> str:
+    return "systemd-analyze calendar '" + schedule + "' >/dev/null"
 
 
 def jobs(data) -> list[dict]:
@@ -78,12 +182,9 @@ def _configs(major: int):
         content=render("backups/etc/pgbackrest/pgbackrest.conf.j2", stanza=STANZA,
                        queue_max=data.backups_archive_queue_max, local_repo=data.backups_local_repo,
                        retention_days=data.backups_retention_days,
-                       data_directory=f"/var/lib/postgresql/{major}/{postgres.CLUSTER}",
+                       data_directory=postgresql.data_dir(major),
                        postgres_port=data.postgres_port, **s3),
-        # pgBackRest parses its whole configuration for any command; an unknown option
-        # or a bad value makes `version`-free commands fail, so ask it to print the plan.
-        validate=f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
-                 "--log-level-console=error help backup >/dev/null")
+        validate=config_validate_command())
     config_file(name="Settings of the backup scripts", dest="/etc/galion/backups.conf",
                 content=render("backups/etc/galion/backups.conf.j2", stanza=STANZA, major=major,
                                postgres_port=data.postgres_port,
@@ -118,24 +219,21 @@ def _archiving(major: int):
     elif stanza and not missing and len(stanza) == 2:
         host.noop(f"stanza {STANZA} exists in both repositories")
     else:
-        # The async archiver holds the archive lock while it retries a missing repo:
-        # wait for a turn instead of failing.
-        server.shell(name=f"pgBackRest stanza {STANZA} in both repositories", commands=[
-            "for i in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=" + STANZA
-            + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"])
+        server.shell(name=f"pgBackRest stanza {STANZA} in both repositories",
+                     commands=[stanza_create_command()])
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",
-        dest=f"/etc/postgresql/{major}/{postgres.CLUSTER}/conf.d/91-galion-archiving.conf",
+        dest=f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf",
         user="postgres", group="postgres",
         content=render("backups/etc/postgresql/91-galion-archiving.conf.j2", stanza=STANZA,
                        archiving=not restore_pending,
                        archive_timeout=data.backups_archive_timeout))
     server.shell(name="Reload PostgreSQL for archiving (restart if archive_mode changed)",
-                 commands=[postgres.reload_or_restart_command(major)], _if=conf.did_change)
+                 commands=[postgresql.reload_or_restart_command(major)], _if=conf.did_change)
 
 
 def _canary():
-    rows = host.get_fact(postgres.PostgresQuery, database="galion",
+    rows = host.get_fact(PostgresQuery, database="galion",
                          sql="select to_regclass('ops.canary') is not null")
     if rows == [["t"]]:
         host.noop("ops.canary exists")
@@ -155,7 +253,7 @@ def _schedules():
         timer = config_file(name=f"Timer {job['name']}.timer ({job['schedule']})",
                             dest=f"/etc/systemd/system/{job['name']}.timer",
                             content=render("backups/etc/systemd/job.timer.j2", **job),
-                            validate="systemd-analyze calendar '" + job["schedule"] + "' >/dev/null")
+                            validate=timer_validate_command(job["schedule"]))
         systemd.daemon_reload(name=f"systemd reads {job['name']}", _if=any_changed(service, timer))
         systemd.service(name=f"{job['name']}.timer enabled and waiting", service=f"{job['name']}.timer",
                         running=True, enabled=True)
@@ -163,7 +261,7 @@ def _schedules():
 
 @deploy("Backups")
 def backups():
-    major = postgres.version(host.data, host.get_fact(OsRelease))
+    major = postgresql.version(host.data, host.get_fact(OsRelease))
     _packages()
     _configs(major)
     _canary()

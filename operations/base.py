@@ -1,37 +1,184 @@
 """Base hardening for every host: deploy user, SSH, UFW, fail2ban, upgrades, sysctl, logs, time."""
 
 import ipaddress
+import re
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from galion import secrets
-from galion.facts import ContainerVirtualization, OpensshAlgorithms, PathExists, SystemdUnitEnabled
+from galion import commands, keys, secrets
+from galion.facts import OpensshAlgorithms, PathExists, SystemdUnitEnabled, in_container
 from galion.ops import config_file, render, sysctl_values, ufw_rules
+from galion.preflight import (
+    DURATION, SIZE, UNIX_USER, Problem, int_between, is_host_port, is_networks, is_port,
+    is_port_proto, matches, split_host_port,
+)
+from galion.role import Role
 
 # Written once the deploy user has logged in and used sudo (the current run connected
 # as it): from then on root may not log in over SSH at all.
 DEPLOY_PROVEN_MARKER = "/var/lib/galion/deploy-user-proven"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-galion-hardening.conf"
+TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+KNOBS = {
+    # --- deploy user ---
+    # Login user for every run after the first; passwordless sudo because pyinfra runs `sudo -n`.
+    "base_deploy_user": "deploy",
+    # Public keys allowed to log in as the deploy user (exact set: others are removed).
+    # Set these in the inventory; preflight refuses an empty list.
+    "base_deploy_authorized_keys": [],
+    # --- SSH ---
+    # Port sshd listens on (UFW opens it everywhere).
+    "base_ssh_port": 22,
+    # Failed authentications per connection before sshd drops it (CIS 5.2.7 says <= 4).
+    "base_ssh_max_auth_tries": 3,
+    # Seconds an unauthenticated connection may stay (CIS 5.2.16 says <= 60).
+    "base_ssh_login_grace_time": 30,
+    # Seconds between keepalives; with ClientAliveCountMax 3 a dead client goes after 15 min.
+    "base_ssh_client_alive_interval": 300,
+    # Concurrent unauthenticated connections: start:rate:full (OpenSSH default is 10:30:100).
+    "base_ssh_max_startups": "10:30:60",
+    # Preferred algorithms, strongest first; each list is cut to what the host's OpenSSH
+    # supports (`ssh -Q`), so one list serves Debian 12, Debian 13 and Ubuntu 24.04.
+    "base_ssh_kex_preference": [
+        "mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
+        "curve25519-sha256", "curve25519-sha256@libssh.org",
+        "diffie-hellman-group18-sha512", "diffie-hellman-group16-sha512",
+        "diffie-hellman-group-exchange-sha256",
+    ],
+    # Ciphers: AEAD first; CTR modes stay for older clients (paramiko); no CBC.
+    "base_ssh_cipher_preference": [
+        "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+        "aes256-ctr", "aes192-ctr", "aes128-ctr",
+    ],
+    # MACs: encrypt-then-MAC first; no SHA-1, no 64-bit tags.
+    "base_ssh_mac_preference": [
+        "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+        "umac-128-etm@openssh.com", "hmac-sha2-512", "hmac-sha2-256",
+    ],
+    # --- firewall ---
+    # Sources exempt from the SSH rate limit (an office or VPN address); empty in production.
+    "base_ssh_trusted_cidrs": [],
+    # Ports opened per inventory group, beyond SSH which is open (rate-limited) everywhere.
+    "base_firewall_ports_by_group": {"edge": ["80/tcp", "443/tcp"]},
+    # --- fail2ban ---
+    # First ban length; each repeat offence doubles it (bantime.increment) up to the maximum.
+    "base_fail2ban_bantime": "1h",
+    # Longest ban: the plan's "auto-ban for 1-7 days".
+    "base_fail2ban_bantime_max": "7d",
+    # Window in which failures are counted.
+    "base_fail2ban_findtime": "10m",
+    # Failures within that window that ban the source.
+    "base_fail2ban_maxretry": 5,
+    # Never banned (loopback; add the monitoring or office address if it probes SSH).
+    "base_fail2ban_ignoreip": ["127.0.0.1/8", "::1"],
+    # --- unattended upgrades ---
+    # Reboot by itself when an upgrade needs it (kernel, libc); off: the on-call reboots.
+    "base_unattended_reboot": False,
+    # When such a reboot may happen (host's local time), if enabled.
+    "base_unattended_reboot_time": "04:00",
+    # --- outgoing mail ---
+    # SMTP relay for unattended-upgrades reports (host:port, STARTTLS); empty = no mail relay.
+    # Its password is the secret SMTP_RELAY_PASSWORD.
+    "base_mail_relay": "",
+    # Login user at the relay.
+    "base_mail_relay_user": "",
+    # --- kernel and logs ---
+    # Hosts in these groups run Docker, which publishes ports through forwarding: keep
+    # net.ipv4.ip_forward on there, off everywhere else.
+    "base_ip_forwarding_groups": ["app"],
+    # Apply sysctl hardening (file always written; live values where the host allows).
+    "base_sysctl_enabled": True,
+    # Cap on the persistent journal (journald's SystemMaxUse); the plan budgets 2-5 GB for logs.
+    "base_journald_max_use": "1G",
+    # Seconds apt waits for another apt/dpkg (a fresh box's apt-daily timer) before failing.
+    "base_apt_lock_timeout": 600,
+}  # fmt: skip
 
 
 def required_secrets(data) -> list[str]:
     return ["SMTP_RELAY_PASSWORD"] if data.get("base_mail_relay") else []
 
 
+def _check_keys(name: str, data, groups) -> list[Problem]:
+    entries = data.get("base_deploy_authorized_keys")
+    if not isinstance(entries, list) or not entries:
+        return [Problem(name, "base_deploy_authorized_keys", "is empty",
+                        "list the operator's public key or its .pub file")]
+    problems = []
+    for entry in entries:
+        reason = keys.entry_problem(entry)
+        if reason:
+            problems.append(Problem(name, "base_deploy_authorized_keys", reason,
+                                    "give `ssh-ed25519 AAAA...` or a path to a .pub file"))
+    return problems
+
+
+def _firewall_ports_ok(value) -> bool:
+    from operations import known_groups  # the groups are known once every role is loaded
+
+    groups = set(known_groups())
+    return isinstance(value, dict) and all(
+        g in groups and isinstance(ports, list) and all(is_port_proto(p) for p in ports)
+        for g, ports in value.items()
+    )
+
+
+ROLE = Role(
+    groups=(),
+    order=10,
+    knob_prefixes=("base_",),
+    required_secrets=required_secrets,
+    check_host=_check_keys,
+    checks=(
+        ("base_deploy_user", lambda v: matches(UNIX_USER)(v) and v != "root",
+         "is not a valid non-root Unix user name", "use lowercase letters, digits, - or _, e.g. deploy"),
+        ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
+        ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
+        ("base_ssh_trusted_cidrs", is_networks, "is not a list of CIDRs",
+         "write addresses like 203.0.113.7/32, or leave the list empty"),
+        ("base_fail2ban_ignoreip", is_networks, "is not a list of addresses or CIDRs",
+         "write entries like 127.0.0.1/8"),
+        ("base_firewall_ports_by_group", _firewall_ports_ok,
+         "is not {role group: ['PORT/tcp', ...]}", "e.g. {'edge': ['80/tcp', '443/tcp']}"),
+        ("base_fail2ban_bantime", matches(DURATION), "is not a duration",
+         "use a number with s, m, h, d or w, e.g. 1h"),
+        ("base_fail2ban_bantime_max", matches(DURATION), "is not a duration",
+         "use a number with s, m, h, d or w, e.g. 7d"),
+        ("base_fail2ban_findtime", matches(DURATION), "is not a duration",
+         "use a number with s, m, h, d or w, e.g. 10m"),
+        ("base_fail2ban_maxretry", int_between(1, 100), "is not between 1 and 100", "use 5"),
+        ("base_journald_max_use", matches(SIZE),
+         "is not a size", "use a number with K, M, G or T, e.g. 1G"),
+        ("base_unattended_reboot_time",
+         matches(TIME_OF_DAY),
+         "is not HH:MM", "e.g. 04:00"),
+        ("base_mail_relay", lambda v: v == "" or is_host_port(v), "is not host:port",
+         'e.g. smtp.eu.mailgun.org:587, or "" for no relay'),
+    ),
+)  # fmt: skip
+
+
+# ssh.socket (Ubuntu 24.04) takes a new port only after a daemon-reload and a restart.
+SSH_SOCKET_RELOAD = ["systemctl daemon-reload", "systemctl restart ssh.socket"]
+SSHD_RELOAD = "systemctl try-reload-or-restart ssh.service"
+
+
+def sshd_validate_command() -> str:
+    """Validate the staged drop-in together with the live main config: a temporary main
+    file includes the staged drop-in first, then everything the live one includes."""
+    return ("mkdir -p /run/sshd && t=$(mktemp) && "
+            "{ echo \"Include {staged}\"; cat /etc/ssh/sshd_config; } > $t && "
+            "sshd -t -f $t; r=$?; rm -f $t; exit $r")
+
+
 def authorized_keys(data) -> list[str]:
     """The deploy user's keys: entries are public keys or paths to .pub files (read here)."""
-    keys = []
-    for entry in data.get("base_deploy_authorized_keys") or []:
-        entry = entry.strip()
-        if entry.startswith(("ssh-", "ecdsa-", "sk-")):
-            keys.append(entry)
-        else:
-            keys.extend(line.strip() for line in Path(entry).expanduser().read_text().splitlines()
-                        if line.strip() and not line.startswith("#"))
-    return keys
+    return [line for entry in data.get("base_deploy_authorized_keys") or []
+            for line in keys.key_lines(entry)]
 
 
 def sysctl_hardening(data, groups) -> dict[str, int]:
@@ -144,21 +291,15 @@ def _ssh():
         ciphers=pick(data.base_ssh_cipher_preference, "cipher"),
         macs=pick(data.base_ssh_mac_preference, "mac"),
     )
-    # Validate the staged drop-in together with the live main config: a temporary main
-    # file includes the staged drop-in first, then everything the live one includes.
-    validate = ("mkdir -p /run/sshd && t=$(mktemp) && "
-                "{ echo \"Include {staged}\"; cat /etc/ssh/sshd_config; } > $t && "
-                "sshd -t -f $t; r=$?; rm -f $t; exit $r")
     dropin = config_file(name="SSH hardening drop-in (validated with sshd -t)", dest=SSHD_DROPIN,
-                         content=content, validate=validate)
+                         content=content, validate=sshd_validate_command())
     # Ubuntu 24.04 starts sshd from ssh.socket; its generator reads the port at daemon-reload.
     socket_activated = host.get_fact(SystemdUnitEnabled, unit="ssh.socket") == "enabled"
     if socket_activated:
         server.shell(name="Re-read the SSH port for ssh.socket",
-                     commands=["systemctl daemon-reload", "systemctl restart ssh.socket"],
-                     _if=dropin.did_change)
-    server.shell(name="Reload sshd if its config changed",
-                 commands=["systemctl try-reload-or-restart ssh.service"], _if=dropin.did_change)
+                     commands=SSH_SOCKET_RELOAD, _if=dropin.did_change)
+    server.shell(name="Reload sshd if its config changed", commands=[SSHD_RELOAD],
+                 _if=dropin.did_change)
 
 
 def _firewall():
@@ -167,14 +308,6 @@ def _firewall():
               prepend=prepend, rules=rules,
               defaults={"incoming": "deny", "outgoing": "allow", "routed": "deny"},
               must_allow_port=host.data.base_ssh_port)
-
-
-def fail2ban_jail_test(jail_file: str) -> str:
-    """config_file validation of a jail.d file: the whole fail2ban configuration is
-    tested, in a scratch copy, with the staged jail in place of the live one."""
-    return ("d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} $d/jail.d/" + jail_file
-            + " && rm -f $d/jail.d/*.galion-new && fail2ban-client -c $d -t >/dev/null; "
-            "r=$?; rm -rf $d; exit $r")
 
 
 def _fail2ban():
@@ -186,7 +319,7 @@ def _fail2ban():
                        bantime=data.base_fail2ban_bantime, bantime_max=data.base_fail2ban_bantime_max,
                        findtime=data.base_fail2ban_findtime, maxretry=data.base_fail2ban_maxretry,
                        ignoreip=data.base_fail2ban_ignoreip, ssh_port=data.base_ssh_port),
-        validate=fail2ban_jail_test("galion.local"))
+        validate=commands.fail2ban_jail_test("galion.local"))
     systemd.service(name="fail2ban running and enabled", service="fail2ban", running=True,
                     enabled=True)
     systemd.service(name="Reload fail2ban if its jail changed", service="fail2ban",
@@ -211,7 +344,7 @@ def _mail_relay():
     relay = host.data.base_mail_relay
     if not relay:
         return
-    relay_host, _, relay_port = relay.rpartition(":")
+    relay_host, relay_port = split_host_port(relay)
     config_file(name="SMTP relay for system mail (secret)", dest="/etc/msmtprc", mode="600",
                 secret=True, validate="msmtp -C {staged} --pretend >/dev/null",
                 content=render("base/etc/msmtprc.j2", host=relay_host, port=relay_port,
@@ -245,9 +378,8 @@ def _time_sync():
         return  # chrony already keeps time; two NTP clients would fight
     # In a container the clock is the machine's: timesyncd's unit skips itself there
     # (ConditionVirtualization=!container), so only ask it to run on a real host.
-    in_container = host.get_fact(ContainerVirtualization) != "none"
     systemd.service(name="Time sync (systemd-timesyncd)", service="systemd-timesyncd",
-                    enabled=True, running=None if in_container else True)
+                    enabled=True, running=None if in_container() else True)
 
 
 @deploy("Base hardening")

@@ -1,6 +1,7 @@
 """Edge: nginx reverse proxy with Let's Encrypt (webroot), Mozilla intermediate TLS,
 security headers everywhere, per-IP rate limits (429), caches, WebSockets."""
 
+import re
 import shlex
 from pathlib import Path
 
@@ -10,38 +11,186 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from galion import commands, topology
 from galion.facts import AptCandidate, CertbotLineage, PathExists
 from galion.ops import config_file, render
-from operations.base import fail2ban_jail_test
-from operations.postgres import private_address
+from galion.preflight import (
+    IDENTIFIER, Problem, in_group, int_between, is_address_or_name, is_port,
+    is_readable_file_or_none, matches, run_checks,
+)
+from galion.role import Role
 
-# Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
-LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}
-ACME_CA = "/etc/galion/acme-ca.pem"
-WEBROOT = "/var/www/letsencrypt"
-# nginx -t on a scratch copy of /etc/nginx with the staged file in place of the live one.
-NGINX_TEST = ("d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {staged} $d/%s && "
-              "rm -f $d/%s.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i \"s#/etc/nginx/#$d/#g\" && "
-              "nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r")
+KNOBS = {
+    # Public names, one virtual host each. kind: frontend (pages + static cache), api
+    # (API rate limit + response cache), websocket (upgrade, long timeouts). csp: the
+    # Content-Security-Policy of that host.
+    "nginx_vhosts": [
+        {"name": "galion.app", "aliases": ["www.galion.app"], "upstream": "galion_frontend",
+         "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; frame-ancestors 'none'"},
+        {"name": "api.galion.app", "aliases": [], "upstream": "galion_api", "kind": "api",
+         "csp": "default-src 'none'; frame-ancestors 'none'"},
+        {"name": "voice.galion.app", "aliases": [], "upstream": "galion_voice", "kind": "websocket",
+         "csp": "default-src 'none'; frame-ancestors 'none'"},
+        {"name": "realtime.galion.app", "aliases": [], "upstream": "galion_realtime",
+         "kind": "websocket", "csp": "default-src 'none'; frame-ancestors 'none'"},
+        {"name": "galion.studio", "aliases": ["www.galion.studio"], "upstream": "studio_frontend",
+         "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.studio; frame-ancestors 'none'"},
+        {"name": "api.galion.studio", "aliases": [], "upstream": "studio_api", "kind": "api",
+         "csp": "default-src 'none'; frame-ancestors 'none'"},
+    ],
+    # Upstream name -> port the app service publishes on its app host (the plan's port map).
+    "nginx_upstream_ports": {
+        "galion_frontend": 3001, "galion_api": 8001, "galion_voice": 8002,
+        "studio_frontend": 3003, "studio_api": 8003, "galion_realtime": 8004,
+    },
+    # ACME directory: Let's Encrypt production; staging is
+    # https://acme-staging-v02.api.letsencrypt.org/directory (the sandbox uses its Pebble).
+    "nginx_acme_directory": "https://acme-v02.api.letsencrypt.org/directory",
+    # CA bundle (local path) certbot trusts for the ACME server; None: the system's.
+    "nginx_acme_ca_bundle": None,
+    # Largest request body (uploads); nginx answers 413 above it.
+    "nginx_client_max_body_size": "50m",
+    # Requests per minute per client IP to API hosts, and the burst allowed above it.
+    "nginx_rate_api_per_minute": 100,
+    # Requests an API client may send at once above that rate before getting 429.
+    "nginx_rate_api_burst": 20,
+    # Requests per minute per client IP to every other host, and its burst.
+    "nginx_rate_general_per_minute": 200,
+    # Burst allowed above the general rate.
+    "nginx_rate_general_burst": 40,
+    # Simultaneous connections per client IP.
+    "nginx_connections_per_ip": 50,
+    # Proxy cache sizes: API responses and static assets (the plan's 1 GB + 500 MB).
+    "nginx_cache_api_size": "1g",
+    # Disk for the static assets cache.
+    "nginx_cache_static_size": "500m",
+    # How long cached API responses (that allow it) and static assets stay fresh.
+    "nginx_cache_api_valid": "1m",
+    # Freshness of cached static assets.
+    "nginx_cache_static_valid": "7d",
+    # Cloudflare proxies in front: take the client IP from CF-Connecting-IP for these ranges.
+    "nginx_behind_cloudflare": False,
+    # Cloudflare's published ranges (https://www.cloudflare.com/ips/), used when behind it.
+    "nginx_cloudflare_ranges": [
+        "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
+        "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
+        "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
+        "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22", "2400:cb00::/32", "2606:4700::/32",
+        "2803:f800::/32", "2405:b500::/32", "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+    ],
+}  # fmt: skip
+
+VHOST_KINDS = ("frontend", "api", "websocket")
+NGINX_SIZE = re.compile(r"^\d+[kmg]?$")
+
+
+def _vhosts_ok(data):
+    ports = data.get("nginx_upstream_ports") or {}
+    return lambda v: isinstance(v, list) and bool(v) and all(
+        isinstance(x, dict) and is_address_or_name(x.get("name"))
+        and all(is_address_or_name(a) for a in x.get("aliases", []))
+        and x.get("kind") in VHOST_KINDS and x.get("upstream") in ports
+        and isinstance(x.get("csp"), str) and '"' not in x.get("csp") for x in v)  # fmt: skip
+
+
+def _check_vhosts(name: str, data, groups) -> list[Problem]:
+    """The vhosts against the upstream map (a check of two keys together)."""
+    return run_checks(name, data, [(
+        "nginx_vhosts", _vhosts_ok(data),
+        "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
+        f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports",
+    )])  # fmt: skip
+
+
+def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
+    edges = in_group(hosts, "edge")
+    if edges and not in_group(hosts, "app"):
+        return [Problem(",".join(edges), "group edge", "has nothing to proxy to",
+                        "put at least one host in group app")]
+    return []
 
 
 def required_secrets(data) -> list[str]:
     return []
 
 
+ROLE = Role(
+    groups=("edge",),
+    order=60,
+    knob_prefixes=("nginx_",),
+    required_secrets=required_secrets,
+    check_host=_check_vhosts,
+    check_inventory=_check_inventory,
+    checks=(
+        ("nginx_upstream_ports", lambda v: isinstance(v, dict) and all(
+            IDENTIFIER.match(k) and is_port(p) for k, p in v.items()),
+         "is not {upstream_name: port}", "e.g. {'galion_api': 8001}"),
+        ("nginx_acme_directory", lambda v: isinstance(v, str) and v.startswith("https://"),
+         "is not an https:// ACME directory URL",
+         "Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory"),
+        ("nginx_acme_ca_bundle", is_readable_file_or_none, "is not a readable file",
+         "None for the system's CAs"),
+        ("nginx_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
+        ("nginx_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
+        ("nginx_rate_general_per_minute", int_between(1, 10**9), "is not a positive number",
+         "use 200"),
+        ("nginx_rate_api_burst", int_between(0, 10**9), "is not a number", "use 20"),
+        ("nginx_rate_general_burst", int_between(0, 10**9), "is not a number", "use 40"),
+        ("nginx_connections_per_ip", int_between(1, 65535),
+         "is not between 1 and 65535 (nginx's bound)", "use 50"),
+    ),
+)  # fmt: skip
+
+# Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
+LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}
+ACME_CA = "/etc/galion/acme-ca.pem"
+WEBROOT = "/var/www/letsencrypt"
+PLACEHOLDER = "/etc/nginx/tls/placeholder"
+
+
+def nginx_test_command(relative: str) -> str:
+    """nginx -t on a scratch copy of /etc/nginx with the staged file in place of the live
+    one (`relative`: the file's path under /etc/nginx)."""
+    return (f"d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {{staged}} $d/{relative} && "
+            f"rm -f $d/{relative}.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i "
+            "\"s#/etc/nginx/#$d/#g\" && nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r")
+
+
+def placeholder_certificate_command() -> str:
+    """A self-signed certificate nginx can start with before the first one is issued."""
+    return (f"install -d -m 0700 {PLACEHOLDER} && openssl req -x509 -newkey rsa:2048 -nodes "
+            f"-days 3650 -subj /CN=placeholder.invalid -keyout {PLACEHOLDER}/privkey.pem "
+            f"-out {PLACEHOLDER}/fullchain.pem 2>/dev/null")
+
+
+def serve_certificate_commands(vhost: str, source_dir: str) -> list[str]:
+    """Point the vhost's certificate links at a lineage (placeholder or issued)."""
+    tls = f"/etc/nginx/tls/{vhost}"
+    return [f"ln -sfn {source_dir}/fullchain.pem {tls}/fullchain.pem",
+            f"ln -sfn {source_dir}/privkey.pem {tls}/privkey.pem"]
+
+
+def certbot_command(lineage: str, names: list[str], directory: str, email: str,
+                    env: str = "") -> str:
+    """certbot by webroot; `env` sets REQUESTS_CA_BUNDLE for a private ACME CA."""
+    domains = " ".join(f"-d {shlex.quote(n)}" for n in names)
+    return (f"{env}certbot certonly --webroot -w {WEBROOT} --cert-name {lineage} {domains} "
+            f"--server {shlex.quote(directory)} --email {shlex.quote(email)} "
+            "--agree-tos --non-interactive --keep-until-expiring --expand --no-eff-email -q")
+
+
+# Never a restart: a reload keeps connections and refuses a config nginx -t rejects.
+NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
+
+
 def upstream_servers(port: int) -> list[str]:
-    """Every app host: loopback on the box itself, private addresses in a fleet."""
-    servers = []
-    for h in inventory.get_group("app", []):
-        address = "127.0.0.1" if h.name == host.name else private_address(h)
-        servers.append(f"{address}:{port}")
-    return servers
+    return topology.upstream_servers(inventory, host, port)
 
 
 def _nginx_file(name: str, dest: str, content: str):
     relative = dest[len("/etc/nginx/"):]
     return config_file(name=name, dest=dest, content=content,
-                       validate=NGINX_TEST % (relative, relative))
+                       validate=nginx_test_command(relative))
 
 
 def _packages():
@@ -60,20 +209,16 @@ def _packages():
 def _placeholder_certificates(vhosts):
     """nginx must start before the first certificate exists: a self-signed placeholder,
     linked where the vhost reads its certificate until certbot replaces the links."""
-    placeholder = "/etc/nginx/tls/placeholder"
-    if not host.get_fact(PathExists, path=f"{placeholder}/fullchain.pem"):
-        server.shell(name="Self-signed placeholder certificate", commands=[
-            f"install -d -m 0700 {placeholder} && openssl req -x509 -newkey rsa:2048 -nodes "
-            f"-days 3650 -subj /CN=placeholder.invalid -keyout {placeholder}/privkey.pem "
-            f"-out {placeholder}/fullchain.pem 2>/dev/null"])
+    if not host.get_fact(PathExists, path=f"{PLACEHOLDER}/fullchain.pem"):
+        server.shell(name="Self-signed placeholder certificate",
+                     commands=[placeholder_certificate_command()])
     for vhost in vhosts:
         tls = f"/etc/nginx/tls/{vhost['name']}"
         if host.get_fact(PathExists, path=f"{tls}/fullchain.pem"):
             continue
         server.shell(name=f"Placeholder certificate for {vhost['name']} until it is issued",
                      commands=[f"install -d -m 0755 {tls}",
-                               f"ln -sfn {placeholder}/fullchain.pem {tls}/fullchain.pem",
-                               f"ln -sfn {placeholder}/privkey.pem {tls}/privkey.pem"])
+                               *serve_certificate_commands(vhost["name"], PLACEHOLDER)])
 
 
 def _configs(brotli: bool, vhosts):
@@ -107,7 +252,7 @@ def _configs(brotli: bool, vhosts):
                    cache_static_valid=data.nginx_cache_static_valid)))
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
     server.shell(name="Reload nginx (nginx -t first) if its config changed",
-                 commands=["nginx -t -q && systemctl reload nginx"], _if=any_changed(*changed))
+                 commands=[NGINX_RELOAD], _if=any_changed(*changed))
 
 
 def _certificates(vhosts):
@@ -125,7 +270,7 @@ def _certificates(vhosts):
     config_file(name="Renewed certificates reload nginx (never restart)",
                 dest="/etc/letsencrypt/renewal-hooks/deploy/galion-reload-nginx", mode="755",
                 content="#!/bin/sh\n# Managed by galion-infra (operations/nginx_tls.py).\n"
-                        "nginx -t -q && systemctl reload nginx\n")
+                        f"{NGINX_RELOAD}\n")
     for vhost in vhosts:
         names = sorted([vhost["name"], *vhost.get("aliases", [])])
         if host.get_fact(CertbotLineage, lineage=vhost["name"]) == names:
@@ -136,15 +281,12 @@ def _certificates(vhosts):
             files.link(name=f"{vhost['name']} serves its issued key", path=f"{link}/privkey.pem",
                        target=f"/etc/letsencrypt/live/{vhost['name']}/privkey.pem")
             continue
-        domains = " ".join(f"-d {shlex.quote(n)}" for n in names)
         live = f"/etc/letsencrypt/live/{vhost['name']}"
         server.shell(name=f"Certificate for {', '.join(names)} (webroot)", commands=[
-            f"{env}certbot certonly --webroot -w {WEBROOT} --cert-name {vhost['name']} {domains} "
-            f"--server {shlex.quote(data.nginx_acme_directory)} --email {shlex.quote(data.operator_email)} "
-            "--agree-tos --non-interactive --keep-until-expiring --expand --no-eff-email -q",
-            f"ln -sfn {live}/fullchain.pem /etc/nginx/tls/{vhost['name']}/fullchain.pem",
-            f"ln -sfn {live}/privkey.pem /etc/nginx/tls/{vhost['name']}/privkey.pem",
-            "nginx -t -q && systemctl reload nginx"])
+            certbot_command(vhost["name"], names, data.nginx_acme_directory,
+                            data.operator_email, env),
+            *serve_certificate_commands(vhost["name"], live),
+            NGINX_RELOAD])
     systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
 
 
@@ -152,7 +294,7 @@ def _fail2ban():
     jail = config_file(name="fail2ban jails for nginx (limit-req, botsearch)",
                        dest="/etc/fail2ban/jail.d/galion-nginx.local",
                        content=render("nginx_tls/etc/fail2ban/galion-nginx.local.j2"),
-                       validate=fail2ban_jail_test("galion-nginx.local"))
+                       validate=commands.fail2ban_jail_test("galion-nginx.local"))
     systemd.service(name="Reload fail2ban for the nginx jails", service="fail2ban", reloaded=True,
                     _if=jail.did_change)
 

@@ -1,20 +1,65 @@
 """PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
 
-import ipaddress
-
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import scram, secrets
-from galion.facts import MemoryTotalMb, PostgresClusters, PostgresDatabases, PostgresQuery, PostgresRoles
+from galion import postgresql, scram, secrets, topology
+from galion.facts import (
+    MemoryTotalMb, PostgresClusters, PostgresDatabases, PostgresQuery, PostgresRoles,
+)
 from galion.ops import config_file, postgres_sql, render, sysctl_values
+from galion.postgresql import CLUSTER
+from galion.preflight import Problem, in_group, int_between
+from galion.role import Role
 
-# The distro's PostgreSQL major, keyed on os-release (ID, VERSION_ID).
-DISTRO_POSTGRES = {("debian", "12"): 15, ("debian", "13"): 17, ("ubuntu", "24.04"): 16}
-CLUSTER = "main"
+KNOBS = {
+    # --- PostgreSQL ---
+    # Memory PostgreSQL may plan with, in MB; None: half the RAM on a host that also runs
+    # the apps (16 GB box: 8 GB, so shared_buffers 2 GB as planned), 3/4 on a DB-only host.
+    "postgres_memory_budget_mb": None,
+    # Client connections PostgreSQL accepts (PgBouncer multiplexes the apps' onto few).
+    "postgres_max_connections": 200,
+    # SSD: random reads cost about what sequential ones do.
+    "postgres_random_page_cost": 1.1,
+    # SSD: concurrent I/O requests the planner may expect for bitmap heap scans.
+    "postgres_effective_io_concurrency": 200,
+    # WAL senders and replication slots: room for replicas (fleet step) and pgBackRest.
+    "postgres_max_wal_senders": 10,
+    # Replication slots allowed (one per replica and per WAL-streaming backup).
+    "postgres_max_replication_slots": 10,
+    # Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS.
+    "postgres_checkpoint_timeout": "15min",
+    # WAL kept between checkpoints before one is forced.
+    "postgres_max_wal_size": "4GB",
+    # WAL recycled rather than removed below this.
+    "postgres_min_wal_size": "1GB",
+    # Log statements slower than this (ms): the plan's "slow query > 1 s".
+    "postgres_log_min_duration_ms": 1000,
+    # Read-only role for the metrics exporter (member of pg_monitor).
+    "postgres_monitoring_role": "galion_monitoring",
+    # Role replicas and backups stream WAL as (REPLICATION, no superuser).
+    "postgres_replication_role": "replicator",
+    # vm.swappiness on DB hosts: swap only under real pressure (0 would invite the OOM
+    # killer on the shared box, where Docker's containers need the same memory).
+    "postgres_vm_swappiness": 10,
+    # vm.overcommit_memory on DB hosts: 1, as Redis needs for fork-based snapshots; strict
+    # accounting (2) would make Docker and Node fail allocations on the shared box.
+    "postgres_vm_overcommit_memory": 1,
+    # --- PgBouncer ---
+    # Client connections PgBouncer accepts in all.
+    "pgbouncer_max_client_conn": 1000,
+    # Server connections per database and user (transaction pooling).
+    "pgbouncer_default_pool_size": 25,
+    # Extra server connections a busy pool may borrow for a moment.
+    "pgbouncer_reserve_pool_size": 5,
+    # Role PgBouncer logs in as to look up client passwords (auth_query).
+    "pgbouncer_auth_user": "pgbouncer_auth",
+    # Role the exporter reads SHOW STATS with (PgBouncer admin console, stats only).
+    "pgbouncer_stats_user": "pgbouncer_stats",
+}
 
 
 def required_secrets(data) -> list[str]:
@@ -23,13 +68,43 @@ def required_secrets(data) -> list[str]:
                      "PGBOUNCER_AUTH_PASSWORD", "PGBOUNCER_STATS_PASSWORD"]
 
 
-def version(data, os_release: dict) -> int:
-    if data.get("postgres_version"):
-        return int(data.get("postgres_version"))
-    key = (os_release.get("id"), os_release.get("version_id"))
-    if key not in DISTRO_POSTGRES:
-        raise ValueError(f"no default PostgreSQL for {key}: set postgres_version")
-    return DISTRO_POSTGRES[key]
+def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
+    """One primary; replicas only beside a primary, never on it."""
+    problems = []
+    primaries, replicas = in_group(hosts, "db"), in_group(hosts, "db_replica")
+    for name, groups in sorted(hosts.items()):
+        if {"db", "db_replica"} <= groups:
+            problems.append(Problem(name, "groups", "is in both db and db_replica",
+                                    "a host is the primary or a replica, not both"))
+    if len(primaries) > 1:
+        problems.append(Problem(",".join(primaries), "group db", "has more than one primary",
+                                "keep one host in db and put the others in db_replica"))
+    if replicas and not primaries:
+        problems.append(Problem(",".join(replicas), "group db_replica",
+                                "has replicas but no primary", "put the primary in group db"))
+    return problems
+
+
+ROLE = Role(
+    groups=("db",),
+    peer_groups=("db_replica", "app"),
+    order=20,
+    knob_prefixes=("postgres_", "pgbouncer_"),
+    required_secrets=required_secrets,
+    check_inventory=_check_inventory,
+    checks=(
+        ("postgres_memory_budget_mb", lambda v: v is None or int_between(256, 4_000_000)(v),
+         "is not a size in MB (>= 256)", "use None (from the host's RAM) or e.g. 8192"),
+        ("postgres_max_connections", int_between(20, 10000), "is not between 20 and 10000",
+         "use 200"),
+        ("postgres_log_min_duration_ms", int_between(-1, 3_600_000),
+         "is not milliseconds (-1 = off)", "use 1000"),
+        ("pgbouncer_max_client_conn", int_between(10, 100000), "is not between 10 and 100000",
+         "use 1000"),
+        ("pgbouncer_default_pool_size", int_between(1, 1000), "is not between 1 and 1000",
+         "use 25"),
+    ),
+)  # fmt: skip
 
 
 def memory_budget_mb(data, ram_mb: int, groups) -> int:
@@ -75,26 +150,48 @@ def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[st
     ]
 
 
-def private_address(h) -> str:
-    return h.data.get("private_address") or h.data.get("ssh_hostname") or h.name
+# A broken pg_hba.conf is not loaded: fail the run loudly instead.
+HBA_LOADED = (
+    "test \"$(runuser -u postgres -- psql -X -Atc 'select count(*) from "
+    "pg_hba_file_rules where error is not null')\" = 0"
+)
 
 
-def _cidr(address: str) -> str:
-    """A single host as pg_hba wants it (a name stays a name)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    return f"{ip}/{ip.max_prefixlen}"
+def cluster_up_commands(major: int) -> list[str]:
+    """Create the cluster if it is missing, start it, and start it at boot."""
+    return [
+        f"pg_lsclusters --no-header | grep -q '^{major} *{CLUSTER} ' "
+        f"|| pg_createcluster {major} {CLUSTER}",
+        f"pg_ctlcluster {major} {CLUSTER} start || pg_ctlcluster {major} {CLUSTER} status",
+        f"systemctl enable {postgresql.unit(major)}",
+    ]
 
 
-def client_hosts() -> list:
-    """Other hosts that talk to this database: app hosts elsewhere (replicas: step 7)."""
-    return [h for h in inventory.get_group("app", []) if h.name != host.name]
+def tuning_validate_command(major: int) -> str:
+    """Validate the staged file together with the live main config: postgres -C parses
+    everything (units, names, ranges) and exits, also while the server runs."""
+    conf_dir = postgresql.config_dir(major)
+    return (
+        f"t={conf_dir}/galion-validate.tmp; {{ cat {conf_dir}/postgresql.conf; "
+        f"echo \"include '{{staged}}'\"; }} > $t && chown postgres $t && "
+        f"runuser -u postgres -- /usr/lib/postgresql/{major}/bin/postgres "
+        f"-D {postgresql.data_dir(major)} -c config_file=$t -C shared_buffers "
+        f">/dev/null; r=$?; rm -f $t; exit $r"
+    )
+
+
+def createdb_command(name: str, owner: str) -> str:
+    return f"runuser -u postgres -- createdb -O {owner} {name}"
+
+
+# PgBouncer reads its file limit from the unit: a new limit needs a restart.
+PGBOUNCER_RESTART = ["systemctl daemon-reload", "systemctl restart pgbouncer"]
+# Every other change reloads (known gap, step 6: PgBouncer ignores listen changes on reload).
+PGBOUNCER_RELOAD = "systemctl reload-or-restart pgbouncer"
 
 
 def listen_addresses() -> list[str]:
-    return ["localhost"] + ([private_address(host)] if client_hosts() else [])
+    return ["localhost"] + topology.data_tier_bind_addresses(inventory, host)
 
 
 def _packages(major: int):
@@ -109,55 +206,32 @@ def _cluster(major: int):
     if clusters and clusters[0]["status"] == "online":
         host.noop(f"cluster {major}/{CLUSTER} is online")
         return
-    server.shell(name=f"Cluster {major}/{CLUSTER} exists and runs", commands=[
-        f"pg_lsclusters --no-header | grep -q '^{major} *{CLUSTER} ' "
-        f"|| pg_createcluster {major} {CLUSTER}",
-        f"pg_ctlcluster {major} {CLUSTER} start || pg_ctlcluster {major} {CLUSTER} status",
-        f"systemctl enable postgresql@{major}-{CLUSTER}",
-    ])
-
-
-def reload_or_restart_command(major: int) -> str:
-    """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
-    psql = "runuser -u postgres -- psql -X -Atc"
-    return (f"pg_ctlcluster {major} {CLUSTER} reload && for i in 1 2 3 4 5 6 7 8 9 10; do "
-            f"n=$({psql} \"select count(*) from pg_settings where pending_restart\"); "
-            f"[ \"$n\" != 0 ] && break; sleep 0.3; done; "
-            f"if [ \"$n\" != 0 ]; then echo \"restart needed by $n setting(s)\"; "
-            f"systemctl restart postgresql@{major}-{CLUSTER}; fi")
+    server.shell(name=f"Cluster {major}/{CLUSTER} exists and runs",
+                 commands=cluster_up_commands(major))
 
 
 def _tuning(major: int):
     ram = host.get_fact(MemoryTotalMb)
     budget = memory_budget_mb(host.data, ram, host.groups)
-    conf_dir = f"/etc/postgresql/{major}/{CLUSTER}"
-    # Validate the staged file together with the live main config: postgres -C parses
-    # everything (units, names, ranges) and exits, also while the server runs.
-    validate = (f"t={conf_dir}/galion-validate.tmp; {{ cat {conf_dir}/postgresql.conf; "
-                f"echo \"include '{{staged}}'\"; }} > $t && chown postgres $t && "
-                f"runuser -u postgres -- /usr/lib/postgresql/{major}/bin/postgres "
-                f"-D /var/lib/postgresql/{major}/{CLUSTER} -c config_file=$t -C shared_buffers "
-                f">/dev/null; r=$?; rm -f $t; exit $r")
+    conf_dir = postgresql.config_dir(major)
     conf = config_file(
         name="PostgreSQL tuning (validated with postgres -C)",
         dest=f"{conf_dir}/conf.d/90-galion.conf", user="postgres", group="postgres",
         content=render("postgres/etc/postgresql/90-galion.conf.j2",
                        settings=tuning(host.data, budget, listen_addresses(), major),
                        ram_mb=ram, budget_mb=budget),
-        validate=validate)
+        validate=tuning_validate_command(major))
     hba = config_file(
         name="pg_hba: peer for postgres, scram-sha-256 from localhost and app hosts",
         dest=f"{conf_dir}/pg_hba.conf", user="postgres", group="postgres", mode="640",
         content=render("postgres/etc/postgresql/pg_hba.conf.j2",
-                       clients=[_cidr(private_address(h)) for h in client_hosts()],
+                       clients=[topology.host_cidr(topology.private_address(h))
+                                for h in topology.data_tier_clients(inventory, host)],
                        replication_role=host.data.postgres_replication_role,
-                       replicas=[_cidr(private_address(h))
-                                 for h in inventory.get_group("db_replica", [])]))
+                       replicas=[topology.host_cidr(topology.private_address(h))
+                                 for h in topology.database_replicas(inventory)]))
     server.shell(name="Reload PostgreSQL (restart only if a setting needs it)",
-                 commands=[reload_or_restart_command(major),
-                           # A broken pg_hba.conf is not loaded; fail the run loudly.
-                           "test \"$(runuser -u postgres -- psql -X -Atc 'select count(*) from "
-                           "pg_hba_file_rules where error is not null')\" = 0"],
+                 commands=[postgresql.reload_or_restart_command(major), HBA_LOADED],
                  _if=any_changed(conf, hba))
 
 
@@ -211,7 +285,7 @@ def _roles_and_databases():
                          sql=f"ALTER DATABASE \"{db['name']}\" OWNER TO \"{db['owner']}\";\n")
         else:
             server.shell(name=f"Create database {db['name']} owned by {db['owner']}",
-                         commands=[f"runuser -u postgres -- createdb -O {db['owner']} {db['name']}"])
+                         commands=[createdb_command(db["name"], db["owner"])])
 
 
 def _extensions():
@@ -260,7 +334,7 @@ def _pgbouncer():
         dest="/etc/pgbouncer/pgbouncer.ini", user="postgres", group="postgres", mode="640",
         content=render("postgres/etc/pgbouncer/pgbouncer.ini.j2",
                        databases=data.postgres_databases, postgres_port=data.postgres_port,
-                       listen=["127.0.0.1"] + [a for a in listen_addresses() if a != "localhost"],
+                       listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
                        port=data.pgbouncer_port, max_client_conn=data.pgbouncer_max_client_conn,
                        default_pool_size=data.pgbouncer_default_pool_size,
                        reserve_pool_size=data.pgbouncer_reserve_pool_size,
@@ -278,10 +352,10 @@ def _pgbouncer():
         content=render("postgres/etc/systemd/pgbouncer-limits.conf.j2",
                        nofile=int(data.pgbouncer_max_client_conn) * 2 + 1024))
     server.shell(name="Restart PgBouncer for its new file limit",
-                 commands=["systemctl daemon-reload", "systemctl restart pgbouncer"],
+                 commands=PGBOUNCER_RESTART,
                  _if=limits.did_change)
     server.shell(name="Reload PgBouncer if its config changed",
-                 commands=["systemctl reload-or-restart pgbouncer"],
+                 commands=[PGBOUNCER_RELOAD],
                  _if=any_changed(ini, userlist))
     systemd.service(name="PgBouncer enabled and running", service="pgbouncer", running=True,
                     enabled=True)
@@ -298,7 +372,7 @@ def _os_settings():
 
 @deploy("PostgreSQL and PgBouncer")
 def postgres():
-    major = version(host.data, host.get_fact(OsRelease))
+    major = postgresql.version(host.data, host.get_fact(OsRelease))
     _os_settings()
     _packages(major)
     _cluster(major)

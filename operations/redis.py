@@ -2,35 +2,65 @@
 
 import hashlib
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import secrets
-from galion.facts import ContainerVirtualization
+from galion import secrets, topology
+from galion.facts import in_container
 from galion.ops import config_file, render
-from operations.postgres import client_hosts, private_address
+from galion.preflight import int_between
+from galion.role import Role
 
-INCLUDE = "include /etc/redis/galion.conf"
-# A config is valid if a scratch redis-server started with it is still up after 2 s
-# (a bad directive or ACL line makes it exit at once). It listens on no port and
-# keeps its files in a scratch directory.
-SCRATCH_START = (
-    "d=$(mktemp -d) && grep -vxF '" + INCLUDE + "' /etc/redis/redis.conf > $d/main.conf && "
-    "{include} && chown -R redis: $d && "
-    "timeout 2 runuser -u redis -- redis-server $d/main.conf --port 0 --unixsocket $d/sock "
-    "--dir $d --pidfile $d/pid --logfile $d/log --daemonize no --supervised no {extra}; "
-    "r=$?; [ $r = 124 ] || cat $d/log >&2; rm -rf $d; [ $r = 124 ]"
-)
+KNOBS = {
+    # Memory for data, in MB: the plan's 2 GB on the 16 GB box.
+    "redis_maxmemory_mb": 2048,
+    # What goes when full: only keys with a TTL (caches, sessions); keys without one are
+    # never dropped silently, writes fail instead.
+    "redis_maxmemory_policy": "volatile-lru",
+    # ACL user for operators and the exporter (all commands).
+    "redis_admin_user": "admin",
+}
+POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 
 
 def required_secrets(data) -> list[str]:
     return ["REDIS_APP_PASSWORD", "REDIS_ADMIN_PASSWORD"]
 
 
+ROLE = Role(
+    groups=("db",),
+    order=30,
+    knob_prefixes=("redis_",),
+    required_secrets=required_secrets,
+    checks=(
+        ("redis_maxmemory_mb", int_between(16, 4_000_000), "is not a size in MB", "use 2048"),
+        ("redis_maxmemory_policy", lambda v: v in POLICIES, "is not a Redis eviction policy",
+         f"use one of {', '.join(POLICIES)}"),
+    ),
+)  # fmt: skip
+
+INCLUDE = "include /etc/redis/galion.conf"
+
+
+def scratch_start_command(include: str, extra: str) -> str:
+    """A config is valid if a scratch redis-server started with it is still up after 2 s
+    (a bad directive or ACL line makes it exit at once). It listens on no port and keeps
+    its files in a scratch directory. `include` adds the staged file to the scratch main
+    config; `extra` adds arguments."""
+    return (
+        "d=$(mktemp -d) && grep -vxF '" + INCLUDE + "' /etc/redis/redis.conf > $d/main.conf && "
+        + include + " && chown -R redis: $d && "
+        "timeout 2 runuser -u redis -- redis-server $d/main.conf --port 0 --unixsocket $d/sock "
+        "--dir $d --pidfile $d/pid --logfile $d/log --daemonize no --supervised no " + extra
+        + "; r=$?; [ $r = 124 ] || cat $d/log >&2; rm -rf $d; [ $r = 124 ]"
+    )  # fmt: skip
+
+
 def bind_addresses() -> list[str]:
-    return ["127.0.0.1", "-::1"] + ([private_address(host)] if client_hosts() else [])
+    return ["127.0.0.1", "-::1"] + topology.data_tier_bind_addresses(inventory, host)
 
 
 @deploy("Redis")
@@ -43,10 +73,9 @@ def redis():
                       content=render("redis/etc/systemd/galion-disable-thp.service.j2"))
     systemd.daemon_reload(name="systemd reads the THP unit", _if=thp.did_change)
     # In a container the unit's condition skips it: "inactive" there is the wanted state.
-    in_container = host.get_fact(ContainerVirtualization) != "none"
     systemd.service(name="THP off at boot (skipped in containers)",
                     service="galion-disable-thp.service", enabled=True,
-                    running=None if in_container else True)
+                    running=None if in_container() else True)
     acl = config_file(
         name="Redis ACL users (secret)", dest="/etc/redis/users.acl", user="redis",
         group="redis", mode="600", secret=True,
@@ -54,15 +83,15 @@ def redis():
                        app_user=data.redis_app_user, admin_user=data.redis_admin_user,
                        app_hash=hashlib.sha256(secrets.get("REDIS_APP_PASSWORD").encode()).hexdigest(),
                        admin_hash=hashlib.sha256(secrets.get("REDIS_ADMIN_PASSWORD").encode()).hexdigest()),
-        validate=SCRATCH_START.format(include="true", extra="--aclfile {staged}"))
+        validate=scratch_start_command(include="true", extra="--aclfile {staged}"))
     conf = config_file(
         name="Redis settings (validated by a scratch start)", dest="/etc/redis/galion.conf",
         user="redis", group="redis", mode="640",
         content=render("redis/etc/redis/galion.conf.j2", bind=bind_addresses(),
                        port=data.redis_port, maxmemory_mb=data.redis_maxmemory_mb,
                        maxmemory_policy=data.redis_maxmemory_policy),
-        validate=SCRATCH_START.format(include="echo 'include {staged}' >> $d/main.conf",
-                                      extra=""))
+        validate=scratch_start_command(include="echo 'include {staged}' >> $d/main.conf",
+                                       extra=""))
     include = files.line(name="redis.conf includes galion.conf last", path="/etc/redis/redis.conf",
                          line=INCLUDE, present=True)
     server.shell(name="Restart Redis if its config changed",

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import operations
+
 # Everything the sandbox makes on the machine carries this prefix, so `down` can find
 # leftovers of a run that was killed even when its state file is gone.
 PREFIX = "gsbx"
@@ -29,7 +31,6 @@ SECRETS_ENV = STATE_DIR / "secrets.env"
 HOSTS_DIR = STATE_DIR / "hosts"
 
 DISTROS = ("bookworm", "trixie")
-ROLE_GROUPS = ("app", "db", "db_replica", "edge", "monitoring", "backups")
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,12 @@ class HostSpec:
 
 
 TOPOLOGIES = {
-    # The all-in-one box of today: one host in every role group except replicas.
-    "single": (HostSpec("titanaxe", 1, ("app", "db", "edge", "monitoring", "backups")),),
-    # Provisional split fleet; the fleet step (7) refines it.
+    # The all-in-one box of today: one host in the group of every role that fits on one
+    # box (operations/<role>.py: ROLE.single_box), so a new role is booted and tested here.
+    "single": (HostSpec("titanaxe", 1, operations.single_box_groups()),),
+    # Provisional split fleet; the fleet step (9) refines it.
     "fleet": (
-        HostSpec("edge1", 1, ("edge", "monitoring")),
+        HostSpec("edge1", 1, ("edge",)),
         HostSpec("app1", 2, ("app",)),
         HostSpec("app2", 3, ("app",)),
         HostSpec("db1", 4, ("db", "backups")),

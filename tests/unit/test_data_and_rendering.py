@@ -1,6 +1,6 @@
-"""group_data hygiene, .env.example coverage and what the base role renders (no hosts)."""
+""".env.example coverage and what the base role renders (no hosts); knob hygiene is in
+test_roles.py."""
 
-import ast
 import re
 from pathlib import Path
 
@@ -11,36 +11,6 @@ from galion.ops import render
 from operations import base
 
 REPO = Path(__file__).resolve().parents[2]
-GROUP_DATA = sorted((REPO / "group_data").glob("*.py"))
-
-
-def _assignments(path: Path) -> list[tuple[str, int]]:
-    tree = ast.parse(path.read_text())
-    return [(t.id, node.lineno) for node in tree.body if isinstance(node, ast.Assign)
-            for t in node.targets if isinstance(t, ast.Name)]
-
-
-def test_each_knob_lives_in_one_group_data_file():
-    seen: dict[str, str] = {}
-    for path in GROUP_DATA:
-        for key, _ in _assignments(path):
-            assert key not in seen, f"{key} in {seen.get(key)} and {path.name}"
-            seen[key] = path.name
-
-
-def test_each_knob_has_a_comment_above_it():
-    for path in GROUP_DATA:
-        lines = path.read_text().splitlines()
-        for key, lineno in _assignments(path):
-            above = lines[lineno - 2].strip() if lineno >= 2 else ""
-            assert above.startswith("#"), f"{path.name}:{lineno} {key} has no comment above it"
-
-
-def test_role_knobs_carry_their_role_prefix():
-    for path in GROUP_DATA:
-        for key, _ in _assignments(path):
-            assert re.match(r"^(base|postgres|pgbouncer|redis|backups|nginx|docker|monitoring|operator|app)_",
-                            key), key
 
 
 def test_env_example_lists_every_secret_the_code_asks_for():

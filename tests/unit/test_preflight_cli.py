@@ -16,7 +16,7 @@ from galion import secrets
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s3cr3t-value-for-the-preflight-tests"
-ALL_GROUPS = ("app", "db", "edge", "monitoring", "backups")
+ALL_GROUPS = ("app", "db", "edge", "backups")
 
 
 class Listener:

@@ -1,0 +1,41 @@
+"""What every role that touches PostgreSQL shares: which major, which cluster, and how
+to apply a changed setting (the postgres and backups roles both change settings)."""
+
+# The distro's PostgreSQL major, keyed on os-release (ID, VERSION_ID).
+DISTRO_POSTGRES = {("debian", "12"): 15, ("debian", "13"): 17, ("ubuntu", "24.04"): 16}
+# The cluster pg_createcluster makes (Debian's postgresql-common layout).
+CLUSTER = "main"
+PSQL = "runuser -u postgres -- psql -X -Atc"
+
+
+def version(data, os_release: dict) -> int:
+    """`postgres_version` if set, else the distro's major."""
+    if data.get("postgres_version"):
+        return int(data.get("postgres_version"))
+    key = (os_release.get("id"), os_release.get("version_id"))
+    if key not in DISTRO_POSTGRES:
+        raise ValueError(f"no default PostgreSQL for {key}: set postgres_version")
+    return DISTRO_POSTGRES[key]
+
+
+def config_dir(major: int) -> str:
+    return f"/etc/postgresql/{major}/{CLUSTER}"
+
+
+def data_dir(major: int) -> str:
+    return f"/var/lib/postgresql/{major}/{CLUSTER}"
+
+
+def unit(major: int) -> str:
+    return f"postgresql@{major}-{CLUSTER}"
+
+
+def reload_or_restart_command(major: int) -> str:
+    """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
+    return (
+        f"pg_ctlcluster {major} {CLUSTER} reload && for i in 1 2 3 4 5 6 7 8 9 10; do "
+        f'n=$({PSQL} "select count(*) from pg_settings where pending_restart"); '
+        f'[ "$n" != 0 ] && break; sleep 0.3; done; '
+        f'if [ "$n" != 0 ]; then echo "restart needed by $n setting(s)"; '
+        f"systemctl restart {unit(major)}; fi"
+    )

@@ -1,0 +1,65 @@
+"""Cross-host questions, answered from the inventory's groups: the one place that knows
+which host talks to which. Roles ask here and never import each other.
+
+Every function takes the inventory and the host being converged explicitly (roles pass
+pyinfra's `inventory` and `host`), so the answers are testable without a connection.
+"""
+
+import ipaddress
+
+
+def private_address(h) -> str:
+    """The address other hosts reach `h` on.
+
+    Until the fleet step makes a private address mandatory in multi-host inventories,
+    a host without one is reached on its SSH address.
+    """
+    return h.data.get("private_address") or h.data.get("ssh_hostname") or h.name
+
+
+def host_cidr(address: str) -> str:
+    """A single host as pg_hba wants it (a name stays a name)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return f"{ip}/{ip.max_prefixlen}"
+
+
+def group(inventory, name: str) -> list:
+    return list(inventory.get_group(name, []))
+
+
+def data_tier_clients(inventory, this) -> list:
+    """Other hosts that connect to this host's PostgreSQL, PgBouncer and Redis: the app
+    hosts elsewhere (a host that is also an app host connects over loopback)."""
+    return [h for h in group(inventory, "app") if h.name != this.name]
+
+
+def database_replicas(inventory) -> list:
+    """Hosts that stream WAL from the primary."""
+    return group(inventory, "db_replica")
+
+
+def data_tier_bind_addresses(inventory, this) -> list[str]:
+    """What the data tier listens on beyond loopback: the private address, and only when
+    another host connects."""
+    return [private_address(this)] if data_tier_clients(inventory, this) else []
+
+
+def database_address(inventory, this) -> str:
+    """Where an app host finds PgBouncer and Redis: loopback on the same box, else the
+    primary's private address."""
+    primary = group(inventory, "db")
+    if not primary or primary[0].name == this.name:
+        return "127.0.0.1"
+    return private_address(primary[0])
+
+
+def upstream_servers(inventory, this, port: int) -> list[str]:
+    """`address:port` of the service on every app host: loopback on the box itself,
+    private addresses in a fleet."""
+    return [
+        f"{'127.0.0.1' if h.name == this.name else private_address(h)}:{port}"
+        for h in group(inventory, "app")
+    ]

@@ -1,0 +1,239 @@
+"""The role contract (galion/role.py): roles are found from their own files, and their
+knobs, checks and secrets follow from what they declare (no hosts)."""
+
+import ast
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import operations
+from galion import preflight, secrets
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE_FILES = {operations.name(m): Path(m.__file__) for m in operations.ROLES}
+SHARED_FILE = REPO / "group_data" / "all.py"
+# Keys a role reads that are not knobs: connection data and operator actions' --data.
+NOT_KNOBS = {"ssh_user", "ssh_hostname", "private_address", "backups_restore_pending"}
+
+
+def _all_py() -> dict:
+    values: dict = {}
+    exec(SHARED_FILE.read_text(), values)
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def _shared_knobs() -> dict[str, int]:
+    """The knobs group_data/all.py itself assigns, with their line numbers."""
+    tree = ast.parse(SHARED_FILE.read_text())
+    return {t.id: node.lineno for node in tree.body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+
+
+def _knob_lines(path: Path) -> dict[str, int]:
+    """The keys of a role module's KNOBS dict literal, with their line numbers."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["KNOBS"]:
+            return {k.value: k.lineno for k in node.value.keys}
+    raise AssertionError(f"{path.name} has no KNOBS dict literal")
+
+
+def test_roles_are_found_in_converge_order():
+    names = [operations.name(m) for m in operations.ROLES]
+    assert names == ["base", "postgres", "redis", "backups", "app_env", "nginx_tls"]
+    assert "restore" not in names  # an operator action, not a role
+
+
+def test_every_role_has_an_entry_point_named_like_it():
+    for module in operations.ROLES:
+        assert callable(operations.entry_point(module)), operations.name(module)
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_FILES))
+def test_role_knobs_carry_the_role_prefix_and_a_comment(role):
+    module = importlib.import_module(f"operations.{role}")
+    lines = ROLE_FILES[role].read_text().splitlines()
+    declared = _knob_lines(ROLE_FILES[role])
+    assert set(declared) == set(module.KNOBS)
+    for key, lineno in declared.items():
+        assert key.startswith(module.ROLE.knob_prefixes), f"{role}: {key}"
+        assert lines[lineno - 2].strip().startswith("#"), f"{role}:{lineno} {key} has no comment"
+
+
+def test_shared_knobs_have_a_comment_and_a_known_prefix():
+    lines = SHARED_FILE.read_text().splitlines()
+    prefixes = tuple(p for m in operations.ROLES for p in m.ROLE.knob_prefixes) + ("operator_",)
+    for key, lineno in _shared_knobs().items():
+        assert lines[lineno - 2].strip().startswith("#"), f"all.py:{lineno} {key}"
+        assert key.startswith(prefixes), key
+
+
+def test_each_knob_lives_in_one_place():
+    seen: dict[str, str] = {k: "group_data/all.py" for k in _shared_knobs()}
+    for module in operations.ROLES:
+        for key in module.KNOBS:
+            assert key not in seen, f"{key} in {seen[key]} and {operations.name(module)}"
+            seen[key] = operations.name(module)
+
+
+def test_group_data_hands_every_role_knob_to_every_host():
+    data = _all_py()
+    for module in operations.ROLES:
+        for key, value in module.KNOBS.items():
+            assert data[key] == value
+
+
+def test_every_knob_the_code_reads_is_defined():
+    """A typo in `data.nginx_vhost` would only fail on a host: catch it here."""
+    defined = set(_all_py()) | NOT_KNOBS
+    read = set()
+    for path in list((REPO / "operations").glob("*.py")) + [REPO / "galion" / "topology.py"]:
+        text = path.read_text()
+        read.update(re.findall(r"\bdata\.([a-z][a-z0-9_]+)\b(?!\()", text))
+        read.update(re.findall(r"\bdata\.get\(\"([a-z][a-z0-9_]+)\"", text))
+    read -= {"get", "dict"}
+    read = {k for k in read if not k.startswith("restore")}  # restore.py's --data
+    assert read, "the scan found nothing: it is broken"
+    assert read <= defined, sorted(read - defined)
+
+
+def test_each_check_is_for_a_knob_its_role_or_all_py_defines():
+    data = _all_py()
+    for module in operations.ROLES:
+        for key, *_ in module.ROLE.checks:
+            assert key in data, f"{operations.name(module)} checks unknown {key}"
+
+
+def test_role_groups_and_the_sandbox_follow_the_declarations():
+    from sandbox import settings
+
+    assert operations.known_groups() == ["app", "backups", "db", "db_replica", "edge"]
+    single = settings.TOPOLOGIES["single"][0].groups
+    assert set(single) == {"app", "backups", "db", "edge"}
+    for spec in settings.TOPOLOGIES["fleet"]:
+        assert set(spec.groups) <= set(operations.known_groups()), spec
+
+
+def test_no_role_table_outside_operations():
+    """The mechanism files name no group and no role knob: roles declare them."""
+    knobs = set(operations.knobs())
+    groups = set(operations.known_groups())
+    for path in ("galion/preflight.py", "galion/role.py", "operations/__init__.py",
+                 "deploy.py", "config.py", "sandbox/settings.py"):  # fmt: skip
+        text = (REPO / path).read_text()
+        if path == "sandbox/settings.py":  # the fleet's hand-drawn hosts are its data
+            text = text.split('"fleet": (')[0]
+        strings = set(re.findall(r"[\"']([a-z_]+)[\"']", text))
+        assert not strings & groups, f"{path} names groups {strings & groups}"
+        assert not strings & knobs, f"{path} names role knobs {strings & knobs}"
+
+
+# --- a new role touches only its own file -------------------------------------------------
+
+THROWAWAY_ROLE = '''
+    """A throwaway role for tests: a cache service on hosts in `cache`."""
+
+    from pyinfra.api import deploy
+
+    from galion.preflight import is_port
+    from galion.role import Role
+
+    KNOBS = {
+        # Port the cache listens on.
+        "cachestore_port": 11211,
+    }
+
+    ROLE = Role(
+        groups=("cache",),
+        order=35,
+        knob_prefixes=("cachestore_",),
+        required_secrets=lambda data: ["CACHESTORE_PASSWORD"],
+        checks=(("cachestore_port", is_port, "is not a TCP port", "use 11211"),),
+    )
+
+
+    @deploy("Cache store")
+    def cachestore():
+        pass
+'''
+
+
+@pytest.fixture
+def throwaway_role(tmp_path, monkeypatch):
+    """operations/ with one more module, as if a file had been added there."""
+    extra = tmp_path / "extra_roles"
+    extra.mkdir()
+    (extra / "cachestore.py").write_text(textwrap.dedent(THROWAWAY_ROLE))
+    monkeypatch.setattr(operations, "__path__", [*operations.__path__, str(extra)])
+    yield operations.discover()
+    sys.modules.pop("operations.cachestore", None)
+
+
+@pytest.fixture
+def env_with_every_example_secret(tmp_path, monkeypatch):
+    env = tmp_path / "all.env"
+    env.write_text("".join(f"{k}=value-long-enough-{i:04d}\n"
+                           for i, k in enumerate(sorted(secrets.example_keys()))))  # fmt: skip
+    monkeypatch.setenv("GALION_ENV_FILE", str(env))
+    secrets.reset_cache()
+    yield
+    secrets.reset_cache()
+
+
+def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_every_example_secret):
+    roles = throwaway_role
+    names = [operations.name(m) for m in roles]
+    assert names == ["base", "postgres", "redis", "cachestore", "backups", "app_env", "nginx_tls"]
+    assert "cache" in operations.known_groups(roles)
+    assert "cache" in operations.single_box_groups(roles)
+    assert operations.knobs(roles)["cachestore_port"] == 11211
+    assert [f.__name__ for f in operations.for_host({"cache"}, roles)] == ["base", "cachestore"]
+
+    data = dict(_all_py(), cachestore_port=0, base_deploy_authorized_keys=[
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz4E8b8oE4t7aVq4qGzC0Wj9kG0l8x1Yk2m9n3o4p5q op"])
+    box = SimpleNamespace(name="box", data=data, groups=["cache"])
+    lines = [p.line() for p in preflight.check([box], roles)]
+    assert any("box: cachestore_port: 0 is not a TCP port" in line for line in lines), lines
+    assert any("box: secret CACHESTORE_PASSWORD: missing" in line for line in lines), lines
+    assert not any("group cache" in line for line in lines), lines
+    # Without the module, `cache` is an unknown group.
+    before = [p.line() for p in preflight.check([box], operations.ROLES)]
+    assert any("group cache: is not a role group" in line for line in before), before
+
+
+def test_a_new_role_file_alone_reaches_the_real_cli(tmp_path):
+    """Copy the tree, add operations/cachestore.py and nothing else: pyinfra's own run
+    checks the new role's knob and secret before connecting."""
+    tree = tmp_path / "tree"
+    for name in ("galion", "operations", "group_data", "templates", "files", "sandbox"):
+        shutil.copytree(REPO / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("deploy.py", "config.py", ".env.example"):
+        shutil.copy(REPO / name, tree / name)
+    (tree / "inventories").mkdir()
+    (tree / "operations" / "cachestore.py").write_text(textwrap.dedent(THROWAWAY_ROLE))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz4E8b8oE4t7aVq4qGzC0Wj9kG0l8x1Yk2m9n3o4p5q op"
+    (tree / "inventories" / "case.py").write_text(
+        f"cache = [('box', {{'ssh_hostname': '127.0.0.1', 'ssh_port': 9, "
+        f"'base_deploy_authorized_keys': [{key!r}], 'cachestore_port': 70000}})]\n")
+    env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(tmp_path / "none.env"),
+           "HOME": str(tmp_path)}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventories/case.py",
+                           "deploy.py"], cwd=tree, env=env, text=True, capture_output=True,
+                          timeout=120)  # fmt: skip
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("preflight:")]
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert any("cachestore_port: 70000 is not a TCP port" in ln for ln in lines), lines
+    assert any("secret CACHESTORE_PASSWORD: missing" in ln for ln in lines), lines
+    assert not any("group cache" in ln for ln in lines), lines
+    single = subprocess.run(
+        [sys.executable, "-c",
+         "from sandbox import settings; print(settings.TOPOLOGIES['single'][0].groups)"],
+        cwd=tree, text=True, capture_output=True, timeout=60, check=True).stdout  # fmt: skip
+    assert "cache" in single
