@@ -5,6 +5,9 @@ Why not files.template: with `--diff` pyinfra prints a file's old and new conten
 operation renders locally, compares hashes, uploads to a staged path, validates, and
 only then moves the file into place atomically. Secret files are compared by hash
 only and their content is never printed.
+
+Each operation reads facts, then asks a pure function (plain values in, commands out)
+what to do; those functions are what tests/unit/test_ops.py checks.
 """
 
 import hashlib
@@ -24,8 +27,13 @@ from .facts import SysctlState, UfwAddedRules, UfwStatus
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "templates"
 
-_jinja = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+_jinja = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def render(template: str, **context) -> str:
@@ -33,8 +41,8 @@ def render(template: str, **context) -> str:
     return _jinja.get_template(template).render(**context)
 
 
-def _upload_temp_path(dest: str) -> str | None:
-    """A temp path only the SSH user can read, for uploads that go through sudo.
+def _sudo_upload_user() -> str | None:
+    """The SSH user when this operation's uploads go through sudo or su, else None.
 
     pyinfra uploads as the SSH user to a temp file, then copies it with sudo; the default
     temp file in /tmp is world-readable for that moment.
@@ -42,30 +50,119 @@ def _upload_temp_path(dest: str) -> str | None:
     args = host.current_op_global_arguments or {}
     if not (args.get("_sudo") or args.get("_su_user")):
         return None
-    ssh_user = host.data.get("ssh_user") or "root"
+    return host.data.get("ssh_user") or "root"
+
+
+def upload_temp_path(dest: str, ssh_user: str) -> str:
+    """A temp path for an upload to `dest` through sudo, in a directory only `ssh_user` enters."""
     name = hashlib.sha256(dest.encode()).hexdigest()[:16]
     return f"/var/tmp/galion-upload-{ssh_user}/{name}"
 
 
-def _private_upload(content: str, path: str, user: str, group: str):
+def private_upload_commands(
+    content: str, path: str, user: str, group: str, sudo_user: str | None = None
+) -> list:
     """Commands that upload `content` to `path` without it ever being readable by others.
 
     The file exists (0600, user:group) before any byte is written into it, since an upload
-    into an existing file keeps its mode; through sudo the upload goes via a temp file in
-    a directory only the SSH user can enter.
+    into an existing file keeps its mode. `sudo_user` (the SSH user, when uploads go through
+    sudo) sends the upload via a temp file in a directory only that user can enter.
     """
-    temp = _upload_temp_path(path)
-    if temp:
-        ssh_user = host.data.get("ssh_user") or "root"
-        yield StringCommand("install", "-d", "-m", "0700", "-o", ssh_user, str(Path(temp).parent))
-    yield StringCommand("install", "-m", "0600", "-o", user, "-g", group, "/dev/null", path)
-    yield FileUploadCommand(StringIO(content), path, remote_temp_filename=temp)
+    commands = []
+    temp = None
+    if sudo_user:
+        temp = upload_temp_path(path, sudo_user)
+        commands.append(
+            StringCommand("install", "-d", "-m", "0700", "-o", sudo_user, str(Path(temp).parent))
+        )
+    commands.append(
+        StringCommand("install", "-m", "0600", "-o", user, "-g", group, "/dev/null", path)
+    )
+    commands.append(FileUploadCommand(StringIO(content), path, remote_temp_filename=temp))
+    return commands
+
+
+def config_file_action(
+    dest: str,
+    content: str,
+    current_sha: str | None,
+    info: dict | None,
+    user: str,
+    group: str,
+    mode: str,
+) -> tuple[str, list[StringCommand]]:
+    """What `config_file` must do: ("up to date", []), ("fix", chown/chmod) or ("replace", [])."""
+    if current_sha != hashlib.sha256(content.encode()).hexdigest():
+        return "replace", []
+    fixes = []
+    # File's mode is the octal digits read as a decimal int (644).
+    if info and (info["user"] != user or info["group"] != group):
+        fixes.append(StringCommand("chown", f"{user}:{group}", dest))
+    if info and info["mode"] != int(str(mode)):
+        fixes.append(StringCommand("chmod", mode, dest))
+    return ("fix" if fixes else "up to date"), fixes
+
+
+def validate_command(validate: str, staged: str, dest: str) -> StringCommand:
+    """Run `validate` on the staged file; on failure remove it and fail, live file untouched."""
+    check = validate.replace("{staged}", shlex.quote(staged))
+    return StringCommand(
+        "sh",
+        "-c",
+        shlex.quote(
+            f"if ! ( {check} ); then rm -f {shlex.quote(staged)}; "
+            f"echo 'validation failed, live file untouched: {dest}' >&2; exit 1; fi"
+        ),
+    )
+
+
+def install_command(staged: str, dest: str, user: str, group: str, mode: str) -> StringCommand:
+    """Give the staged file its owner and mode, then move it onto the live file atomically."""
+    return StringCommand(
+        "sh",
+        "-c",
+        shlex.quote(
+            f"chown {user}:{group} {shlex.quote(staged)} && chmod {mode} {shlex.quote(staged)} "
+            f"&& mv -f {shlex.quote(staged)} {shlex.quote(dest)}"
+        ),
+    )
+
+
+def config_file_commands(
+    dest: str,
+    content: str,
+    user: str,
+    group: str,
+    mode: str,
+    validate: str | None,
+    staged: str,
+    parent_exists: bool,
+    sudo_user: str | None = None,
+) -> list:
+    """Commands that replace `dest`: parent dir, private upload to `staged`, validate, move."""
+    commands = []
+    parent = str(Path(dest).parent)
+    if not parent_exists:
+        commands.append(StringCommand("install", "-d", "-m", "0755", parent))
+    # Owned by the live file's owner, who may have to read it to validate it.
+    commands += private_upload_commands(content, staged, user, group, sudo_user)
+    if validate:
+        commands.append(validate_command(validate, staged, dest))
+    commands.append(install_command(staged, dest, user, group, mode))
+    return commands
 
 
 @operation()
-def config_file(dest: str, content: str, user: str = "root", group: str = "root",
-                mode: str = "644", secret: bool = False, validate: str | None = None,
-                staged: str | None = None):
+def config_file(
+    dest: str,
+    content: str,
+    user: str = "root",
+    group: str = "root",
+    mode: str = "644",
+    secret: bool = False,
+    validate: str | None = None,
+    staged: str | None = None,
+):
     """
     Install a file whose content is rendered locally, validated before it goes live.
 
@@ -88,23 +185,21 @@ def config_file(dest: str, content: str, user: str = "root", group: str = "root"
                     mode="440", validate="visudo -cqf {staged}")
     """
     staged = staged or f"{dest}.galion-new"
-    wanted_sha = hashlib.sha256(content.encode()).hexdigest()
     current_sha = host.get_fact(Sha256File, path=dest)
     info = host.get_fact(File, path=dest)
 
-    if current_sha == wanted_sha:
-        # File's mode is the octal digits read as a decimal int (644).
-        if info and info["user"] != user or info and info["group"] != group:
-            yield StringCommand("chown", f"{user}:{group}", dest)
-        if info and info["mode"] != int(str(mode)):
-            yield StringCommand("chmod", mode, dest)
-        if not info or (info["user"], info["group"], info["mode"]) == (user, group, int(str(mode))):
+    action, fixes = config_file_action(dest, content, current_sha, info, user, group, mode)
+    if action != "replace":
+        yield from fixes
+        if action == "up to date":
             host.noop(f"{dest} is up to date")
         return
 
     if secret:
-        host.log(f"Will {'modify' if current_sha else 'create'} {dest} "
-                 "(secret: content not shown)", logger.info)
+        host.log(
+            f"Will {'modify' if current_sha else 'create'} {dest} (secret: content not shown)",
+            logger.info,
+        )
     elif state.config.DIFF:
         current = host.get_fact(FileContents, path=dest) if current_sha else None
         host.log(f"Will {'modify' if current_sha else 'create'} {dest}", logger.info)
@@ -113,20 +208,29 @@ def config_file(dest: str, content: str, user: str = "root", group: str = "root"
             logger.info("  %s", line)
         logger.info("")
 
-    parent = str(Path(dest).parent)
-    if not host.get_fact(Directory, path=parent):
-        yield StringCommand("install", "-d", "-m", "0755", parent)
-    # Owned by the live file's owner, who may have to read it to validate it.
-    yield from _private_upload(content, staged, user, group)
-    if validate:
-        check = validate.replace("{staged}", shlex.quote(staged))
-        yield StringCommand("sh", "-c", shlex.quote(
-            f"if ! ( {check} ); then rm -f {shlex.quote(staged)}; "
-            f"echo 'validation failed, live file untouched: {dest}' >&2; exit 1; fi"))
-    yield StringCommand(
-        "sh", "-c", shlex.quote(
-            f"chown {user}:{group} {shlex.quote(staged)} && chmod {mode} {shlex.quote(staged)} "
-            f"&& mv -f {shlex.quote(staged)} {shlex.quote(dest)}"))
+    parent_exists = bool(host.get_fact(Directory, path=str(Path(dest).parent)))
+    yield from config_file_commands(
+        dest, content, user, group, mode, validate, staged, parent_exists, _sudo_upload_user()
+    )
+
+
+def sysctl_commands(
+    values: dict[str, str | int], current: dict[str, dict]
+) -> tuple[list[StringCommand], list[str]]:
+    """`sysctl -w` for each key that differs and is writable; the others, with the reason."""
+    commands, skipped = [], []
+    for key, value in sorted(values.items()):
+        want = " ".join(str(value).split())
+        have = current.get(key, {})
+        if have.get("value") == want:
+            continue
+        if have.get("value") is None:
+            skipped.append(f"{key} (absent)")
+        elif not have.get("writable"):
+            skipped.append(f"{key} (read-only here: {have['value']}, wanted {want})")
+        else:
+            commands.append(StringCommand("sysctl", "-q", "-w", f"{key}={want}"))
+    return commands, skipped
 
 
 @operation()
@@ -138,27 +242,57 @@ def sysctl_values(values: dict[str, str | int]):
     skipped, not failed: their file stays in place for a real machine.
 
     + values: ``{key: value}``
+
+    **Example:**
+
+    .. code:: python
+
+        sysctl_values(name="Apply sysctl values", values={"vm.swappiness": 10})
     """
     current = host.get_fact(SysctlState, keys=sorted(values))
-    skipped = []
-    for key, value in sorted(values.items()):
-        want = " ".join(str(value).split())
-        have = current.get(key, {})
-        if have.get("value") == want:
-            continue
-        if have.get("value") is None:
-            skipped.append(f"{key} (absent)")
-        elif not have.get("writable"):
-            skipped.append(f"{key} (read-only here: {have['value']}, wanted {want})")
-        else:
-            yield StringCommand("sysctl", "-q", "-w", f"{key}={want}")
+    commands, skipped = sysctl_commands(values, current)
+    yield from commands
     if skipped:
         host.log("sysctl skipped on this host: " + "; ".join(skipped), logger.warning)
 
 
+def ufw_check_port(wanted: list[str], port: int | None) -> None:
+    """Raise OperationError unless an allow/limit rule in `wanted` mentions `port` (if given)."""
+    if port is not None and not any(
+        str(port) in r and r.split()[0] in ("allow", "limit") for r in wanted
+    ):
+        raise OperationError(f"refusing to enable UFW without a rule for port {port}")
+
+
+def ufw_commands(
+    rules: list[str],
+    prepend: list[str],
+    present: list[str],
+    status: dict,
+    defaults: dict[str, str] | None,
+) -> list[str]:
+    """The ufw command lines that turn `present`/`status` into `prepend + rules`/`defaults`."""
+    wanted = prepend + rules
+    commands = [f"ufw prepend {rule}" for rule in prepend if rule not in present]
+    commands += [f"ufw {rule}" for rule in rules if rule not in present]
+    commands += [f"ufw delete {rule}" for rule in present if rule not in wanted]
+    commands += [
+        f"ufw default {policy} {direction}"
+        for direction, policy in (defaults or {}).items()
+        if status.get(direction) != policy
+    ]
+    if not status.get("active"):
+        commands.append("ufw --force enable")
+    return commands
+
+
 @operation()
-def ufw_rules(rules: list[str], prepend: list[str] | None = None,
-              defaults: dict[str, str] | None = None, must_allow_port: int | None = None):
+def ufw_rules(
+    rules: list[str],
+    prepend: list[str] | None = None,
+    defaults: dict[str, str] | None = None,
+    must_allow_port: int | None = None,
+):
     """
     Converge UFW to exactly these rules, then enable it.
 
@@ -167,54 +301,73 @@ def ufw_rules(rules: list[str], prepend: list[str] | None = None,
     + defaults: ``{"incoming": "deny", "outgoing": "allow", "routed": "deny"}``
     + must_allow_port: refuse to enable a firewall that does not let this port in
       (the SSH port: nothing locks the operator out)
+
+    **Example:**
+
+    .. code:: python
+
+        ufw_rules(name="Firewall", rules=["allow 22/tcp"], must_allow_port=22)
     """
     prepend = prepend or []
-    wanted = prepend + rules
-    if must_allow_port is not None and not any(
-            str(must_allow_port) in r and r.split()[0] in ("allow", "limit") for r in wanted):
-        raise OperationError(f"refusing to enable UFW without a rule for port {must_allow_port}")
+    # Checked before any fact is read: a bad rule set fails without touching the host.
+    ufw_check_port(prepend + rules, must_allow_port)
     present = host.get_fact(UfwAddedRules)
     status = host.get_fact(UfwStatus)
-    for rule in prepend:
-        if rule not in present:
-            yield f"ufw prepend {rule}"
-    for rule in rules:
-        if rule not in present:
-            yield f"ufw {rule}"
-    for rule in present:
-        if rule not in wanted:
-            yield f"ufw delete {rule}"
-    for direction, policy in (defaults or {}).items():
-        if status.get(direction) != policy:
-            yield f"ufw default {policy} {direction}"
-    if not status.get("active"):
-        yield "ufw --force enable"
+    yield from ufw_commands(rules, prepend, present, status, defaults)
 
 
 SQL_DIR = "/var/lib/galion/sql"
 
 
-@operation()
+def sql_file_path(sql: str, database: str) -> str:
+    """Where `postgres_sql` uploads these statements (named by their hash)."""
+    name = hashlib.sha256(f"{database}\0{sql}".encode()).hexdigest()[:16]
+    return f"{SQL_DIR}/{name}.sql"
+
+
+def run_sql_file_command(database: str, path: str) -> StringCommand:
+    """Run the SQL file at `path` as postgres in one transaction, then remove it either way."""
+    return StringCommand(
+        "sh",
+        "-c",
+        shlex.quote(
+            f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
+            f"-d {shlex.quote(database)} -f {path}; r=$?; rm -f {path}; exit $r"
+        ),
+    )
+
+
+def postgres_sql_commands(sql: str, database: str, sudo_user: str | None = None) -> list:
+    """Create the private SQL directory, upload the statements into it, run and remove them."""
+    path = sql_file_path(sql, database)
+    return [
+        StringCommand("install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", SQL_DIR),
+        *private_upload_commands(sql, path, "postgres", "postgres", sudo_user),
+        run_sql_file_command(database, path),
+    ]
+
+
+@operation(is_idempotent=False)
 def postgres_sql(sql: str, database: str = "postgres", secret: bool = False):
     """
     Run SQL as the postgres superuser from an uploaded file, never from a command line.
 
     Command lines end up in `ps`, in sudo's journal entries and in pyinfra's output; the
-    file is private (0600, postgres) and removed afterwards. Callers decide from facts
-    whether the SQL is needed at all, so running it is always a change.
+    file is private (0600, postgres) and removed afterwards. Not idempotent: running it is
+    always a change, so callers decide from facts whether the SQL is needed at all.
 
     + sql: the statements (run with ON_ERROR_STOP, in one transaction)
     + database: database to connect to
     + secret: the SQL holds a secret (a password verifier): never print it
+
+    **Example:**
+
+    .. code:: python
+
+        postgres_sql(name="Create role app", sql="create role app login;")
     """
     if not secret and state.config.DIFF:
         host.log(f"Will run on {database}:", logger.info)
         for line in sql.strip().splitlines():
             logger.info("  %s", line)
-    name = hashlib.sha256(f"{database}\0{sql}".encode()).hexdigest()[:16]
-    path = f"{SQL_DIR}/{name}.sql"
-    yield StringCommand("install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", SQL_DIR)
-    yield from _private_upload(sql, path, "postgres", "postgres")
-    yield StringCommand("sh", "-c", shlex.quote(
-        f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
-        f"-d {shlex.quote(database)} -f {path}; r=$?; rm -f {path}; exit $r"))
+    yield from postgres_sql_commands(sql, database, _sudo_upload_user())

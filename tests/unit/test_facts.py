@@ -1,0 +1,669 @@
+"""galion.facts without a host: commands as literal strings, parsers fed recorded output.
+
+The recorded lines are what the commands print on Debian 12 / 13 (OpenSSH 9.2 / 10.0,
+ufw 0.36, PostgreSQL 15 / 17, pgBackRest 2.5x, OpenSSL 3).
+"""
+
+import inspect
+import json
+
+import pytest
+from pyinfra.api import FactBase
+
+from galion import facts
+
+TESTED = set()
+
+
+def covers(cls):
+    """Mark a test class as covering the fact class of the same name."""
+
+    def mark(test_cls):
+        TESTED.add(cls)
+        return test_cls
+
+    return mark
+
+
+def test_every_fact_class_has_tests():
+    declared = {
+        obj
+        for name, obj in inspect.getmembers(facts, inspect.isclass)
+        if issubclass(obj, FactBase) and obj.__module__ == facts.__name__ and name[0] != "_"
+    }
+    assert declared, "no fact class found: the scan is broken"
+    assert declared == TESTED
+
+
+def test_fact_names_stay_those_pyinfra_knows():
+    # pyinfra names facts after module and class; a rename changes its output and cache keys.
+    assert facts.UfwStatus.name == "galion.facts.UfwStatus"
+    assert facts.PgbackrestStanza.name == "galion.facts.PgbackrestStanza"
+
+
+def test_default_is_a_fresh_copy_each_time():
+    first = facts.UfwStatus().default()
+    first["active"] = True
+    first["incoming"] = "allow"
+    assert facts.UfwStatus().default() == {"active": False}
+    rules = facts.UfwAddedRules().default()
+    rules.append("allow 22/tcp")
+    assert facts.UfwAddedRules().default() == []
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        facts.SysctlState,
+        facts.SystemdUnitEnabled,
+        facts.PathExists,
+        facts.ContainerVirtualization,
+        facts.MemoryTotalMb,
+        facts.AptCandidate,
+        facts.CertbotLineage,
+    ],
+)
+def test_facts_without_a_required_command_default_to_none(cls):
+    assert cls().requires_command() is None
+    assert cls().requires_command("any", arg="any") is None
+    assert cls().default() is None
+
+
+@covers(facts.SysctlState)
+class TestSysctlState:
+    def test_command(self):
+        assert facts.SysctlState().command(["net.ipv4.ip_forward", "kernel.pid_max"]) == (
+            "for k in net.ipv4.ip_forward kernel.pid_max; do p=/proc/sys/$(echo $k | tr . /); "
+            'if [ -r "$p" ]; then w=0; [ -w "$p" ] && w=1; '
+            'printf "%s\\t%s\\t%s\\n" "$k" "$w" "$(tr "\\t" " " < "$p")"; '
+            'else printf "%s\\t-\\t\\n" "$k"; fi; done'
+        )
+
+    def test_process_writable_read_only_and_absent(self):
+        output = [
+            "net.ipv4.ip_forward\t1\t0",
+            # /proc/sys/net/ipv4/tcp_rmem holds tabs; the command turns them into spaces.
+            "net.ipv4.tcp_rmem\t1\t4096 131072  6291456",
+            "kernel.pid_max\t0\t4194304",
+            "vm.overcommit_memory\t0\t0",
+            "net.netfilter.nf_conntrack_max\t-\t",
+        ]
+        assert facts.SysctlState().process(output) == {
+            "net.ipv4.ip_forward": {"value": "0", "writable": True},
+            "net.ipv4.tcp_rmem": {"value": "4096 131072 6291456", "writable": True},
+            "kernel.pid_max": {"value": "4194304", "writable": False},
+            "vm.overcommit_memory": {"value": "0", "writable": False},
+            "net.netfilter.nf_conntrack_max": {"value": None, "writable": False},
+        }
+
+    def test_absent_key_without_trailing_tab(self):
+        assert facts.SysctlState().process(["fs.inotify.max_user_watches\t-"]) == {
+            "fs.inotify.max_user_watches": {"value": None, "writable": False}
+        }
+
+    def test_empty_output(self):
+        assert facts.SysctlState().process([]) == {}
+
+
+@covers(facts.UfwAddedRules)
+class TestUfwAddedRules:
+    def test_command_and_requirements(self):
+        fact = facts.UfwAddedRules()
+        assert fact.command() == "ufw show added"
+        assert fact.requires_command() == "ufw"
+        assert fact.default() == []
+
+    def test_process(self):
+        output = [
+            "Added user rules (see 'ufw status' for running firewall):",
+            "ufw allow from 10.8.0.0/24",
+            "ufw limit 22/tcp",
+            "ufw allow 80/tcp",
+            "ufw allow 443/tcp",
+            "ufw allow from 10.8.0.0/24 to any port 5432 proto tcp",
+        ]
+        assert facts.UfwAddedRules().process(output) == [
+            "allow from 10.8.0.0/24",
+            "limit 22/tcp",
+            "allow 80/tcp",
+            "allow 443/tcp",
+            "allow from 10.8.0.0/24 to any port 5432 proto tcp",
+        ]
+
+    def test_no_rules(self):
+        output = ["Added user rules (see 'ufw status' for running firewall):", "(None)"]
+        assert facts.UfwAddedRules().process(output) == []
+        assert facts.UfwAddedRules().process([]) == []
+
+
+UFW_ACTIVE = """\
+Status: active
+Logging: on (low)
+Default: deny (incoming), allow (outgoing), deny (routed)
+New profiles: skip
+
+To                         Action      From
+--                         ------      ----
+22/tcp                     LIMIT IN    Anywhere
+80/tcp                     ALLOW IN    Anywhere
+443/tcp                    ALLOW IN    Anywhere
+22/tcp (v6)                LIMIT IN    Anywhere (v6)
+80/tcp (v6)                ALLOW IN    Anywhere (v6)
+443/tcp (v6)               ALLOW IN    Anywhere (v6)
+"""
+
+
+@covers(facts.UfwStatus)
+class TestUfwStatus:
+    def test_command_and_requirements(self):
+        fact = facts.UfwStatus()
+        assert fact.command() == "ufw status verbose"
+        assert fact.requires_command() == "ufw"
+        assert fact.requires_command("x", y=1) == "ufw"
+        assert fact.default() == {"active": False}
+
+    def test_active(self):
+        assert facts.UfwStatus().process(UFW_ACTIVE.splitlines()) == {
+            "active": True,
+            "incoming": "deny",
+            "outgoing": "allow",
+            "routed": "deny",
+        }
+
+    def test_routing_disabled(self):
+        output = [
+            "Status: active",
+            "Logging: on (low)",
+            "Default: reject (incoming), allow (outgoing), disabled (routed)",
+            "New profiles: skip",
+        ]
+        assert facts.UfwStatus().process(output) == {
+            "active": True,
+            "incoming": "reject",
+            "outgoing": "allow",
+            "routed": "disabled",
+        }
+
+    def test_inactive(self):
+        # An inactive ufw prints only this line, not its defaults.
+        assert facts.UfwStatus().process(["Status: inactive"]) == {"active": False}
+
+    def test_empty_output(self):
+        assert facts.UfwStatus().process([]) == {"active": False}
+
+
+SSH_Q_DEBIAN_13 = """\
+== kex
+diffie-hellman-group1-sha1
+diffie-hellman-group14-sha1
+diffie-hellman-group14-sha256
+diffie-hellman-group16-sha512
+diffie-hellman-group18-sha512
+diffie-hellman-group-exchange-sha1
+diffie-hellman-group-exchange-sha256
+ecdh-sha2-nistp256
+ecdh-sha2-nistp384
+ecdh-sha2-nistp521
+curve25519-sha256
+curve25519-sha256@libssh.org
+sntrup761x25519-sha512
+sntrup761x25519-sha512@openssh.com
+mlkem768x25519-sha256
+== cipher
+3des-cbc
+aes128-cbc
+aes192-cbc
+aes256-cbc
+aes128-ctr
+aes192-ctr
+aes256-ctr
+aes128-gcm@openssh.com
+aes256-gcm@openssh.com
+chacha20-poly1305@openssh.com
+== mac
+hmac-sha1
+hmac-sha1-96
+hmac-sha2-256
+hmac-sha2-512
+hmac-md5
+hmac-md5-96
+umac-64@openssh.com
+umac-128@openssh.com
+hmac-sha1-etm@openssh.com
+hmac-sha1-96-etm@openssh.com
+hmac-sha2-256-etm@openssh.com
+hmac-sha2-512-etm@openssh.com
+hmac-md5-etm@openssh.com
+hmac-md5-96-etm@openssh.com
+umac-64-etm@openssh.com
+umac-128-etm@openssh.com
+== key
+ssh-ed25519
+ssh-ed25519-cert-v01@openssh.com
+sk-ssh-ed25519@openssh.com
+sk-ssh-ed25519-cert-v01@openssh.com
+ecdsa-sha2-nistp256
+ecdsa-sha2-nistp256-cert-v01@openssh.com
+ecdsa-sha2-nistp384
+ecdsa-sha2-nistp384-cert-v01@openssh.com
+ecdsa-sha2-nistp521
+ecdsa-sha2-nistp521-cert-v01@openssh.com
+sk-ecdsa-sha2-nistp256@openssh.com
+sk-ecdsa-sha2-nistp256-cert-v01@openssh.com
+webauthn-sk-ecdsa-sha2-nistp256@openssh.com
+ssh-rsa
+ssh-rsa-cert-v01@openssh.com
+rsa-sha2-256
+rsa-sha2-256-cert-v01@openssh.com
+rsa-sha2-512
+rsa-sha2-512-cert-v01@openssh.com
+"""
+
+
+@covers(facts.OpensshAlgorithms)
+class TestOpensshAlgorithms:
+    def test_command_and_requirements(self):
+        fact = facts.OpensshAlgorithms()
+        assert fact.command() == 'for q in kex cipher mac key; do echo "== $q"; ssh -Q $q; done'
+        assert fact.requires_command() == "ssh"
+        assert fact.default() == {}
+
+    def test_process(self):
+        found = facts.OpensshAlgorithms().process(SSH_Q_DEBIAN_13.splitlines())
+        assert list(found) == ["kex", "cipher", "mac", "key"]
+        assert len(found["kex"]) == 15
+        assert found["kex"][-1] == "mlkem768x25519-sha256"
+        assert "sntrup761x25519-sha512@openssh.com" in found["kex"]
+        assert found["cipher"][0] == "3des-cbc"
+        assert found["cipher"][-1] == "chacha20-poly1305@openssh.com"
+        assert len(found["mac"]) == 16
+        assert "ssh-dss" not in found["key"]
+        assert found["key"][:2] == ["ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com"]
+
+    def test_blank_lines_and_a_query_with_no_answer(self):
+        output = ["== kex", "curve25519-sha256", "", "  ", "== cipher", "== mac", "hmac-sha2-256 "]
+        assert facts.OpensshAlgorithms().process(output) == {
+            "kex": ["curve25519-sha256"],
+            "cipher": [],
+            "mac": ["hmac-sha2-256"],
+        }
+
+    def test_lines_before_any_header_are_ignored(self):
+        output = ["unknown option -- Q", "== kex", "curve25519-sha256"]
+        assert facts.OpensshAlgorithms().process(output) == {"kex": ["curve25519-sha256"]}
+
+    def test_empty_output(self):
+        assert facts.OpensshAlgorithms().process([]) == {}
+
+
+@covers(facts.SystemdUnitEnabled)
+class TestSystemdUnitEnabled:
+    def test_command(self):
+        assert facts.SystemdUnitEnabled().command("fail2ban.service") == (
+            "systemctl is-enabled fail2ban.service 2>/dev/null || true"
+        )
+
+    @pytest.mark.parametrize("state", ["enabled", "disabled", "masked", "static", "indirect"])
+    def test_process(self, state):
+        assert facts.SystemdUnitEnabled().process([state]) == state
+
+    def test_unknown_unit_prints_nothing(self):
+        # "Failed to get unit file state ..." goes to stderr, which the command drops.
+        assert facts.SystemdUnitEnabled().process([]) == "missing"
+        assert facts.SystemdUnitEnabled().process([""]) == "missing"
+
+
+@covers(facts.PathExists)
+class TestPathExists:
+    def test_command(self):
+        assert facts.PathExists().command("/etc/redis/redis.conf") == (
+            "test -e /etc/redis/redis.conf && echo yes || echo no"
+        )
+
+    def test_process(self):
+        assert facts.PathExists().process(["yes"]) is True
+        assert facts.PathExists().process(["no"]) is False
+        assert facts.PathExists().process([]) is False
+
+
+@covers(facts.ContainerVirtualization)
+class TestContainerVirtualization:
+    def test_command(self):
+        assert facts.ContainerVirtualization().command() == (
+            "systemd-detect-virt --container 2>/dev/null || true"
+        )
+
+    @pytest.mark.parametrize("kind", ["none", "lxc", "systemd-nspawn", "openvz", "docker"])
+    def test_process(self, kind):
+        assert facts.ContainerVirtualization().process([kind]) == kind
+
+    def test_no_systemd_detect_virt(self):
+        assert facts.ContainerVirtualization().process([]) == "none"
+        assert facts.ContainerVirtualization().process(["  "]) == "none"
+
+
+class FakeHost:
+    def __init__(self, virt):
+        self.virt = virt
+        self.asked = []
+
+    def get_fact(self, cls, **kwargs):
+        self.asked.append(cls)
+        return self.virt
+
+
+@pytest.mark.parametrize(
+    "virt,expected", [("none", False), ("lxc", True), ("systemd-nspawn", True), ("podman", True)]
+)
+def test_in_container(monkeypatch, virt, expected):
+    fake = FakeHost(virt)
+    monkeypatch.setattr(facts, "host", fake)
+    assert facts.in_container() is expected
+    assert fake.asked == [facts.ContainerVirtualization]
+
+
+# pg_lsclusters --no-header: a primary, a standby and a stopped cluster (one line each).
+PG_LSCLUSTERS = """\
+15  main    5432 online          postgres /var/lib/postgresql/15/main    \
+/var/log/postgresql/postgresql-15-main.log
+17  replica 5433 online,recovery postgres /var/lib/postgresql/17/replica \
+/var/log/postgresql/postgresql-17-replica.log
+17  old     5434 down            postgres /srv/pg/17/old                 \
+/var/log/postgresql/postgresql-17-old.log
+"""
+
+
+@covers(facts.PostgresClusters)
+class TestPostgresClusters:
+    def test_command_and_requirements(self):
+        fact = facts.PostgresClusters()
+        assert fact.command() == "pg_lsclusters --no-header"
+        assert fact.requires_command() == "pg_lsclusters"
+        assert fact.default() == []
+
+    def test_process(self):
+        output = PG_LSCLUSTERS.splitlines()
+        assert facts.PostgresClusters().process(output) == [
+            {
+                "version": "15",
+                "name": "main",
+                "port": 5432,
+                "status": "online",
+                "owner": "postgres",
+                "data": "/var/lib/postgresql/15/main",
+            },
+            {
+                "version": "17",
+                "name": "replica",
+                "port": 5433,
+                "status": "online,recovery",
+                "owner": "postgres",
+                "data": "/var/lib/postgresql/17/replica",
+            },
+            {
+                "version": "17",
+                "name": "old",
+                "port": 5434,
+                "status": "down",
+                "owner": "postgres",
+                "data": "/srv/pg/17/old",
+            },
+        ]
+
+    def test_short_lines_are_skipped(self):
+        assert facts.PostgresClusters().process(["", "15 main 5432 online"]) == []
+        assert facts.PostgresClusters().process([]) == []
+
+
+PSQL = "runuser -u postgres -- psql -X -q -AtF '\t' -d postgres -v ON_ERROR_STOP=1 "
+
+
+@covers(facts.PostgresRoles)
+class TestPostgresRoles:
+    def test_command_and_requirements(self):
+        fact = facts.PostgresRoles()
+        assert fact.command() == (
+            "runuser -u postgres -- psql -X -q -AtF '\t' -d postgres -v ON_ERROR_STOP=1 "
+            '-c "select rolname, rolcanlogin, rolreplication, rolsuper, '
+            "coalesce(rolpassword, '') from pg_authid\" 2>/dev/null || true"
+        )
+        assert fact.requires_command() == "psql"
+        assert fact.default() == {}
+
+    def test_process(self):
+        verifier = (
+            "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+            "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+            "EIGAsyqBQCvJyPRdiyiPLDfUXHtQ0tvbcf3gUwqNpkM="
+        )
+        output = [
+            f"postgres\tt\tt\tt\t{verifier}",
+            "pg_monitor\tf\tf\tf\t",
+            f"app\tt\tf\tf\t{verifier}",
+            "replicator\tt\tt\tf\t",
+        ]
+        assert facts.PostgresRoles().process(output) == {
+            "postgres": {
+                "login": True,
+                "replication": True,
+                "superuser": True,
+                "verifier": verifier,
+            },
+            "pg_monitor": {
+                "login": False,
+                "replication": False,
+                "superuser": False,
+                "verifier": "",
+            },
+            "app": {"login": True, "replication": False, "superuser": False, "verifier": verifier},
+            "replicator": {"login": True, "replication": True, "superuser": False, "verifier": ""},
+        }
+
+    def test_lines_without_five_fields_are_skipped(self):
+        output = ["psql: error: connection to server on socket failed", "app\tt\tf\tf"]
+        assert facts.PostgresRoles().process(output) == {}
+        assert facts.PostgresRoles().process([]) == {}
+
+
+@covers(facts.PostgresDatabases)
+class TestPostgresDatabases:
+    def test_command_and_requirements(self):
+        fact = facts.PostgresDatabases()
+        assert fact.command() == (
+            "runuser -u postgres -- psql -X -q -AtF '\t' -d postgres -v ON_ERROR_STOP=1 "
+            '-c "select datname, pg_get_userbyid(datdba) from pg_database" 2>/dev/null || true'
+        )
+        assert fact.requires_command() == "psql"
+        assert fact.default() == {}
+
+    def test_process(self):
+        output = ["postgres\tpostgres", "app\tapp", "template1\tpostgres", "template0\tpostgres"]
+        assert facts.PostgresDatabases().process(output) == {
+            "postgres": "postgres",
+            "app": "app",
+            "template1": "postgres",
+            "template0": "postgres",
+        }
+
+    def test_lines_without_a_tab_are_skipped(self):
+        assert facts.PostgresDatabases().process(["", "garbage"]) == {}
+
+
+@covers(facts.PostgresQuery)
+class TestPostgresQuery:
+    def test_command_and_requirements(self):
+        fact = facts.PostgresQuery()
+        assert fact.command("select 1") == (
+            "runuser -u postgres -- psql -X -q -AtF '\t' -d postgres -v ON_ERROR_STOP=1 "
+            '-c "select 1" 2>/dev/null || true'
+        )
+        assert fact.command("select extname from pg_extension", database="app") == (
+            "runuser -u postgres -- psql -X -q -AtF '\t' -d app -v ON_ERROR_STOP=1 "
+            '-c "select extname from pg_extension" 2>/dev/null || true'
+        )
+        assert fact.requires_command() == "psql"
+        assert fact.default() == []
+
+    def test_process(self):
+        output = ["max_connections\t100", "shared_buffers\t16384", "wal_level\treplica", "x\t"]
+        assert facts.PostgresQuery().process(output) == [
+            ["max_connections", "100"],
+            ["shared_buffers", "16384"],
+            ["wal_level", "replica"],
+            ["x", ""],
+        ]
+        assert facts.PostgresQuery().process(["t"]) == [["t"]]
+        assert facts.PostgresQuery().process([]) == []
+
+
+@covers(facts.MemoryTotalMb)
+class TestMemoryTotalMb:
+    def test_command(self):
+        assert facts.MemoryTotalMb().command() == (
+            "awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo"
+        )
+
+    def test_process(self):
+        assert facts.MemoryTotalMb().process(["1967"]) == 1967
+        assert facts.MemoryTotalMb().process(["15991"]) == 15991
+
+    def test_non_numeric_output_is_an_error(self):
+        with pytest.raises(ValueError):
+            facts.MemoryTotalMb().process(["awk: cannot open /proc/meminfo"])
+
+
+def _pgbackrest_info(*repos, stanza_code=0, stanza_message="ok"):
+    """`pgbackrest info --output=json` as pgBackRest prints it: one line."""
+    return json.dumps(
+        [
+            {
+                "archive": [],
+                "backup": [],
+                "cipher": "aes-256-cbc",
+                "db": [{"id": 1, "repo-key": 1, "system-id": 7316843561273472345, "version": "15"}],
+                "name": "main",
+                "repo": [
+                    {"cipher": "aes-256-cbc", "key": key, "status": {"code": code, "message": msg}}
+                    for key, code, msg in repos
+                ],
+                "status": {
+                    "code": stanza_code,
+                    "lock": {"archive": {"held": False}, "backup": {"held": False}},
+                    "message": stanza_message,
+                },
+            }
+        ],
+        separators=(",", ":"),
+    )
+
+
+@covers(facts.PgbackrestStanza)
+class TestPgbackrestStanza:
+    def test_command_and_requirements(self):
+        fact = facts.PgbackrestStanza()
+        assert fact.command("main") == (
+            "runuser -u postgres -- pgbackrest --stanza=main --output=json info "
+            "2>/dev/null || echo '[]'"
+        )
+        assert fact.requires_command() == "pgbackrest"
+        assert fact.requires_command(stanza="main") == "pgbackrest"
+        assert fact.default() == {}
+
+    def test_ok(self):
+        output = [_pgbackrest_info((1, 0, "ok"), (2, 0, "ok"))]
+        assert facts.PgbackrestStanza().process(output) == {1: (0, "ok"), 2: (0, "ok")}
+
+    def test_missing_stanza(self):
+        output = [
+            _pgbackrest_info(
+                (1, 1, "missing stanza path"), stanza_code=1, stanza_message="missing stanza path"
+            )
+        ]
+        assert facts.PgbackrestStanza().process(output) == {1: (1, "missing stanza path")}
+
+    def test_one_repo_in_error(self):
+        message = "[ProtocolError] HTTP request failed with 403 (Forbidden)"
+        output = [
+            _pgbackrest_info(
+                (1, 2, "no valid backups"),
+                (2, 99, message),
+                stanza_code=99,
+                stanza_message="other",
+            )
+        ]
+        assert facts.PgbackrestStanza().process(output) == {
+            1: (2, "no valid backups"),
+            2: (99, message),
+        }
+
+    def test_pretty_printed_json_over_several_lines(self):
+        output = json.dumps(json.loads(_pgbackrest_info((1, 0, "ok"))), indent=2).splitlines()
+        assert facts.PgbackrestStanza().process(output) == {1: (0, "ok")}
+
+    def test_failure_prints_an_empty_list(self):
+        assert facts.PgbackrestStanza().process(["[]"]) == {}
+
+    def test_not_json(self):
+        assert facts.PgbackrestStanza().process(["ERROR: [055]: unable to load info file"]) == {}
+        assert facts.PgbackrestStanza().process([]) == {}
+
+    def test_stanza_without_repo_list(self):
+        assert facts.PgbackrestStanza().process(['[{"name":"main"}]']) == {}
+
+
+@covers(facts.AptCandidate)
+class TestAptCandidate:
+    def test_command(self):
+        assert facts.AptCandidate().command("certbot") == (
+            "apt-cache policy certbot 2>/dev/null | awk '/Candidate:/ {print $2}'"
+        )
+
+    @pytest.mark.parametrize("version", ["2.1.0-4", "1.22.1-9+deb12u1", "4.0.0-2", "2:9.0.1378-2"])
+    def test_process(self, version):
+        assert facts.AptCandidate().process([version]) == version
+
+    def test_no_candidate(self):
+        assert facts.AptCandidate().process(["(none)"]) is None
+
+    def test_unknown_package_prints_nothing(self):
+        assert facts.AptCandidate().process([]) is None
+        assert facts.AptCandidate().process([""]) is None
+
+
+@covers(facts.CertbotLineage)
+class TestCertbotLineage:
+    def test_command(self):
+        assert facts.CertbotLineage().command("galion.app") == (
+            "test -f /etc/letsencrypt/live/galion.app/cert.pem && openssl x509 -noout -ext "
+            "subjectAltName -in /etc/letsencrypt/live/galion.app/cert.pem || true"
+        )
+
+    def test_process(self):
+        output = [
+            "X509v3 Subject Alternative Name: ",
+            "    DNS:www.galion.app, DNS:galion.app, DNS:api.galion.app",
+        ]
+        assert facts.CertbotLineage().process(output) == [
+            "api.galion.app",
+            "galion.app",
+            "www.galion.app",
+        ]
+
+    def test_single_name(self):
+        output = ["X509v3 Subject Alternative Name: ", "    DNS:galion.studio"]
+        assert facts.CertbotLineage().process(output) == ["galion.studio"]
+
+    def test_no_certificate_or_no_names(self):
+        assert facts.CertbotLineage().process([]) is None
+        assert facts.CertbotLineage().process(["No extensions matched"]) is None
+        output = ["X509v3 Subject Alternative Name: ", "    IP Address:192.0.2.1"]
+        assert facts.CertbotLineage().process(output) is None
+
+
+def test_psql_facts_share_one_psql_call():
+    for command in (
+        facts.PostgresRoles().command(),
+        facts.PostgresDatabases().command(),
+        facts.PostgresQuery().command("select 1"),
+    ):
+        assert command.startswith(PSQL)
