@@ -10,8 +10,10 @@ KEY_TYPES = (
 )  # fmt: skip
 KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
+
 def is_inline(entry: str) -> bool:
     return entry.strip().startswith(KEY_PREFIXES)
+
 
 def key_lines(entry: str) -> list[str]:
     """The key lines an entry stands for: itself, or the lines of the .pub file it names
@@ -21,6 +23,7 @@ def key_lines(entry: str) -> list[str]:
         return [entry]
     text = Path(entry).expanduser().read_text()
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
 
 def line_problem(line: str) -> str | None:
     """Why one key line is not an SSH public key, or None."""
@@ -36,6 +39,7 @@ def line_problem(line: str) -> str | None:
     if parts[0].encode() not in blob[:64]:
         return f"{parts[0]} key whose body is of another type"
     return None
+
 
 def entry_problem(entry) -> str | None:
     """Why an authorized-keys entry is unusable, or None."""

@@ -33,7 +33,7 @@ def unit(major: int) -> str:
 def reload_or_restart_command(major: int) -> str:
     """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
     return (
-        f"pg_ctlcluster {major} {CLUSTER} reload && for i in 1 2 3 4 5 6 7 8 9 10; do "
+        f"pg_ctlcluster {major} {CLUSTER} reload && for _ in 1 2 3 4 5 6 7 8 9 10; do "
         f'n=$({PSQL} "select count(*) from pg_settings where pending_restart"); '
         f'[ "$n" != 0 ] && break; sleep 0.3; done; '
         f'if [ "$n" != 0 ]; then echo "restart needed by $n setting(s)"; '

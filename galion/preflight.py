@@ -12,8 +12,9 @@ knobs several roles read), from SHARED_CHECKS below.
 import ipaddress
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from . import secrets
 
@@ -163,17 +164,37 @@ def _databases_ok(value) -> bool:
 
 # The host's connection and the knobs of group_data/all.py that several roles read.
 SHARED_CHECKS: list[Check] = [
-    ("ssh_hostname", is_address_or_name, "is not an IP address or host name",
-     "set it to the server's address in the inventory"),
-    ("operator_email", matches(EMAIL), "is not an e-mail address",
-     "set a mailbox the on-call reads, e.g. ops@galion.app"),
-    ("private_address", lambda v: v is None or (isinstance(v, str) and is_ip(v)),
-     "is not an IP address", "give the host's address on the private network, or leave it unset"),
-    ("postgres_version", lambda v: v is None or v in (13, 14, 15, 16, 17, 18),
-     "is not a PostgreSQL major version", "use None (the distro's) or e.g. 16"),
-    ("postgres_databases", _databases_ok,
-     "is not a list of {name, owner, password_secret} (lowercase names, secret listed in "
-     ".env.example)", "see group_data/all.py"),
+    (
+        "ssh_hostname",
+        is_address_or_name,
+        "is not an IP address or host name",
+        "set it to the server's address in the inventory",
+    ),
+    (
+        "operator_email",
+        matches(EMAIL),
+        "is not an e-mail address",
+        "set a mailbox the on-call reads, e.g. ops@galion.app",
+    ),
+    (
+        "private_address",
+        lambda v: v is None or (isinstance(v, str) and is_ip(v)),
+        "is not an IP address",
+        "give the host's address on the private network, or leave it unset",
+    ),
+    (
+        "postgres_version",
+        lambda v: v is None or v in (13, 14, 15, 16, 17, 18),
+        "is not a PostgreSQL major version",
+        "use None (the distro's) or e.g. 16",
+    ),
+    (
+        "postgres_databases",
+        _databases_ok,
+        "is not a list of {name, owner, password_secret} (lowercase names, secret listed in "
+        ".env.example)",
+        "see group_data/all.py",
+    ),
     ("postgres_port", is_port, "is not a TCP port", "use 5432"),
     ("pgbouncer_port", is_port, "is not a TCP port", "use 6432"),
     ("redis_port", is_port, "is not a TCP port", "use 6379"),
@@ -184,8 +205,14 @@ def _check_shared(name: str, data) -> list[Problem]:
     problems = run_checks(name, data, SHARED_CHECKS)
     ports = [data.get(k) for k in ("postgres_port", "pgbouncer_port", "redis_port")]
     if len(set(map(str, ports))) != len(ports):
-        problems.append(Problem(name, "postgres_port/pgbouncer_port/redis_port",
-                                f"{ports} are not three different ports", "use 5432, 6432, 6379"))
+        problems.append(
+            Problem(
+                name,
+                "postgres_port/pgbouncer_port/redis_port",
+                f"{ports} are not three different ports",
+                "use 5432, 6432, 6379",
+            )
+        )
     return problems
 
 
@@ -213,11 +240,18 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
     problems = []
     allowed = set(known) | _inventory_names() | {"all"}
     for group in sorted(groups - allowed):
-        problems.append(Problem(name, f"group {group}", "is not a role group",
-                                f"use one of {', '.join(known)}"))
+        problems.append(
+            Problem(name, f"group {group}", "is not a role group", f"use one of {', '.join(known)}")
+        )
     if not groups & set(known):
-        problems.append(Problem(name, "groups", "the host is in no role group",
-                                f"add it to at least one of {', '.join(known)}"))
+        problems.append(
+            Problem(
+                name,
+                "groups",
+                "the host is in no role group",
+                f"add it to at least one of {', '.join(known)}",
+            )
+        )
     problems.extend(_check_shared(name, data))
     for module in roles:
         if not _runs(module, groups):
@@ -229,9 +263,15 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
         for key in role.required_secrets(data):
             reason = secrets.problem(key)
             if reason:
-                problems.append(Problem(name, f"secret {key}", reason,
-                                        f"set {key} in {secrets.env_file()} "
-                                        "(see .env.example for how to generate it)"))
+                problems.append(
+                    Problem(
+                        name,
+                        f"secret {key}",
+                        reason,
+                        f"set {key} in {secrets.env_file()} "
+                        "(see .env.example for how to generate it)",
+                    )
+                )
     return problems
 
 
@@ -274,4 +314,3 @@ def run(inventory, roles) -> None:
             print(problem.line(), file=sys.stderr, flush=True)
         sys.stderr.flush()
         raise SystemExit(EXIT_CODE)
-

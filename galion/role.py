@@ -15,8 +15,8 @@ from these declarations, so adding a role touches only its own files. Knobs that
 than one role reads live in group_data/all.py instead, checked by galion/preflight.py.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .preflight import Check, Problem
 

@@ -24,7 +24,10 @@ def _keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
 def verifier(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
     salt = salt if salt is not None else os.urandom(16)
     stored_key, server_key = _keys(password, salt, iterations)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+
+    def b64(b):
+        return base64.b64encode(b).decode()
+
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
@@ -33,11 +36,12 @@ def matches(stored: str | None, password: str) -> bool:
     if not stored or not stored.startswith("SCRAM-SHA-256$"):
         return False
     try:
-        head, keys = stored[len("SCRAM-SHA-256$"):].split("$", 1)
+        head, keys = stored[len("SCRAM-SHA-256$") :].split("$", 1)
         iterations, salt = head.split(":", 1)
         stored_key, server_key = keys.split(":", 1)
         want = _keys(password, base64.b64decode(salt), int(iterations))
-        return hmac.compare_digest(want[0], base64.b64decode(stored_key)) and \
-            hmac.compare_digest(want[1], base64.b64decode(server_key))
+        return hmac.compare_digest(want[0], base64.b64decode(stored_key)) and hmac.compare_digest(
+            want[1], base64.b64decode(server_key)
+        )
     except (ValueError, TypeError):
         return False

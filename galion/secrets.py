@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 # Which file to read; the sandbox inventory points this at its throwaway secrets.
 ENV_FILE_VARIABLE = "GALION_ENV_FILE"
 # Values that mean "not filled in yet" (copied from .env.example, or typed as a reminder).
-PLACEHOLDER = re.compile(r"^(|change[-_ ]?me.*|changeme.*|todo.*|xxx+|<.*>|\.\.\.|secret|password)$",
-                         re.IGNORECASE)
+PLACEHOLDER = re.compile(
+    r"^(|change[-_ ]?me.*|changeme.*|todo.*|xxx+|<.*>|\.\.\.|secret|password)$", re.IGNORECASE
+)
 # Shortest acceptable generated secret (`openssl rand -base64 32` gives 44 characters).
 MIN_SECRET_LENGTH = 16
 
@@ -32,7 +33,9 @@ def env_file() -> Path:
 @lru_cache(maxsize=1)
 def _values() -> dict[str, str]:
     path = env_file()
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    values = (
+        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    )
     # The process environment wins, so CI can inject secrets without writing a file.
     values.update({k: v for k, v in os.environ.items() if k in values or k in example_keys()})
     return values

@@ -33,6 +33,6 @@ redis_port = 6379
 redis_app_user = "galion"
 
 # --- every role's own knobs -------------------------------------------------------------
-from operations import knobs as _role_knobs  # noqa: E402
+from operations import knobs as _role_knobs  # noqa: E402 (the shared knobs come first)
 
 globals().update(_role_knobs())

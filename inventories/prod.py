@@ -10,14 +10,17 @@
 # are those the roles declare (operations/<role>.py: ROLE.groups); `monitoring` comes
 # with its role (step 8).
 
-_titanaxe = ("titanaxe", {
-    "ssh_hostname": "54.37.161.67",
-    "ssh_user": "deploy",
-    "ssh_key": "~/.ssh/id_ed25519",
-    "_sudo": True,
-    # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
-    "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
-})
+_titanaxe = (
+    "titanaxe",
+    {
+        "ssh_hostname": "54.37.161.67",
+        "ssh_user": "deploy",
+        "ssh_key": "~/.ssh/id_ed25519",
+        "_sudo": True,
+        # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
+        "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
+    },
+)
 
 app = [_titanaxe]
 db = [_titanaxe]

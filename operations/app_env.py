@@ -1,4 +1,5 @@
-"""The apps' connection settings: an environment file per app stack (DATABASE_URL via PgBouncer, REDIS_URL)."""
+"""The apps' connection settings: an environment file per app stack (DATABASE_URL via
+PgBouncer, REDIS_URL)."""
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy

@@ -14,7 +14,12 @@ from galion import postgresql, secrets
 from galion.facts import PgbackrestStanza, PostgresQuery
 from galion.ops import config_file, postgres_sql, render
 from galion.preflight import (
-    Problem, in_group, int_between, is_address_or_name, is_port, is_readable_file_or_none,
+    Problem,
+    in_group,
+    int_between,
+    is_address_or_name,
+    is_port,
+    is_readable_file_or_none,
     matches,
 )
 from galion.role import Role
@@ -55,14 +60,22 @@ KNOBS = {
     "backups_drill_port": 5499,
     # Where the logical dumps are kept locally (one folder per database).
     "backups_dump_dir": "/var/backups/galion",
+    # Database holding ops.canary, the table the drills and restores count rows in (one
+    # row every 5 min from the metrics job); None: the first of postgres_databases.
+    "backups_canary_database": None,
     # node_exporter's textfile directory: backup and drill metrics for monitoring.
     "backups_textfile_dir": "/var/lib/prometheus/node-exporter",
 }
 
 STANZA = "main"
 FILES = Path(__file__).resolve().parent.parent / "files" / "backups"
-SCRIPTS = ("galion-backup", "galion-pgdump", "galion-restore-drill", "galion-backup-metrics",
-           "galion-restore")
+SCRIPTS = (
+    "galion-backup",
+    "galion-pgdump",
+    "galion-restore-drill",
+    "galion-backup-metrics",
+    "galion-restore",
+)
 CA_PATH = "/etc/pgbackrest/s3-ca.crt"
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -71,18 +84,31 @@ def required_secrets(data) -> list[str]:
     return ["BACKUPS_S3_ACCESS_KEY", "BACKUPS_S3_SECRET_KEY", "BACKUPS_CIPHER_PASSPHRASE"]
 
 
-def _check_beside_db(name: str, data, groups) -> list[Problem]:
-    if "db" in groups:
-        return []
-    return [Problem(name, "groups", "is in backups but not in db",
-                    "pgBackRest runs beside PostgreSQL: put the primary in backups")]
+def _check_host(name: str, data, groups) -> list[Problem]:
+    problems = _check_canary(name, data, groups)
+    if "db" not in groups:
+        problems.append(
+            Problem(
+                name,
+                "groups",
+                "is in backups but not in db",
+                "pgBackRest runs beside PostgreSQL: put the primary in backups",
+            )
+        )
+    return problems
 
 
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
     backups = in_group(hosts, "backups")
     if backups and not in_group(hosts, "db"):
-        return [Problem(",".join(backups), "group backups", "has no database to back up",
-                        "put the primary in group db")]
+        return [
+            Problem(
+                ",".join(backups),
+                "group backups",
+                "has no database to back up",
+                "put the primary in group db",
+            )
+        ]
     return []
 
 
@@ -91,7 +117,7 @@ ROLE = Role(
     order=40,
     knob_prefixes=("backups_",),
     required_secrets=required_secrets,
-    check_host=_check_beside_db,
+    check_host=_check_host,
     check_inventory=_check_inventory,
     checks=(
         ("backups_archive_timeout", int_between(10, 3600), "is not seconds between 10 and 3600",
@@ -111,18 +137,42 @@ ROLE = Role(
 )  # fmt: skip
 
 
+def canary_database(data) -> str:
+    return data.get("backups_canary_database") or data.get("postgres_databases")[0]["name"]
+
+
+def _check_canary(name: str, data, groups) -> list[Problem]:
+    wanted = data.get("backups_canary_database")
+    names = [db.get("name") for db in data.get("postgres_databases") or [] if isinstance(db, dict)]
+    if wanted is None or wanted in names:
+        return []
+    return [
+        Problem(
+            name,
+            "backups_canary_database",
+            f"{wanted!r} is not in postgres_databases",
+            "name one of them, or None for the first",
+        )
+    ]
+
+
 def stanza_create_command() -> str:
     """The async archiver holds the archive lock while it retries a missing repo: wait for
     a turn instead of failing."""
-    return ("for i in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=" + STANZA
-            + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1")
+    return (
+        "for _ in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza="
+        + STANZA
+        + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"
+    )
 
 
 def config_validate_command() -> str:
     """pgBackRest parses its whole configuration for any command; an unknown option or a
     bad value makes it fail, so ask it to print the plan of a backup."""
-    return (f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
-            "--log-level-console=error help backup >/dev/null")
+    return (
+        f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
+        "--log-level-console=error help backup >/dev/null"
+    )
 
 
 def timer_validate_command(schedule: str) -> str:
@@ -132,74 +182,137 @@ def timer_validate_command(schedule: str) -> str:
 def jobs(data) -> list[dict]:
     """The scheduled jobs: unit name, what it runs, when."""
     return [
-        {"name": "galion-backup-full", "description": "Full backup to both pgBackRest repositories",
-         "command": "/usr/local/sbin/galion-backup full", "schedule": data.get("backups_full_schedule"),
-         "jitter": "10min"},
-        {"name": "galion-backup-diff", "description": "Differential backup to both pgBackRest repositories",
-         "command": "/usr/local/sbin/galion-backup diff", "schedule": data.get("backups_diff_schedule"),
-         "jitter": "10min"},
-        {"name": "galion-pgdump", "description": "Logical dump of each database, copied off-site",
-         "command": "/usr/local/sbin/galion-pgdump", "schedule": data.get("backups_dump_schedule"),
-         "jitter": "10min"},
-        {"name": "galion-restore-drill", "description": "Restore drill from the off-site repository",
-         "command": "/usr/local/sbin/galion-restore-drill 2", "schedule": data.get("backups_drill_schedule"),
-         "jitter": "30min"},
-        {"name": "galion-backup-metrics", "description": "Backup health metrics for monitoring",
-         "command": "/usr/local/sbin/galion-backup-metrics", "schedule": "*:0/5", "jitter": "30s"},
+        {
+            "name": "galion-backup-full",
+            "description": "Full backup to both pgBackRest repositories",
+            "command": "/usr/local/sbin/galion-backup full",
+            "schedule": data.get("backups_full_schedule"),
+            "jitter": "10min",
+        },
+        {
+            "name": "galion-backup-diff",
+            "description": "Differential backup to both pgBackRest repositories",
+            "command": "/usr/local/sbin/galion-backup diff",
+            "schedule": data.get("backups_diff_schedule"),
+            "jitter": "10min",
+        },
+        {
+            "name": "galion-pgdump",
+            "description": "Logical dump of each database, copied off-site",
+            "command": "/usr/local/sbin/galion-pgdump",
+            "schedule": data.get("backups_dump_schedule"),
+            "jitter": "10min",
+        },
+        {
+            "name": "galion-restore-drill",
+            "description": "Restore drill from the off-site repository",
+            "command": "/usr/local/sbin/galion-restore-drill 2",
+            "schedule": data.get("backups_drill_schedule"),
+            "jitter": "30min",
+        },
+        {
+            "name": "galion-backup-metrics",
+            "description": "Backup health metrics for monitoring",
+            "command": "/usr/local/sbin/galion-backup-metrics",
+            "schedule": "*:0/5",
+            "jitter": "30s",
+        },
     ]
 
 
 def _packages():
-    apt.packages(name="Install pgBackRest and rclone", packages=["pgbackrest", "rclone", "zstd"],
-                 update=True, cache_time=3600, no_recommends=True)
-    for path, owner, mode in ((host.data.backups_local_repo, "postgres", "750"),
-                              ("/var/spool/pgbackrest", "postgres", "750"),
-                              ("/var/log/pgbackrest", "postgres", "750"),
-                              ("/var/lib/galion", "root", "755"),
-                              (host.data.backups_dump_dir, "postgres", "700")):
+    apt.packages(
+        name="Install pgBackRest and rclone",
+        packages=["pgbackrest", "rclone", "zstd"],
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
+    for path, owner, mode in (
+        (host.data.backups_local_repo, "postgres", "750"),
+        ("/var/spool/pgbackrest", "postgres", "750"),
+        ("/var/log/pgbackrest", "postgres", "750"),
+        ("/var/lib/galion", "root", "755"),
+        (host.data.backups_dump_dir, "postgres", "700"),
+    ):
         files.directory(name=f"Directory {path}", path=path, user=owner, group=owner, mode=mode)
 
 
 def _s3_settings(data) -> dict:
-    return {"s3_endpoint": data.backups_s3_endpoint, "s3_port": data.backups_s3_port,
-            "s3_region": data.backups_s3_region, "s3_bucket": data.backups_s3_bucket,
-            "s3_path": data.backups_s3_path, "ca_file": CA_PATH if data.backups_s3_ca_file else None,
-            "s3_access_key": secrets.get("BACKUPS_S3_ACCESS_KEY"),
-            "s3_secret_key": secrets.get("BACKUPS_S3_SECRET_KEY"),
-            "cipher_pass": secrets.get("BACKUPS_CIPHER_PASSPHRASE")}
+    return {
+        "s3_endpoint": data.backups_s3_endpoint,
+        "s3_port": data.backups_s3_port,
+        "s3_region": data.backups_s3_region,
+        "s3_bucket": data.backups_s3_bucket,
+        "s3_path": data.backups_s3_path,
+        "ca_file": CA_PATH if data.backups_s3_ca_file else None,
+        "s3_access_key": secrets.get("BACKUPS_S3_ACCESS_KEY"),
+        "s3_secret_key": secrets.get("BACKUPS_S3_SECRET_KEY"),
+        "cipher_pass": secrets.get("BACKUPS_CIPHER_PASSPHRASE"),
+    }
 
 
 def _configs(major: int):
     data = host.data
     if data.backups_s3_ca_file:
-        config_file(name="CA the off-site endpoint's certificate chains to", dest=CA_PATH,
-                    content=Path(data.backups_s3_ca_file).expanduser().read_text())
+        config_file(
+            name="CA the off-site endpoint's certificate chains to",
+            dest=CA_PATH,
+            content=Path(data.backups_s3_ca_file).expanduser().read_text(),
+        )
     s3 = _s3_settings(data)
     config_file(
         name="pgBackRest: local + encrypted off-site repository (secret)",
-        dest="/etc/pgbackrest/pgbackrest.conf", user="postgres", group="postgres", mode="600",
+        dest="/etc/pgbackrest/pgbackrest.conf",
+        user="postgres",
+        group="postgres",
+        mode="600",
         secret=True,
-        content=render("backups/etc/pgbackrest/pgbackrest.conf.j2", stanza=STANZA,
-                       queue_max=data.backups_archive_queue_max, local_repo=data.backups_local_repo,
-                       retention_days=data.backups_retention_days,
-                       data_directory=postgresql.data_dir(major),
-                       postgres_port=data.postgres_port, **s3),
-        validate=config_validate_command())
-    config_file(name="Settings of the backup scripts", dest="/etc/galion/backups.conf",
-                content=render("backups/etc/galion/backups.conf.j2", stanza=STANZA, major=major,
-                               postgres_port=data.postgres_port,
-                               databases=[db["name"] for db in data.postgres_databases],
-                               dump_dir=data.backups_dump_dir,
-                               retention_days=data.backups_retention_days,
-                               s3_bucket=data.backups_s3_bucket, s3_path=data.backups_s3_path,
-                               textfile_dir=data.backups_textfile_dir,
-                               drill_port=data.backups_drill_port))
-    config_file(name="Off-site credentials of the dump script (secret)",
-                dest="/etc/galion/backups.env", mode="600", secret=True,
-                content=render("backups/etc/galion/backups.env.j2", **s3))
+        content=render(
+            "backups/etc/pgbackrest/pgbackrest.conf.j2",
+            stanza=STANZA,
+            queue_max=data.backups_archive_queue_max,
+            local_repo=data.backups_local_repo,
+            retention_days=data.backups_retention_days,
+            data_directory=postgresql.data_dir(major),
+            postgres_port=data.postgres_port,
+            **s3,
+        ),
+        validate=config_validate_command(),
+    )
+    config_file(
+        name="Settings of the backup scripts",
+        dest="/etc/galion/backups.conf",
+        content=render(
+            "backups/etc/galion/backups.conf.j2",
+            stanza=STANZA,
+            major=major,
+            postgres_port=data.postgres_port,
+            databases=[db["name"] for db in data.postgres_databases],
+            canary_database=canary_database(data),
+            dump_dir=data.backups_dump_dir,
+            retention_days=data.backups_retention_days,
+            s3_bucket=data.backups_s3_bucket,
+            s3_path=data.backups_s3_path,
+            textfile_dir=data.backups_textfile_dir,
+            drill_port=data.backups_drill_port,
+        ),
+    )
+    config_file(
+        name="Off-site credentials of the dump script (secret)",
+        dest="/etc/galion/backups.env",
+        mode="600",
+        secret=True,
+        content=render("backups/etc/galion/backups.env.j2", **s3),
+    )
     for script in SCRIPTS:
-        config_file(name=f"Script {script}", dest=f"/usr/local/sbin/{script}", mode="755",
-                    content=(FILES / script).read_text(), validate="bash -n {staged}")
+        config_file(
+            name=f"Script {script}",
+            dest=f"/usr/local/sbin/{script}",
+            mode="755",
+            content=(FILES / script).read_text(),
+            validate="bash -n {staged}",
+        )
 
 
 def _archiving(major: int):
@@ -219,44 +332,67 @@ def _archiving(major: int):
     elif stanza and not missing and len(stanza) == 2:
         host.noop(f"stanza {STANZA} exists in both repositories")
     else:
-        server.shell(name=f"pgBackRest stanza {STANZA} in both repositories",
-                     commands=[stanza_create_command()])
+        server.shell(
+            name=f"pgBackRest stanza {STANZA} in both repositories",
+            commands=[stanza_create_command()],
+        )
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",
         dest=f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf",
-        user="postgres", group="postgres",
-        content=render("backups/etc/postgresql/91-galion-archiving.conf.j2", stanza=STANZA,
-                       archiving=not restore_pending,
-                       archive_timeout=data.backups_archive_timeout))
-    server.shell(name="Reload PostgreSQL for archiving (restart if archive_mode changed)",
-                 commands=[postgresql.reload_or_restart_command(major)], _if=conf.did_change)
+        user="postgres",
+        group="postgres",
+        content=render(
+            "backups/etc/postgresql/91-galion-archiving.conf.j2",
+            stanza=STANZA,
+            archiving=not restore_pending,
+            archive_timeout=data.backups_archive_timeout,
+        ),
+    )
+    server.shell(
+        name="Reload PostgreSQL for archiving (restart if archive_mode changed)",
+        commands=[postgresql.reload_or_restart_command(major)],
+        _if=conf.did_change,
+    )
 
 
 def _canary():
-    rows = host.get_fact(PostgresQuery, database="galion",
-                         sql="select to_regclass('ops.canary') is not null")
+    database = canary_database(host.data)
+    rows = host.get_fact(
+        PostgresQuery, database=database, sql="select to_regclass('ops.canary') is not null"
+    )
     if rows == [["t"]]:
         host.noop("ops.canary exists")
         return
-    postgres_sql(name="Canary table ops.canary (restore drills count its rows)", database="galion",
-                 sql="CREATE SCHEMA IF NOT EXISTS ops AUTHORIZATION postgres;\n"
-                     "CREATE TABLE IF NOT EXISTS ops.canary (id bigserial PRIMARY KEY, "
-                     "written_at timestamptz NOT NULL DEFAULT now(), note text);\n")
+    postgres_sql(
+        name=f"Canary table ops.canary in {database} (restore drills count its rows)",
+        database=database,
+        sql="CREATE SCHEMA IF NOT EXISTS ops AUTHORIZATION postgres;\n"
+        "CREATE TABLE IF NOT EXISTS ops.canary (id bigserial PRIMARY KEY, "
+        "written_at timestamptz NOT NULL DEFAULT now(), note text);\n",
+    )
 
 
 def _schedules():
     data = host.data
     for job in jobs(data):
-        service = config_file(name=f"Unit {job['name']}.service",
-                              dest=f"/etc/systemd/system/{job['name']}.service",
-                              content=render("backups/etc/systemd/job.service.j2", **job))
-        timer = config_file(name=f"Timer {job['name']}.timer ({job['schedule']})",
-                            dest=f"/etc/systemd/system/{job['name']}.timer",
-                            content=render("backups/etc/systemd/job.timer.j2", **job),
-                            validate=timer_validate_command(job["schedule"]))
+        service = config_file(
+            name=f"Unit {job['name']}.service",
+            dest=f"/etc/systemd/system/{job['name']}.service",
+            content=render("backups/etc/systemd/job.service.j2", **job),
+        )
+        timer = config_file(
+            name=f"Timer {job['name']}.timer ({job['schedule']})",
+            dest=f"/etc/systemd/system/{job['name']}.timer",
+            content=render("backups/etc/systemd/job.timer.j2", **job),
+            validate=timer_validate_command(job["schedule"]),
+        )
         systemd.daemon_reload(name=f"systemd reads {job['name']}", _if=any_changed(service, timer))
-        systemd.service(name=f"{job['name']}.timer enabled and waiting", service=f"{job['name']}.timer",
-                        running=True, enabled=True)
+        systemd.service(
+            name=f"{job['name']}.timer enabled and waiting",
+            service=f"{job['name']}.timer",
+            running=True,
+            enabled=True,
+        )
 
 
 @deploy("Backups")

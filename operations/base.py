@@ -12,8 +12,17 @@ from galion import commands, keys, secrets
 from galion.facts import OpensshAlgorithms, PathExists, SystemdUnitEnabled, in_container
 from galion.ops import config_file, render, sysctl_values, ufw_rules
 from galion.preflight import (
-    DURATION, SIZE, UNIX_USER, Problem, int_between, is_host_port, is_networks, is_port,
-    is_port_proto, matches, split_host_port,
+    DURATION,
+    SIZE,
+    UNIX_USER,
+    Problem,
+    int_between,
+    is_host_port,
+    is_networks,
+    is_port,
+    is_port_proto,
+    matches,
+    split_host_port,
 )
 from galion.role import Role
 
@@ -106,14 +115,26 @@ def required_secrets(data) -> list[str]:
 def _check_keys(name: str, data, groups) -> list[Problem]:
     entries = data.get("base_deploy_authorized_keys")
     if not isinstance(entries, list) or not entries:
-        return [Problem(name, "base_deploy_authorized_keys", "is empty",
-                        "list the operator's public key or its .pub file")]
+        return [
+            Problem(
+                name,
+                "base_deploy_authorized_keys",
+                "is empty",
+                "list the operator's public key or its .pub file",
+            )
+        ]
     problems = []
     for entry in entries:
         reason = keys.entry_problem(entry)
         if reason:
-            problems.append(Problem(name, "base_deploy_authorized_keys", reason,
-                                    "give `ssh-ed25519 AAAA...` or a path to a .pub file"))
+            problems.append(
+                Problem(
+                    name,
+                    "base_deploy_authorized_keys",
+                    reason,
+                    "give `ssh-ed25519 AAAA...` or a path to a .pub file",
+                )
+            )
     return problems
 
 
@@ -135,7 +156,8 @@ ROLE = Role(
     check_host=_check_keys,
     checks=(
         ("base_deploy_user", lambda v: matches(UNIX_USER)(v) and v != "root",
-         "is not a valid non-root Unix user name", "use lowercase letters, digits, - or _, e.g. deploy"),
+         "is not a valid non-root Unix user name",
+         "use lowercase letters, digits, - or _, e.g. deploy"),
         ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
         ("base_ssh_trusted_cidrs", is_networks, "is not a list of CIDRs",
@@ -170,15 +192,20 @@ SSHD_RELOAD = "systemctl try-reload-or-restart ssh.service"
 def sshd_validate_command() -> str:
     """Validate the staged drop-in together with the live main config: a temporary main
     file includes the staged drop-in first, then everything the live one includes."""
-    return ("mkdir -p /run/sshd && t=$(mktemp) && "
-            "{ echo \"Include {staged}\"; cat /etc/ssh/sshd_config; } > $t && "
-            "sshd -t -f $t; r=$?; rm -f $t; exit $r")
+    return (
+        "mkdir -p /run/sshd && t=$(mktemp) && "
+        '{ echo "Include {staged}"; cat /etc/ssh/sshd_config; } > $t && '
+        "sshd -t -f $t; r=$?; rm -f $t; exit $r"
+    )
 
 
 def authorized_keys(data) -> list[str]:
     """The deploy user's keys: entries are public keys or paths to .pub files (read here)."""
-    return [line for entry in data.get("base_deploy_authorized_keys") or []
-            for line in keys.key_lines(entry)]
+    return [
+        line
+        for entry in data.get("base_deploy_authorized_keys") or []
+        for line in keys.key_lines(entry)
+    ]
 
 
 def sysctl_hardening(data, groups) -> dict[str, int]:
@@ -226,8 +253,10 @@ def _ufw_source(cidr: str) -> str:
 def firewall_rules(data, groups) -> tuple[list[str], list[str]]:
     """(prepend, rules) in the form `ufw show added` prints them."""
     port = data.get("base_ssh_port")
-    prepend = [f"allow from {_ufw_source(cidr)} to any port {port} proto tcp "
-               "comment 'galion: trusted ssh'" for cidr in data.get("base_ssh_trusted_cidrs") or []]
+    prepend = [
+        f"allow from {_ufw_source(cidr)} to any port {port} proto tcp comment 'galion: trusted ssh'"
+        for cidr in data.get("base_ssh_trusted_cidrs") or []
+    ]
     rules = [f"limit {port}/tcp comment 'galion: ssh'"]
     for group, ports in (data.get("base_firewall_ports_by_group") or {}).items():
         if group in groups:
@@ -236,37 +265,68 @@ def firewall_rules(data, groups) -> tuple[list[str], list[str]]:
 
 
 def _apt_lock_timeout():
-    config_file(name="Wait for the apt lock instead of failing",
-                dest="/etc/apt/apt.conf.d/90galion-lock-timeout",
-                content=render("base/etc/apt/apt.conf.d/90galion-lock-timeout.j2",
-                               timeout=host.data.base_apt_lock_timeout))
+    config_file(
+        name="Wait for the apt lock instead of failing",
+        dest="/etc/apt/apt.conf.d/90galion-lock-timeout",
+        content=render(
+            "base/etc/apt/apt.conf.d/90galion-lock-timeout.j2",
+            timeout=host.data.base_apt_lock_timeout,
+        ),
+    )
 
 
 def _packages():
-    wanted = ["sudo", "openssh-server", "ufw", "fail2ban", "python3-systemd",
-              "unattended-upgrades", "ca-certificates"]
+    wanted = [
+        "sudo",
+        "openssh-server",
+        "ufw",
+        "fail2ban",
+        "python3-systemd",
+        "unattended-upgrades",
+        "ca-certificates",
+    ]
     if not host.get_fact(PathExists, path="/usr/sbin/chronyd"):
         wanted.append("systemd-timesyncd")
     if host.data.base_mail_relay:
         wanted.append("msmtp-mta")
-    apt.packages(name="Install base packages", packages=wanted, update=True, cache_time=3600,
-                 no_recommends=True)
+    apt.packages(
+        name="Install base packages",
+        packages=wanted,
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
 
 
 def _deploy_user():
     user = host.data.base_deploy_user
-    server.user(name=f"Deploy user {user} with the operator's keys", user=user,
-                shell="/bin/bash", create_home=True, public_keys=authorized_keys(host.data),
-                delete_keys=True)
-    config_file(name=f"Passwordless sudo for {user}", dest="/etc/sudoers.d/90-galion-deploy",
-                content=render("base/etc/sudoers.d/90-galion-deploy.j2", user=user),
-                mode="440", validate="visudo -cqf {staged}")
+    server.user(
+        name=f"Deploy user {user} with the operator's keys",
+        user=user,
+        shell="/bin/bash",
+        create_home=True,
+        public_keys=authorized_keys(host.data),
+        delete_keys=True,
+    )
+    config_file(
+        name=f"Passwordless sudo for {user}",
+        dest="/etc/sudoers.d/90-galion-deploy",
+        content=render("base/etc/sudoers.d/90-galion-deploy.j2", user=user),
+        mode="440",
+        validate="visudo -cqf {staged}",
+    )
     # Connected as the deploy user with sudo working: it is proven, root can go.
     if host.data.get("ssh_user") == user:
-        files.directory(name="State directory of galion-infra", path=str(Path(DEPLOY_PROVEN_MARKER).parent),
-                        mode="755")
-        files.file(name="Record that the deploy user logs in and sudoes", path=DEPLOY_PROVEN_MARKER,
-                   mode="644")
+        files.directory(
+            name="State directory of galion-infra",
+            path=str(Path(DEPLOY_PROVEN_MARKER).parent),
+            mode="755",
+        )
+        files.file(
+            name="Record that the deploy user logs in and sudoes",
+            path=DEPLOY_PROVEN_MARKER,
+            mode="644",
+        )
 
 
 def _ssh():
@@ -277,8 +337,9 @@ def _ssh():
         available = supported.get(kind)
         return [a for a in preference if available is None or a in available] or preference
 
-    proven = (host.data.get("ssh_user") == data.base_deploy_user
-              or host.get_fact(PathExists, path=DEPLOY_PROVEN_MARKER))
+    proven = host.data.get("ssh_user") == data.base_deploy_user or host.get_fact(
+        PathExists, path=DEPLOY_PROVEN_MARKER
+    )
     content = render(
         "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
         port=data.base_ssh_port,
@@ -291,23 +352,34 @@ def _ssh():
         ciphers=pick(data.base_ssh_cipher_preference, "cipher"),
         macs=pick(data.base_ssh_mac_preference, "mac"),
     )
-    dropin = config_file(name="SSH hardening drop-in (validated with sshd -t)", dest=SSHD_DROPIN,
-                         content=content, validate=sshd_validate_command())
+    dropin = config_file(
+        name="SSH hardening drop-in (validated with sshd -t)",
+        dest=SSHD_DROPIN,
+        content=content,
+        validate=sshd_validate_command(),
+    )
     # Ubuntu 24.04 starts sshd from ssh.socket; its generator reads the port at daemon-reload.
     socket_activated = host.get_fact(SystemdUnitEnabled, unit="ssh.socket") == "enabled"
     if socket_activated:
-        server.shell(name="Re-read the SSH port for ssh.socket",
-                     commands=SSH_SOCKET_RELOAD, _if=dropin.did_change)
-    server.shell(name="Reload sshd if its config changed", commands=[SSHD_RELOAD],
-                 _if=dropin.did_change)
+        server.shell(
+            name="Re-read the SSH port for ssh.socket",
+            commands=SSH_SOCKET_RELOAD,
+            _if=dropin.did_change,
+        )
+    server.shell(
+        name="Reload sshd if its config changed", commands=[SSHD_RELOAD], _if=dropin.did_change
+    )
 
 
 def _firewall():
     prepend, rules = firewall_rules(host.data, host.groups)
-    ufw_rules(name="UFW: default deny incoming, only what this host's groups need",
-              prepend=prepend, rules=rules,
-              defaults={"incoming": "deny", "outgoing": "allow", "routed": "deny"},
-              must_allow_port=host.data.base_ssh_port)
+    ufw_rules(
+        name="UFW: default deny incoming, only what this host's groups need",
+        prepend=prepend,
+        rules=rules,
+        defaults={"incoming": "deny", "outgoing": "allow", "routed": "deny"},
+        must_allow_port=host.data.base_ssh_port,
+    )
 
 
 def _fail2ban():
@@ -315,29 +387,48 @@ def _fail2ban():
     jail = config_file(
         name="fail2ban: sshd jail on the journal, incremental bans",
         dest="/etc/fail2ban/jail.d/galion.local",
-        content=render("base/etc/fail2ban/jail.d/galion.local.j2",
-                       bantime=data.base_fail2ban_bantime, bantime_max=data.base_fail2ban_bantime_max,
-                       findtime=data.base_fail2ban_findtime, maxretry=data.base_fail2ban_maxretry,
-                       ignoreip=data.base_fail2ban_ignoreip, ssh_port=data.base_ssh_port),
-        validate=commands.fail2ban_jail_test("galion.local"))
-    systemd.service(name="fail2ban running and enabled", service="fail2ban", running=True,
-                    enabled=True)
-    systemd.service(name="Reload fail2ban if its jail changed", service="fail2ban",
-                    reloaded=True, _if=jail.did_change)
+        content=render(
+            "base/etc/fail2ban/jail.d/galion.local.j2",
+            bantime=data.base_fail2ban_bantime,
+            bantime_max=data.base_fail2ban_bantime_max,
+            findtime=data.base_fail2ban_findtime,
+            maxretry=data.base_fail2ban_maxretry,
+            ignoreip=data.base_fail2ban_ignoreip,
+            ssh_port=data.base_ssh_port,
+        ),
+        validate=commands.fail2ban_jail_test("galion.local"),
+    )
+    systemd.service(
+        name="fail2ban running and enabled", service="fail2ban", running=True, enabled=True
+    )
+    systemd.service(
+        name="Reload fail2ban if its jail changed",
+        service="fail2ban",
+        reloaded=True,
+        _if=jail.did_change,
+    )
 
 
 def _unattended_upgrades():
     data = host.data
     validate = "apt-config -c {staged} dump >/dev/null"
-    config_file(name="Unattended upgrades: daily", dest="/etc/apt/apt.conf.d/20auto-upgrades",
-                content=render("base/etc/apt/apt.conf.d/20auto-upgrades.j2"), validate=validate)
-    config_file(name="Unattended upgrades: reports and reboots",
-                dest="/etc/apt/apt.conf.d/52galion-unattended-upgrades",
-                content=render("base/etc/apt/apt.conf.d/52galion-unattended-upgrades.j2",
-                               mail=data.operator_email if data.base_mail_relay else "",
-                               reboot=data.base_unattended_reboot,
-                               reboot_time=data.base_unattended_reboot_time),
-                validate=validate)
+    config_file(
+        name="Unattended upgrades: daily",
+        dest="/etc/apt/apt.conf.d/20auto-upgrades",
+        content=render("base/etc/apt/apt.conf.d/20auto-upgrades.j2"),
+        validate=validate,
+    )
+    config_file(
+        name="Unattended upgrades: reports and reboots",
+        dest="/etc/apt/apt.conf.d/52galion-unattended-upgrades",
+        content=render(
+            "base/etc/apt/apt.conf.d/52galion-unattended-upgrades.j2",
+            mail=data.operator_email if data.base_mail_relay else "",
+            reboot=data.base_unattended_reboot,
+            reboot_time=data.base_unattended_reboot_time,
+        ),
+        validate=validate,
+    )
 
 
 def _mail_relay():
@@ -345,32 +436,56 @@ def _mail_relay():
     if not relay:
         return
     relay_host, relay_port = split_host_port(relay)
-    config_file(name="SMTP relay for system mail (secret)", dest="/etc/msmtprc", mode="600",
-                secret=True, validate="msmtp -C {staged} --pretend >/dev/null",
-                content=render("base/etc/msmtprc.j2", host=relay_host, port=relay_port,
-                               user=host.data.base_mail_relay_user,
-                               password=secrets.get("SMTP_RELAY_PASSWORD"),
-                               sender=host.data.operator_email))
+    config_file(
+        name="SMTP relay for system mail (secret)",
+        dest="/etc/msmtprc",
+        mode="600",
+        secret=True,
+        validate="msmtp -C {staged} --pretend >/dev/null",
+        content=render(
+            "base/etc/msmtprc.j2",
+            host=relay_host,
+            port=relay_port,
+            user=host.data.base_mail_relay_user,
+            password=secrets.get("SMTP_RELAY_PASSWORD"),
+            sender=host.data.operator_email,
+        ),
+    )
 
 
 def _sysctl():
     if not host.data.base_sysctl_enabled:
         return
     values = sysctl_hardening(host.data, host.groups)
-    config_file(name="sysctl hardening file", dest="/etc/sysctl.d/90-galion-hardening.conf",
-                content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values))
+    config_file(
+        name="sysctl hardening file",
+        dest="/etc/sysctl.d/90-galion-hardening.conf",
+        content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values),
+    )
     sysctl_values(name="sysctl hardening applied where this host allows", values=values)
 
 
 def _journald():
-    conf = config_file(name="journald: persistent, size-capped",
-                       dest="/etc/systemd/journald.conf.d/90-galion.conf",
-                       content=render("base/etc/systemd/journald.conf.d/90-galion.conf.j2",
-                                      max_use=host.data.base_journald_max_use))
-    files.directory(name="Persistent journal directory", path="/var/log/journal", mode="2755",
-                    group="systemd-journal")
-    systemd.service(name="Restart journald if its config changed", service="systemd-journald",
-                    restarted=True, _if=conf.did_change)
+    conf = config_file(
+        name="journald: persistent, size-capped",
+        dest="/etc/systemd/journald.conf.d/90-galion.conf",
+        content=render(
+            "base/etc/systemd/journald.conf.d/90-galion.conf.j2",
+            max_use=host.data.base_journald_max_use,
+        ),
+    )
+    files.directory(
+        name="Persistent journal directory",
+        path="/var/log/journal",
+        mode="2755",
+        group="systemd-journal",
+    )
+    systemd.service(
+        name="Restart journald if its config changed",
+        service="systemd-journald",
+        restarted=True,
+        _if=conf.did_change,
+    )
 
 
 def _time_sync():
@@ -378,8 +493,12 @@ def _time_sync():
         return  # chrony already keeps time; two NTP clients would fight
     # In a container the clock is the machine's: timesyncd's unit skips itself there
     # (ConditionVirtualization=!container), so only ask it to run on a real host.
-    systemd.service(name="Time sync (systemd-timesyncd)", service="systemd-timesyncd",
-                    enabled=True, running=None if in_container() else True)
+    systemd.service(
+        name="Time sync (systemd-timesyncd)",
+        service="systemd-timesyncd",
+        enabled=True,
+        running=None if in_container() else True,
+    )
 
 
 @deploy("Base hardening")

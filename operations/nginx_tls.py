@@ -15,8 +15,15 @@ from galion import commands, topology
 from galion.facts import AptCandidate, CertbotLineage, PathExists
 from galion.ops import config_file, render
 from galion.preflight import (
-    IDENTIFIER, Problem, in_group, int_between, is_address_or_name, is_port,
-    is_readable_file_or_none, matches, run_checks,
+    IDENTIFIER,
+    Problem,
+    in_group,
+    int_between,
+    is_address_or_name,
+    is_port,
+    is_readable_file_or_none,
+    matches,
+    run_checks,
 )
 from galion.role import Role
 
@@ -26,7 +33,10 @@ KNOBS = {
     # Content-Security-Policy of that host.
     "nginx_vhosts": [
         {"name": "galion.app", "aliases": ["www.galion.app"], "upstream": "galion_frontend",
-         "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; frame-ancestors 'none'"},
+         "kind": "frontend",
+         "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
+                "https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; "
+                "frame-ancestors 'none'"},
         {"name": "api.galion.app", "aliases": [], "upstream": "galion_api", "kind": "api",
          "csp": "default-src 'none'; frame-ancestors 'none'"},
         {"name": "voice.galion.app", "aliases": [], "upstream": "galion_voice", "kind": "websocket",
@@ -34,7 +44,9 @@ KNOBS = {
         {"name": "realtime.galion.app", "aliases": [], "upstream": "galion_realtime",
          "kind": "websocket", "csp": "default-src 'none'; frame-ancestors 'none'"},
         {"name": "galion.studio", "aliases": ["www.galion.studio"], "upstream": "studio_frontend",
-         "kind": "frontend", "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' https://api.galion.studio; frame-ancestors 'none'"},
+         "kind": "frontend",
+         "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
+                "https://api.galion.studio; frame-ancestors 'none'"},
         {"name": "api.galion.studio", "aliases": [], "upstream": "studio_api", "kind": "api",
          "csp": "default-src 'none'; frame-ancestors 'none'"},
     ],
@@ -105,8 +117,14 @@ def _check_vhosts(name: str, data, groups) -> list[Problem]:
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
     edges = in_group(hosts, "edge")
     if edges and not in_group(hosts, "app"):
-        return [Problem(",".join(edges), "group edge", "has nothing to proxy to",
-                        "put at least one host in group app")]
+        return [
+            Problem(
+                ",".join(edges),
+                "group edge",
+                "has nothing to proxy to",
+                "put at least one host in group app",
+            )
+        ]
     return []
 
 
@@ -151,32 +169,41 @@ PLACEHOLDER = "/etc/nginx/tls/placeholder"
 def nginx_test_command(relative: str) -> str:
     """nginx -t on a scratch copy of /etc/nginx with the staged file in place of the live
     one (`relative`: the file's path under /etc/nginx)."""
-    return (f"d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {{staged}} $d/{relative} && "
-            f"rm -f $d/{relative}.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i "
-            "\"s#/etc/nginx/#$d/#g\" && nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r")
+    return (
+        f"d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {{staged}} $d/{relative} && "
+        f"rm -f $d/{relative}.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i "
+        '"s#/etc/nginx/#$d/#g" && nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r'
+    )
 
 
 def placeholder_certificate_command() -> str:
     """A self-signed certificate nginx can start with before the first one is issued."""
-    return (f"install -d -m 0700 {PLACEHOLDER} && openssl req -x509 -newkey rsa:2048 -nodes "
-            f"-days 3650 -subj /CN=placeholder.invalid -keyout {PLACEHOLDER}/privkey.pem "
-            f"-out {PLACEHOLDER}/fullchain.pem 2>/dev/null")
+    return (
+        f"install -d -m 0700 {PLACEHOLDER} && openssl req -x509 -newkey rsa:2048 -nodes "
+        f"-days 3650 -subj /CN=placeholder.invalid -keyout {PLACEHOLDER}/privkey.pem "
+        f"-out {PLACEHOLDER}/fullchain.pem 2>/dev/null"
+    )
 
 
 def serve_certificate_commands(vhost: str, source_dir: str) -> list[str]:
     """Point the vhost's certificate links at a lineage (placeholder or issued)."""
     tls = f"/etc/nginx/tls/{vhost}"
-    return [f"ln -sfn {source_dir}/fullchain.pem {tls}/fullchain.pem",
-            f"ln -sfn {source_dir}/privkey.pem {tls}/privkey.pem"]
+    return [
+        f"ln -sfn {source_dir}/fullchain.pem {tls}/fullchain.pem",
+        f"ln -sfn {source_dir}/privkey.pem {tls}/privkey.pem",
+    ]
 
 
-def certbot_command(lineage: str, names: list[str], directory: str, email: str,
-                    env: str = "") -> str:
+def certbot_command(
+    lineage: str, names: list[str], directory: str, email: str, env: str = ""
+) -> str:
     """certbot by webroot; `env` sets REQUESTS_CA_BUNDLE for a private ACME CA."""
     domains = " ".join(f"-d {shlex.quote(n)}" for n in names)
-    return (f"{env}certbot certonly --webroot -w {WEBROOT} --cert-name {lineage} {domains} "
-            f"--server {shlex.quote(directory)} --email {shlex.quote(email)} "
-            "--agree-tos --non-interactive --keep-until-expiring --expand --no-eff-email -q")
+    return (
+        f"{env}certbot certonly --webroot -w {WEBROOT} --cert-name {lineage} {domains} "
+        f"--server {shlex.quote(directory)} --email {shlex.quote(email)} "
+        "--agree-tos --non-interactive --keep-until-expiring --expand --no-eff-email -q"
+    )
 
 
 # Never a restart: a reload keeps connections and refuses a config nginx -t rejects.
@@ -188,9 +215,8 @@ def upstream_servers(port: int) -> list[str]:
 
 
 def _nginx_file(name: str, dest: str, content: str):
-    relative = dest[len("/etc/nginx/"):]
-    return config_file(name=name, dest=dest, content=content,
-                       validate=nginx_test_command(relative))
+    relative = dest[len("/etc/nginx/") :]
+    return config_file(name=name, dest=dest, content=content, validate=nginx_test_command(relative))
 
 
 def _packages():
@@ -198,11 +224,18 @@ def _packages():
     packages = ["nginx", "certbot", "openssl"]
     if brotli:
         packages += ["libnginx-mod-http-brotli-filter", "libnginx-mod-http-brotli-static"]
-    apt.packages(name="Install nginx and certbot" + (" (+ brotli)" if brotli else ""),
-                 packages=packages, update=True, cache_time=3600, no_recommends=True)
+    apt.packages(
+        name="Install nginx and certbot" + (" (+ brotli)" if brotli else ""),
+        packages=packages,
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
     for path in (WEBROOT, "/var/cache/nginx", "/etc/nginx/tls"):
         files.directory(name=f"Directory {path}", path=path, mode="755")
-    files.link(name="No distro default site", path="/etc/nginx/sites-enabled/default", present=False)
+    files.link(
+        name="No distro default site", path="/etc/nginx/sites-enabled/default", present=False
+    )
     return brotli
 
 
@@ -210,93 +243,166 @@ def _placeholder_certificates(vhosts):
     """nginx must start before the first certificate exists: a self-signed placeholder,
     linked where the vhost reads its certificate until certbot replaces the links."""
     if not host.get_fact(PathExists, path=f"{PLACEHOLDER}/fullchain.pem"):
-        server.shell(name="Self-signed placeholder certificate",
-                     commands=[placeholder_certificate_command()])
+        server.shell(
+            name="Self-signed placeholder certificate", commands=[placeholder_certificate_command()]
+        )
     for vhost in vhosts:
         tls = f"/etc/nginx/tls/{vhost['name']}"
         if host.get_fact(PathExists, path=f"{tls}/fullchain.pem"):
             continue
-        server.shell(name=f"Placeholder certificate for {vhost['name']} until it is issued",
-                     commands=[f"install -d -m 0755 {tls}",
-                               *serve_certificate_commands(vhost["name"], PLACEHOLDER)])
+        server.shell(
+            name=f"Placeholder certificate for {vhost['name']} until it is issued",
+            commands=[
+                f"install -d -m 0755 {tls}",
+                *serve_certificate_commands(vhost["name"], PLACEHOLDER),
+            ],
+        )
 
 
 def _configs(brotli: bool, vhosts):
     data = host.data
     release = host.get_fact(OsRelease)
-    changed = [_nginx_file("nginx.conf (workers, modules)", "/etc/nginx/nginx.conf",
-                           render("nginx_tls/etc/nginx/nginx.conf.j2"))]
-    changed.append(config_file(name="Security headers snippet", dest="/etc/nginx/snippets/galion-headers.conf",
-                               content=render("nginx_tls/etc/nginx/snippets/galion-headers.conf.j2")))
-    changed.append(_nginx_file(
-        "HTTP settings: logs, compression, rate limits, caches, TLS", "/etc/nginx/conf.d/00-galion-http.conf",
-        render("nginx_tls/etc/nginx/conf.d/00-galion-http.conf.j2",
-               client_max_body_size=data.nginx_client_max_body_size, brotli=brotli,
-               cloudflare=data.nginx_behind_cloudflare, cloudflare_ranges=data.nginx_cloudflare_ranges,
-               rate_api=data.nginx_rate_api_per_minute, rate_general=data.nginx_rate_general_per_minute,
-               cache_api_size=data.nginx_cache_api_size,
-               cache_static_size=data.nginx_cache_static_size)))
+    changed = [
+        _nginx_file(
+            "nginx.conf (workers, modules)",
+            "/etc/nginx/nginx.conf",
+            render("nginx_tls/etc/nginx/nginx.conf.j2"),
+        )
+    ]
+    changed.append(
+        config_file(
+            name="Security headers snippet",
+            dest="/etc/nginx/snippets/galion-headers.conf",
+            content=render("nginx_tls/etc/nginx/snippets/galion-headers.conf.j2"),
+        )
+    )
+    changed.append(
+        _nginx_file(
+            "HTTP settings: logs, compression, rate limits, caches, TLS",
+            "/etc/nginx/conf.d/00-galion-http.conf",
+            render(
+                "nginx_tls/etc/nginx/conf.d/00-galion-http.conf.j2",
+                client_max_body_size=data.nginx_client_max_body_size,
+                brotli=brotli,
+                cloudflare=data.nginx_behind_cloudflare,
+                cloudflare_ranges=data.nginx_cloudflare_ranges,
+                rate_api=data.nginx_rate_api_per_minute,
+                rate_general=data.nginx_rate_general_per_minute,
+                cache_api_size=data.nginx_cache_api_size,
+                cache_static_size=data.nginx_cache_static_size,
+            ),
+        )
+    )
     for name, port in sorted(data.nginx_upstream_ports.items()):
-        changed.append(_nginx_file(f"Upstream {name}", f"/etc/nginx/conf.d/10-upstream-{name}.conf",
-                                   render("nginx_tls/etc/nginx/conf.d/upstream.conf.j2", name=name,
-                                          servers=upstream_servers(port))))
+        changed.append(
+            _nginx_file(
+                f"Upstream {name}",
+                f"/etc/nginx/conf.d/10-upstream-{name}.conf",
+                render(
+                    "nginx_tls/etc/nginx/conf.d/upstream.conf.j2",
+                    name=name,
+                    servers=upstream_servers(port),
+                ),
+            )
+        )
     for vhost in vhosts:
-        changed.append(_nginx_file(
-            f"Virtual host {vhost['name']}", f"/etc/nginx/conf.d/20-vhost-{vhost['name']}.conf",
-            render("nginx_tls/etc/nginx/conf.d/vhost.conf.j2", vhost=vhost,
-                   names=[vhost["name"], *vhost.get("aliases", [])],
-                   http2_directive=(release.get("id"), release.get("version_id")) not in LEGACY_HTTP2,
-                   connections_per_ip=data.nginx_connections_per_ip,
-                   burst_api=data.nginx_rate_api_burst, burst_general=data.nginx_rate_general_burst,
-                   cache_api_valid=data.nginx_cache_api_valid,
-                   cache_static_valid=data.nginx_cache_static_valid)))
+        changed.append(
+            _nginx_file(
+                f"Virtual host {vhost['name']}",
+                f"/etc/nginx/conf.d/20-vhost-{vhost['name']}.conf",
+                render(
+                    "nginx_tls/etc/nginx/conf.d/vhost.conf.j2",
+                    vhost=vhost,
+                    names=[vhost["name"], *vhost.get("aliases", [])],
+                    http2_directive=(release.get("id"), release.get("version_id"))
+                    not in LEGACY_HTTP2,
+                    connections_per_ip=data.nginx_connections_per_ip,
+                    burst_api=data.nginx_rate_api_burst,
+                    burst_general=data.nginx_rate_general_burst,
+                    cache_api_valid=data.nginx_cache_api_valid,
+                    cache_static_valid=data.nginx_cache_static_valid,
+                ),
+            )
+        )
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
-    server.shell(name="Reload nginx (nginx -t first) if its config changed",
-                 commands=[NGINX_RELOAD], _if=any_changed(*changed))
+    server.shell(
+        name="Reload nginx (nginx -t first) if its config changed",
+        commands=[NGINX_RELOAD],
+        _if=any_changed(*changed),
+    )
 
 
 def _certificates(vhosts):
     data = host.data
     env = ""
     if data.nginx_acme_ca_bundle:
-        config_file(name="CA bundle of the ACME server", dest=ACME_CA,
-                    content=Path(data.nginx_acme_ca_bundle).expanduser().read_text())
+        config_file(
+            name="CA bundle of the ACME server",
+            dest=ACME_CA,
+            content=Path(data.nginx_acme_ca_bundle).expanduser().read_text(),
+        )
         env = f"REQUESTS_CA_BUNDLE={ACME_CA} "
     dropin = config_file(
-        name="certbot renewals use the same ACME trust", dest="/etc/systemd/system/certbot.service.d/galion.conf",
-        content=("# Managed by galion-infra (operations/nginx_tls.py).\n[Service]\n"
-                 + (f"Environment=REQUESTS_CA_BUNDLE={ACME_CA}\n" if env else "")))
+        name="certbot renewals use the same ACME trust",
+        dest="/etc/systemd/system/certbot.service.d/galion.conf",
+        content=(
+            "# Managed by galion-infra (operations/nginx_tls.py).\n[Service]\n"
+            + (f"Environment=REQUESTS_CA_BUNDLE={ACME_CA}\n" if env else "")
+        ),
+    )
     systemd.daemon_reload(name="systemd reads the certbot drop-in", _if=dropin.did_change)
-    config_file(name="Renewed certificates reload nginx (never restart)",
-                dest="/etc/letsencrypt/renewal-hooks/deploy/galion-reload-nginx", mode="755",
-                content="#!/bin/sh\n# Managed by galion-infra (operations/nginx_tls.py).\n"
-                        f"{NGINX_RELOAD}\n")
+    config_file(
+        name="Renewed certificates reload nginx (never restart)",
+        dest="/etc/letsencrypt/renewal-hooks/deploy/galion-reload-nginx",
+        mode="755",
+        content="#!/bin/sh\n# Managed by galion-infra (operations/nginx_tls.py).\n"
+        f"{NGINX_RELOAD}\n",
+    )
     for vhost in vhosts:
         names = sorted([vhost["name"], *vhost.get("aliases", [])])
         if host.get_fact(CertbotLineage, lineage=vhost["name"]) == names:
             host.noop(f"certificate for {vhost['name']} is issued")
             link = f"/etc/nginx/tls/{vhost['name']}"
-            files.link(name=f"{vhost['name']} serves its issued certificate", path=f"{link}/fullchain.pem",
-                       target=f"/etc/letsencrypt/live/{vhost['name']}/fullchain.pem")
-            files.link(name=f"{vhost['name']} serves its issued key", path=f"{link}/privkey.pem",
-                       target=f"/etc/letsencrypt/live/{vhost['name']}/privkey.pem")
+            files.link(
+                name=f"{vhost['name']} serves its issued certificate",
+                path=f"{link}/fullchain.pem",
+                target=f"/etc/letsencrypt/live/{vhost['name']}/fullchain.pem",
+            )
+            files.link(
+                name=f"{vhost['name']} serves its issued key",
+                path=f"{link}/privkey.pem",
+                target=f"/etc/letsencrypt/live/{vhost['name']}/privkey.pem",
+            )
             continue
         live = f"/etc/letsencrypt/live/{vhost['name']}"
-        server.shell(name=f"Certificate for {', '.join(names)} (webroot)", commands=[
-            certbot_command(vhost["name"], names, data.nginx_acme_directory,
-                            data.operator_email, env),
-            *serve_certificate_commands(vhost["name"], live),
-            NGINX_RELOAD])
-    systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
+        server.shell(
+            name=f"Certificate for {', '.join(names)} (webroot)",
+            commands=[
+                certbot_command(
+                    vhost["name"], names, data.nginx_acme_directory, data.operator_email, env
+                ),
+                *serve_certificate_commands(vhost["name"], live),
+                NGINX_RELOAD,
+            ],
+        )
+    systemd.service(
+        name="certbot renewal timer", service="certbot.timer", running=True, enabled=True
+    )
 
 
 def _fail2ban():
-    jail = config_file(name="fail2ban jails for nginx (limit-req, botsearch)",
-                       dest="/etc/fail2ban/jail.d/galion-nginx.local",
-                       content=render("nginx_tls/etc/fail2ban/galion-nginx.local.j2"),
-                       validate=commands.fail2ban_jail_test("galion-nginx.local"))
-    systemd.service(name="Reload fail2ban for the nginx jails", service="fail2ban", reloaded=True,
-                    _if=jail.did_change)
+    jail = config_file(
+        name="fail2ban jails for nginx (limit-req, botsearch)",
+        dest="/etc/fail2ban/jail.d/galion-nginx.local",
+        content=render("nginx_tls/etc/fail2ban/galion-nginx.local.j2"),
+        validate=commands.fail2ban_jail_test("galion-nginx.local"),
+    )
+    systemd.service(
+        name="Reload fail2ban for the nginx jails",
+        service="fail2ban",
+        reloaded=True,
+        _if=jail.did_change,
+    )
 
 
 @deploy("Edge: nginx and TLS")

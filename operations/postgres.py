@@ -8,7 +8,11 @@ from pyinfra.operations.util import any_changed
 
 from galion import postgresql, scram, secrets, topology
 from galion.facts import (
-    MemoryTotalMb, PostgresClusters, PostgresDatabases, PostgresQuery, PostgresRoles,
+    MemoryTotalMb,
+    PostgresClusters,
+    PostgresDatabases,
+    PostgresQuery,
+    PostgresRoles,
 )
 from galion.ops import config_file, postgres_sql, render, sysctl_values
 from galion.postgresql import CLUSTER
@@ -64,8 +68,12 @@ KNOBS = {
 
 def required_secrets(data) -> list[str]:
     needed = [db["password_secret"] for db in data.get("postgres_databases") or []]
-    return needed + ["POSTGRES_MONITORING_PASSWORD", "POSTGRES_REPLICATION_PASSWORD",
-                     "PGBOUNCER_AUTH_PASSWORD", "PGBOUNCER_STATS_PASSWORD"]
+    return needed + [
+        "POSTGRES_MONITORING_PASSWORD",
+        "POSTGRES_REPLICATION_PASSWORD",
+        "PGBOUNCER_AUTH_PASSWORD",
+        "PGBOUNCER_STATS_PASSWORD",
+    ]
 
 
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
@@ -74,14 +82,32 @@ def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
     primaries, replicas = in_group(hosts, "db"), in_group(hosts, "db_replica")
     for name, groups in sorted(hosts.items()):
         if {"db", "db_replica"} <= groups:
-            problems.append(Problem(name, "groups", "is in both db and db_replica",
-                                    "a host is the primary or a replica, not both"))
+            problems.append(
+                Problem(
+                    name,
+                    "groups",
+                    "is in both db and db_replica",
+                    "a host is the primary or a replica, not both",
+                )
+            )
     if len(primaries) > 1:
-        problems.append(Problem(",".join(primaries), "group db", "has more than one primary",
-                                "keep one host in db and put the others in db_replica"))
+        problems.append(
+            Problem(
+                ",".join(primaries),
+                "group db",
+                "has more than one primary",
+                "keep one host in db and put the others in db_replica",
+            )
+        )
     if replicas and not primaries:
-        problems.append(Problem(",".join(replicas), "group db_replica",
-                                "has replicas but no primary", "put the primary in group db"))
+        problems.append(
+            Problem(
+                ",".join(replicas),
+                "group db_replica",
+                "has replicas but no primary",
+                "put the primary in group db",
+            )
+        )
     return problems
 
 
@@ -120,20 +146,40 @@ def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[st
     work_mem = max(4, (budget_mb - shared_buffers) // (max_connections * 3))
     maintenance = min(2048, max(64, budget_mb // 16))
     return [
-        ("listen_addresses", f"'{','.join(listen)}'", "localhost, or the private address too when other hosts connect"),
+        (
+            "listen_addresses",
+            f"'{','.join(listen)}'",
+            "localhost, or the private address too when other hosts connect",
+        ),
         ("port", str(data.get("postgres_port")), "TCP port"),
-        ("max_connections", str(max_connections), "PgBouncer in front keeps the real number far lower"),
+        (
+            "max_connections",
+            str(max_connections),
+            "PgBouncer in front keeps the real number far lower",
+        ),
         ("password_encryption", "'scram-sha-256'", "no md5 verifiers"),
         ("shared_buffers", f"{shared_buffers}MB", f"1/4 of the {budget_mb} MB budget"),
-        ("effective_cache_size", f"{budget_mb * 3 // 4}MB", "3/4 of the budget: page cache the planner may count on"),
+        (
+            "effective_cache_size",
+            f"{budget_mb * 3 // 4}MB",
+            "3/4 of the budget: page cache the planner may count on",
+        ),
         ("work_mem", f"{work_mem}MB", "(budget - shared_buffers) / (3 x max_connections)"),
-        ("maintenance_work_mem", f"{maintenance}MB", "budget / 16 (64 MB .. 2 GB): VACUUM, CREATE INDEX"),
+        (
+            "maintenance_work_mem",
+            f"{maintenance}MB",
+            "budget / 16 (64 MB .. 2 GB): VACUUM, CREATE INDEX",
+        ),
         ("huge_pages", "try", "use huge pages where the kernel offers them"),
         ("random_page_cost", str(data.get("postgres_random_page_cost")), "SSD"),
         ("effective_io_concurrency", str(data.get("postgres_effective_io_concurrency")), "SSD"),
         ("wal_level", "replica", "streaming replicas and WAL archiving (PITR)"),
         ("max_wal_senders", str(data.get("postgres_max_wal_senders")), "replicas + backup streams"),
-        ("max_replication_slots", str(data.get("postgres_max_replication_slots")), "one per replica"),
+        (
+            "max_replication_slots",
+            str(data.get("postgres_max_replication_slots")),
+            "one per replica",
+        ),
         ("wal_compression", "lz4" if major >= 15 else "on", "smaller WAL for archive and replicas"),
         ("checkpoint_timeout", data.get("postgres_checkpoint_timeout"), "spacing of checkpoints"),
         ("checkpoint_completion_target", "0.9", "spread checkpoint I/O"),
@@ -142,7 +188,11 @@ def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[st
         ("shared_preload_libraries", "'pg_stat_statements'", "per-query statistics"),
         ("pg_stat_statements.track", "all", "including statements inside functions"),
         ("track_io_timing", "on", "I/O time in EXPLAIN and pg_stat_statements"),
-        ("log_min_duration_statement", str(data.get("postgres_log_min_duration_ms")), "slow queries, ms"),
+        (
+            "log_min_duration_statement",
+            str(data.get("postgres_log_min_duration_ms")),
+            "slow queries, ms",
+        ),
         ("log_checkpoints", "on", "checkpoint timings in the log"),
         ("log_lock_waits", "on", "waits longer than deadlock_timeout"),
         ("log_temp_files", "0", "every spill to disk: work_mem too small?"),
@@ -195,19 +245,27 @@ def listen_addresses() -> list[str]:
 
 
 def _packages(major: int):
-    apt.packages(name=f"Install PostgreSQL {major} and PgBouncer",
-                 packages=[f"postgresql-{major}", f"postgresql-client-{major}", "pgbouncer"],
-                 update=True, cache_time=3600, no_recommends=True)
+    apt.packages(
+        name=f"Install PostgreSQL {major} and PgBouncer",
+        packages=[f"postgresql-{major}", f"postgresql-client-{major}", "pgbouncer"],
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
 
 
 def _cluster(major: int):
-    clusters = [c for c in host.get_fact(PostgresClusters)
-                if c["version"] == str(major) and c["name"] == CLUSTER]
+    clusters = [
+        c
+        for c in host.get_fact(PostgresClusters)
+        if c["version"] == str(major) and c["name"] == CLUSTER
+    ]
     if clusters and clusters[0]["status"] == "online":
         host.noop(f"cluster {major}/{CLUSTER} is online")
         return
-    server.shell(name=f"Cluster {major}/{CLUSTER} exists and runs",
-                 commands=cluster_up_commands(major))
+    server.shell(
+        name=f"Cluster {major}/{CLUSTER} exists and runs", commands=cluster_up_commands(major)
+    )
 
 
 def _tuning(major: int):
@@ -216,46 +274,80 @@ def _tuning(major: int):
     conf_dir = postgresql.config_dir(major)
     conf = config_file(
         name="PostgreSQL tuning (validated with postgres -C)",
-        dest=f"{conf_dir}/conf.d/90-galion.conf", user="postgres", group="postgres",
-        content=render("postgres/etc/postgresql/90-galion.conf.j2",
-                       settings=tuning(host.data, budget, listen_addresses(), major),
-                       ram_mb=ram, budget_mb=budget),
-        validate=tuning_validate_command(major))
+        dest=f"{conf_dir}/conf.d/90-galion.conf",
+        user="postgres",
+        group="postgres",
+        content=render(
+            "postgres/etc/postgresql/90-galion.conf.j2",
+            settings=tuning(host.data, budget, listen_addresses(), major),
+            ram_mb=ram,
+            budget_mb=budget,
+        ),
+        validate=tuning_validate_command(major),
+    )
     hba = config_file(
         name="pg_hba: peer for postgres, scram-sha-256 from localhost and app hosts",
-        dest=f"{conf_dir}/pg_hba.conf", user="postgres", group="postgres", mode="640",
-        content=render("postgres/etc/postgresql/pg_hba.conf.j2",
-                       clients=[topology.host_cidr(topology.private_address(h))
-                                for h in topology.data_tier_clients(inventory, host)],
-                       replication_role=host.data.postgres_replication_role,
-                       replicas=[topology.host_cidr(topology.private_address(h))
-                                 for h in topology.database_replicas(inventory)]))
-    server.shell(name="Reload PostgreSQL (restart only if a setting needs it)",
-                 commands=[postgresql.reload_or_restart_command(major), HBA_LOADED],
-                 _if=any_changed(conf, hba))
+        dest=f"{conf_dir}/pg_hba.conf",
+        user="postgres",
+        group="postgres",
+        mode="640",
+        content=render(
+            "postgres/etc/postgresql/pg_hba.conf.j2",
+            clients=[
+                topology.host_cidr(topology.private_address(h))
+                for h in topology.data_tier_clients(inventory, host)
+            ],
+            replication_role=host.data.postgres_replication_role,
+            replicas=[
+                topology.host_cidr(topology.private_address(h))
+                for h in topology.database_replicas(inventory)
+            ],
+        ),
+    )
+    server.shell(
+        name="Reload PostgreSQL (restart only if a setting needs it)",
+        commands=[postgresql.reload_or_restart_command(major), HBA_LOADED],
+        _if=any_changed(conf, hba),
+    )
 
 
 def _role_sql(role: str, options: str) -> str:
-    return (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
-            f"THEN CREATE ROLE \"{role}\" {options}; END IF; END $$;\n"
-            f"ALTER ROLE \"{role}\" {options};\n")
+    return (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+        f'THEN CREATE ROLE "{role}" {options}; END IF; END $$;\n'
+        f'ALTER ROLE "{role}" {options};\n'
+    )
 
 
-def _login_role(role: str, options: str, secret_key: str, roles: dict, extra_sql: str = "",
-                extra_ok: bool = True):
+def _login_role(
+    role: str,
+    options: str,
+    secret_key: str,
+    roles: dict,
+    extra_sql: str = "",
+    extra_ok: bool = True,
+):
     """Create/alter a role; set its password as a SCRAM verifier made here, only if the
     stored one was not made from the wanted password."""
     password = secrets.get(secret_key)
     have = roles.get(role)
-    if (have and have["login"] and not have["superuser"]
-            and have["replication"] == (" REPLICATION" in f" {options}")
-            and scram.matches(have["verifier"], password) and extra_ok):
+    if (
+        have
+        and have["login"]
+        and not have["superuser"]
+        and have["replication"] == (" REPLICATION" in f" {options}")
+        and scram.matches(have["verifier"], password)
+        and extra_ok
+    ):
         host.noop(f"role {role} is as wanted")
         return
-    postgres_sql(name=f"Role {role} ({secret_key}; verifier only, never the password)",
-                 sql=_role_sql(role, options)
-                 + f"ALTER ROLE \"{role}\" PASSWORD '{scram.verifier(password)}';\n" + extra_sql,
-                 secret=True)
+    postgres_sql(
+        name=f"Role {role} ({secret_key}; verifier only, never the password)",
+        sql=_role_sql(role, options)
+        + f"ALTER ROLE \"{role}\" PASSWORD '{scram.verifier(password)}';\n"
+        + extra_sql,
+        secret=True,
+    )
 
 
 def _roles_and_databases():
@@ -263,29 +355,54 @@ def _roles_and_databases():
     databases = host.get_fact(PostgresDatabases)
     data = host.data
     for db in data.postgres_databases:
-        _login_role(db["owner"], "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION",
-                    db["password_secret"], roles)
+        _login_role(
+            db["owner"],
+            "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION",
+            db["password_secret"],
+            roles,
+        )
     monitor = data.postgres_monitoring_role
-    in_pg_monitor = host.get_fact(PostgresQuery, sql=(
-        "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.member "
-        "join pg_roles g on g.oid = m.roleid where g.rolname = 'pg_monitor'"))
-    _login_role(monitor, "LOGIN NOSUPERUSER NOREPLICATION", "POSTGRES_MONITORING_PASSWORD", roles,
-                extra_sql=f"GRANT pg_monitor TO \"{monitor}\";\n",
-                extra_ok=[monitor] in in_pg_monitor)
-    _login_role(data.postgres_replication_role, "LOGIN REPLICATION NOSUPERUSER",
-                "POSTGRES_REPLICATION_PASSWORD", roles)
-    _login_role(data.pgbouncer_auth_user, "LOGIN NOSUPERUSER NOREPLICATION",
-                "PGBOUNCER_AUTH_PASSWORD", roles)
+    in_pg_monitor = host.get_fact(
+        PostgresQuery,
+        sql=(
+            "select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.member "
+            "join pg_roles g on g.oid = m.roleid where g.rolname = 'pg_monitor'"
+        ),
+    )
+    _login_role(
+        monitor,
+        "LOGIN NOSUPERUSER NOREPLICATION",
+        "POSTGRES_MONITORING_PASSWORD",
+        roles,
+        extra_sql=f'GRANT pg_monitor TO "{monitor}";\n',
+        extra_ok=[monitor] in in_pg_monitor,
+    )
+    _login_role(
+        data.postgres_replication_role,
+        "LOGIN REPLICATION NOSUPERUSER",
+        "POSTGRES_REPLICATION_PASSWORD",
+        roles,
+    )
+    _login_role(
+        data.pgbouncer_auth_user,
+        "LOGIN NOSUPERUSER NOREPLICATION",
+        "PGBOUNCER_AUTH_PASSWORD",
+        roles,
+    )
     for db in data.postgres_databases:
         if databases.get(db["name"]) == db["owner"]:
             host.noop(f"database {db['name']} owned by {db['owner']}")
             continue
         if db["name"] in databases:
-            postgres_sql(name=f"Database {db['name']} owned by {db['owner']}",
-                         sql=f"ALTER DATABASE \"{db['name']}\" OWNER TO \"{db['owner']}\";\n")
+            postgres_sql(
+                name=f"Database {db['name']} owned by {db['owner']}",
+                sql=f'ALTER DATABASE "{db["name"]}" OWNER TO "{db["owner"]}";\n',
+            )
         else:
-            server.shell(name=f"Create database {db['name']} owned by {db['owner']}",
-                         commands=[createdb_command(db["name"], db["owner"])])
+            server.shell(
+                name=f"Create database {db['name']} owned by {db['owner']}",
+                commands=[createdb_command(db["name"], db["owner"])],
+            )
 
 
 def _extensions():
@@ -293,8 +410,10 @@ def _extensions():
     if ["pg_stat_statements"] in rows:
         host.noop("pg_stat_statements is installed")
         return
-    postgres_sql(name="pg_stat_statements view (for the exporter and slow-query reviews)",
-                 sql="CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n")
+    postgres_sql(
+        name="pg_stat_statements view (for the exporter and slow-query reviews)",
+        sql="CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n",
+    )
 
 
 AUTH_FUNCTION = """\
@@ -316,57 +435,97 @@ def _pgbouncer_auth_function():
     """The SECURITY DEFINER lookup PgBouncer's auth_query calls, in every app database."""
     auth_user = host.data.pgbouncer_auth_user
     for db in host.data.postgres_databases:
-        rows = host.get_fact(PostgresQuery, database=db["name"], sql=(
-            "select p.prosecdef, has_function_privilege('" + auth_user + "', p.oid, 'execute'), "
-            "has_function_privilege('public', p.oid, 'execute') from pg_proc p join pg_namespace n "
-            "on n.oid = p.pronamespace where n.nspname = 'pgbouncer' and p.proname = 'get_auth'"))
+        rows = host.get_fact(
+            PostgresQuery,
+            database=db["name"],
+            sql=(
+                "select p.prosecdef, has_function_privilege('"
+                + auth_user
+                + "', p.oid, 'execute'), "
+                "has_function_privilege('public', p.oid, 'execute') "
+                "from pg_proc p join pg_namespace n "
+                "on n.oid = p.pronamespace where n.nspname = 'pgbouncer' and p.proname = 'get_auth'"
+            ),
+        )
         if rows == [["t", "t", "f"]]:
             host.noop(f"pgbouncer.get_auth in {db['name']} is in place")
             continue
-        postgres_sql(name=f"pgbouncer.get_auth() in {db['name']} (SECURITY DEFINER)",
-                     database=db["name"], sql=AUTH_FUNCTION.format(auth_user=auth_user))
+        postgres_sql(
+            name=f"pgbouncer.get_auth() in {db['name']} (SECURITY DEFINER)",
+            database=db["name"],
+            sql=AUTH_FUNCTION.format(auth_user=auth_user),
+        )
 
 
 def _pgbouncer():
     data = host.data
     ini = config_file(
         name="PgBouncer: transaction pooling, scram through auth_query",
-        dest="/etc/pgbouncer/pgbouncer.ini", user="postgres", group="postgres", mode="640",
-        content=render("postgres/etc/pgbouncer/pgbouncer.ini.j2",
-                       databases=data.postgres_databases, postgres_port=data.postgres_port,
-                       listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
-                       port=data.pgbouncer_port, max_client_conn=data.pgbouncer_max_client_conn,
-                       default_pool_size=data.pgbouncer_default_pool_size,
-                       reserve_pool_size=data.pgbouncer_reserve_pool_size,
-                       auth_user=data.pgbouncer_auth_user, stats_user=data.pgbouncer_stats_user))
+        dest="/etc/pgbouncer/pgbouncer.ini",
+        user="postgres",
+        group="postgres",
+        mode="640",
+        content=render(
+            "postgres/etc/pgbouncer/pgbouncer.ini.j2",
+            databases=data.postgres_databases,
+            postgres_port=data.postgres_port,
+            listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
+            port=data.pgbouncer_port,
+            max_client_conn=data.pgbouncer_max_client_conn,
+            default_pool_size=data.pgbouncer_default_pool_size,
+            reserve_pool_size=data.pgbouncer_reserve_pool_size,
+            auth_user=data.pgbouncer_auth_user,
+            stats_user=data.pgbouncer_stats_user,
+        ),
+    )
     userlist = config_file(
-        name="PgBouncer auth file (secret)", dest="/etc/pgbouncer/userlist.txt",
-        user="postgres", group="postgres", mode="600", secret=True,
-        content=render("postgres/etc/pgbouncer/userlist.txt.j2", users=[
-            (data.pgbouncer_auth_user, secrets.get("PGBOUNCER_AUTH_PASSWORD")),
-            (data.pgbouncer_stats_user, secrets.get("PGBOUNCER_STATS_PASSWORD")),
-        ]))
+        name="PgBouncer auth file (secret)",
+        dest="/etc/pgbouncer/userlist.txt",
+        user="postgres",
+        group="postgres",
+        mode="600",
+        secret=True,
+        content=render(
+            "postgres/etc/pgbouncer/userlist.txt.j2",
+            users=[
+                (data.pgbouncer_auth_user, secrets.get("PGBOUNCER_AUTH_PASSWORD")),
+                (data.pgbouncer_stats_user, secrets.get("PGBOUNCER_STATS_PASSWORD")),
+            ],
+        ),
+    )
     limits = config_file(
         name="PgBouncer may hold max_client_conn sockets",
         dest="/etc/systemd/system/pgbouncer.service.d/galion-limits.conf",
-        content=render("postgres/etc/systemd/pgbouncer-limits.conf.j2",
-                       nofile=int(data.pgbouncer_max_client_conn) * 2 + 1024))
-    server.shell(name="Restart PgBouncer for its new file limit",
-                 commands=PGBOUNCER_RESTART,
-                 _if=limits.did_change)
-    server.shell(name="Reload PgBouncer if its config changed",
-                 commands=[PGBOUNCER_RELOAD],
-                 _if=any_changed(ini, userlist))
-    systemd.service(name="PgBouncer enabled and running", service="pgbouncer", running=True,
-                    enabled=True)
+        content=render(
+            "postgres/etc/systemd/pgbouncer-limits.conf.j2",
+            nofile=int(data.pgbouncer_max_client_conn) * 2 + 1024,
+        ),
+    )
+    server.shell(
+        name="Restart PgBouncer for its new file limit",
+        commands=PGBOUNCER_RESTART,
+        _if=limits.did_change,
+    )
+    server.shell(
+        name="Reload PgBouncer if its config changed",
+        commands=[PGBOUNCER_RELOAD],
+        _if=any_changed(ini, userlist),
+    )
+    systemd.service(
+        name="PgBouncer enabled and running", service="pgbouncer", running=True, enabled=True
+    )
 
 
 def _os_settings():
-    values = {"vm.swappiness": host.data.postgres_vm_swappiness,
-              "vm.overcommit_memory": host.data.postgres_vm_overcommit_memory}
-    config_file(name="Kernel memory settings for a database host",
-                dest="/etc/sysctl.d/91-galion-database.conf",
-                content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values))
+    values = {
+        "vm.swappiness": host.data.postgres_vm_swappiness,
+        "vm.overcommit_memory": host.data.postgres_vm_overcommit_memory,
+    }
+    config_file(
+        name="Kernel memory settings for a database host",
+        dest="/etc/sysctl.d/91-galion-database.conf",
+        content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values),
+    )
     sysctl_values(name="Database host memory settings applied where allowed", values=values)
 
 

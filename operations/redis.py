@@ -22,8 +22,16 @@ KNOBS = {
     # ACL user for operators and the exporter (all commands).
     "redis_admin_user": "admin",
 }
-POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
 
 
 def required_secrets(data) -> list[str]:
@@ -66,35 +74,68 @@ def bind_addresses() -> list[str]:
 @deploy("Redis")
 def redis():
     data = host.data
-    apt.packages(name="Install Redis", packages=["redis-server"], update=True, cache_time=3600,
-                 no_recommends=True)
-    thp = config_file(name="Unit that turns transparent huge pages off",
-                      dest="/etc/systemd/system/galion-disable-thp.service",
-                      content=render("redis/etc/systemd/galion-disable-thp.service.j2"))
+    apt.packages(
+        name="Install Redis",
+        packages=["redis-server"],
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
+    thp = config_file(
+        name="Unit that turns transparent huge pages off",
+        dest="/etc/systemd/system/galion-disable-thp.service",
+        content=render("redis/etc/systemd/galion-disable-thp.service.j2"),
+    )
     systemd.daemon_reload(name="systemd reads the THP unit", _if=thp.did_change)
     # In a container the unit's condition skips it: "inactive" there is the wanted state.
-    systemd.service(name="THP off at boot (skipped in containers)",
-                    service="galion-disable-thp.service", enabled=True,
-                    running=None if in_container() else True)
+    systemd.service(
+        name="THP off at boot (skipped in containers)",
+        service="galion-disable-thp.service",
+        enabled=True,
+        running=None if in_container() else True,
+    )
     acl = config_file(
-        name="Redis ACL users (secret)", dest="/etc/redis/users.acl", user="redis",
-        group="redis", mode="600", secret=True,
-        content=render("redis/etc/redis/users.acl.j2",
-                       app_user=data.redis_app_user, admin_user=data.redis_admin_user,
-                       app_hash=hashlib.sha256(secrets.get("REDIS_APP_PASSWORD").encode()).hexdigest(),
-                       admin_hash=hashlib.sha256(secrets.get("REDIS_ADMIN_PASSWORD").encode()).hexdigest()),
-        validate=scratch_start_command(include="true", extra="--aclfile {staged}"))
+        name="Redis ACL users (secret)",
+        dest="/etc/redis/users.acl",
+        user="redis",
+        group="redis",
+        mode="600",
+        secret=True,
+        content=render(
+            "redis/etc/redis/users.acl.j2",
+            app_user=data.redis_app_user,
+            admin_user=data.redis_admin_user,
+            app_hash=hashlib.sha256(secrets.get("REDIS_APP_PASSWORD").encode()).hexdigest(),
+            admin_hash=hashlib.sha256(secrets.get("REDIS_ADMIN_PASSWORD").encode()).hexdigest(),
+        ),
+        validate=scratch_start_command(include="true", extra="--aclfile {staged}"),
+    )
     conf = config_file(
-        name="Redis settings (validated by a scratch start)", dest="/etc/redis/galion.conf",
-        user="redis", group="redis", mode="640",
-        content=render("redis/etc/redis/galion.conf.j2", bind=bind_addresses(),
-                       port=data.redis_port, maxmemory_mb=data.redis_maxmemory_mb,
-                       maxmemory_policy=data.redis_maxmemory_policy),
-        validate=scratch_start_command(include="echo 'include {staged}' >> $d/main.conf",
-                                       extra=""))
-    include = files.line(name="redis.conf includes galion.conf last", path="/etc/redis/redis.conf",
-                         line=INCLUDE, present=True)
-    server.shell(name="Restart Redis if its config changed",
-                 commands=["systemctl restart redis-server"], _if=any_changed(acl, conf, include))
-    systemd.service(name="Redis enabled and running", service="redis-server", running=True,
-                    enabled=True)
+        name="Redis settings (validated by a scratch start)",
+        dest="/etc/redis/galion.conf",
+        user="redis",
+        group="redis",
+        mode="640",
+        content=render(
+            "redis/etc/redis/galion.conf.j2",
+            bind=bind_addresses(),
+            port=data.redis_port,
+            maxmemory_mb=data.redis_maxmemory_mb,
+            maxmemory_policy=data.redis_maxmemory_policy,
+        ),
+        validate=scratch_start_command(include="echo 'include {staged}' >> $d/main.conf", extra=""),
+    )
+    include = files.line(
+        name="redis.conf includes galion.conf last",
+        path="/etc/redis/redis.conf",
+        line=INCLUDE,
+        present=True,
+    )
+    server.shell(
+        name="Restart Redis if its config changed",
+        commands=["systemctl restart redis-server"],
+        _if=any_changed(acl, conf, include),
+    )
+    systemd.service(
+        name="Redis enabled and running", service="redis-server", running=True, enabled=True
+    )

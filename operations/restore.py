@@ -29,8 +29,12 @@ def command(data) -> str:
         target = str(data.get("restore_target", ""))
         if not TIME.match(target):
             raise RestoreRequestError(
-                f"restore_target={target!r}: give a time with its offset, e.g. '2026-11-22 03:00:00+00'")
-        return f"/usr/local/sbin/galion-restore cluster --repo {repo} --target {shlex.quote(target)}"
+                f"restore_target={target!r}: give a time with its offset, "
+                "e.g. '2026-11-22 03:00:00+00'"
+            )
+        return (
+            f"/usr/local/sbin/galion-restore cluster --repo {repo} --target {shlex.quote(target)}"
+        )
     database = data.get("restore_database")
     names = [db["name"] for db in data.get("postgres_databases") or []]
     if database not in names:
@@ -43,5 +47,7 @@ def command(data) -> str:
 
 @deploy("Restore")
 def restore():
-    server.shell(name=f"Restore ({host.data.get('restore')}), keeping a safety copy",
-                 commands=[command(host.data)])
+    server.shell(
+        name=f"Restore ({host.data.get('restore')}), keeping a safety copy",
+        commands=[command(host.data)],
+    )

@@ -1,4 +1,8 @@
-"""python -m sandbox up|down|status [--topology single|fleet] [--distro bookworm|trixie]"""
+"""python -m sandbox up|down|status|leftovers [--topology single|fleet] [--distro bookworm|trixie]
+
+`leftovers` lists what of the sandbox is still on the machine (hosts, processes,
+namespaces, links, NAT rules, cgroups) and exits 1 if anything is.
+"""
 
 import argparse
 import shutil
@@ -14,8 +18,18 @@ from .shell import SandboxError, run, say
 def _operator_key() -> str:
     settings.STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.OPERATOR_KEY.exists():
-        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "galion-sandbox-operator",
-            "-f", str(settings.OPERATOR_KEY))
+        run(
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "galion-sandbox-operator",
+            "-f",
+            str(settings.OPERATOR_KEY),
+        )
     return settings.OPERATOR_KEY.with_suffix(".pub").read_text()
 
 
@@ -28,18 +42,37 @@ def up(topology: str, distro: str) -> dict:
     sandbox_state.write_ssh_config()
     rootfs.ensure_base(distro)
     network.bridge_up()
-    state = {"topology": topology, "distro": distro, "subnet": str(settings.SUBNET),
-             "gateway": settings.gateway_address(), "operator_key": str(settings.OPERATOR_KEY),
-             "ssh_config": str(settings.SSH_CONFIG), "known_hosts": str(settings.KNOWN_HOSTS),
-             "secrets_env": str(settings.SECRETS_ENV), "hosts": [], "probe": None}
+    state = {
+        "topology": topology,
+        "distro": distro,
+        "subnet": str(settings.SUBNET),
+        "gateway": settings.gateway_address(),
+        "operator_key": str(settings.OPERATOR_KEY),
+        "ssh_config": str(settings.SSH_CONFIG),
+        "known_hosts": str(settings.KNOWN_HOSTS),
+        "secrets_env": str(settings.SECRETS_ENV),
+        "hosts": [],
+        "probe": None,
+    }
     probe_addr = str(settings.SUBNET[settings.PROBE_INDEX])
     probe_ns = settings.netns_name(settings.PROBE_NAME)
     network.namespace_up(probe_ns, settings.veth_name(settings.PROBE_INDEX), probe_addr)
     # Extra source addresses, so tests that get an address banned or rate-limited do
     # not disturb each other.
-    extra = [str(settings.SUBNET[settings.PROBE_INDEX + i]) for i in range(1, settings.PROBE_EXTRA + 1)]
+    extra = [
+        str(settings.SUBNET[settings.PROBE_INDEX + i]) for i in range(1, settings.PROBE_EXTRA + 1)
+    ]
     for address in extra:
-        run("ip", "-n", probe_ns, "addr", "add", f"{address}/{settings.SUBNET.prefixlen}", "dev", "eth0")
+        run(
+            "ip",
+            "-n",
+            probe_ns,
+            "addr",
+            "add",
+            f"{address}/{settings.SUBNET.prefixlen}",
+            "dev",
+            "eth0",
+        )
     state["probe"] = {"netns": probe_ns, "address": probe_addr, "extra_addresses": extra}
     for spec in specs:
         address = settings.host_address(spec.host_index)
@@ -48,12 +81,25 @@ def up(topology: str, distro: str) -> dict:
         root = rootfs.make_host_root(distro, spec.name, address, public_key)
         log = settings.HOSTS_DIR / spec.name / "console.log"
         pid = hosts.boot(spec.name, root, netns, log)
-        state["hosts"].append({"name": spec.name, "address": address, "groups": list(spec.groups),
-                               "netns": netns, "pid": pid, "root": str(root), "log": str(log)})
+        state["hosts"].append(
+            {
+                "name": spec.name,
+                "address": address,
+                "groups": list(spec.groups),
+                "netns": netns,
+                "pid": pid,
+                "root": str(root),
+                "log": str(log),
+            }
+        )
         sandbox_state.save(state)
     for h in state["hosts"]:
-        h["boot_state"] = hosts.wait_ready(h["address"], sandbox_state.ssh_options(), h["pid"],
-                                           settings.HOSTS_DIR / h["name"] / "console.log")
+        h["boot_state"] = hosts.wait_ready(
+            h["address"],
+            sandbox_state.ssh_options(),
+            h["pid"],
+            settings.HOSTS_DIR / h["name"] / "console.log",
+        )
     ca = services.make_ca()
     s3 = services.start_s3(ca)
     state["ca_file"] = ca["ca"]
@@ -61,8 +107,11 @@ def up(topology: str, distro: str) -> dict:
     if edge:
         state["acme"] = services.start_acme(ca, edge[0]["address"])
     state["s3"] = {k: v for k, v in s3.items() if k not in ("access_key", "secret_key")}
-    sandbox_secrets.write(sandbox_secrets.generate({"BACKUPS_S3_ACCESS_KEY": s3["access_key"],
-                                                    "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}))
+    sandbox_secrets.write(
+        sandbox_secrets.generate(
+            {"BACKUPS_S3_ACCESS_KEY": s3["access_key"], "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}
+        )
+    )
     sandbox_state.save(state)
     say(f"up: {topology} on {distro}, {len(specs)} host(s) in {time.monotonic() - started:.1f}s")
     return state
@@ -74,9 +123,14 @@ def down(quiet_if_nothing: bool = False) -> None:
         names.update(h["name"] for h in sandbox_state.load()["hosts"])
     except sandbox_state.SandboxNotUp:
         pass
-    anything = bool(names or hosts.nspawn_pids() or services.service_pids()
-                    or network.leftover_namespaces()
-                    or network.leftover_links() or settings.HOSTS_DIR.exists())
+    anything = bool(
+        names
+        or hosts.nspawn_pids()
+        or services.service_pids()
+        or network.leftover_namespaces()
+        or network.leftover_links()
+        or settings.HOSTS_DIR.exists()
+    )
     if not anything:
         if not quiet_if_nothing:
             say("down: nothing to remove")
@@ -135,7 +189,7 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "leftovers"))
     parser.add_argument("--topology", choices=tuple(settings.TOPOLOGIES), default="single")
     parser.add_argument("--distro", choices=settings.DISTROS, default="bookworm")
     args = parser.parse_args(argv)
@@ -144,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             up(args.topology, args.distro)
         elif args.command == "down":
             down()
+        elif args.command == "leftovers":
+            left = leftovers()
+            for item in left:
+                print(f"sandbox: left behind: {item}", file=sys.stderr)
+            return 1 if left else 0
         else:
             return status()
     except SandboxError as exc:

@@ -1,7 +1,7 @@
 """Run pyinfra against the sandbox inventory and read what changed from --json.
 
-    python -m sandbox.converge            # converge as the deploy user
-    python -m sandbox.converge bootstrap  # first run as root, then as the deploy user
+python -m sandbox.converge            # converge as the deploy user
+python -m sandbox.converge bootstrap  # first run as root, then as the deploy user
 """
 
 import json
@@ -27,14 +27,24 @@ class Result:
     def check(self) -> "Result":
         if self.returncode != 0 or self.failed_hosts:
             tail = "\n".join(self.stderr.splitlines()[-30:])
-            raise RuntimeError(f"converge failed (exit {self.returncode}, failed hosts "
-                               f"{self.failed_hosts}):\n{tail}")
+            raise RuntimeError(
+                f"converge failed (exit {self.returncode}, failed hosts "
+                f"{self.failed_hosts}):\n{tail}"
+            )
         return self
 
 
-def pyinfra(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyinfra", *args], cwd=REPO, env=env,
-                          text=True, capture_output=True, timeout=timeout)
+def pyinfra(
+    *args: str, env: dict | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pyinfra", *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def converge(*extra: str, env: dict | None = None, inventory: str = INVENTORY) -> Result:
@@ -47,8 +57,11 @@ def converge(*extra: str, env: dict | None = None, inventory: str = INVENTORY) -
         doc = json.loads(proc.stdout)
         results = doc.get("results", {})
         failed = results.get("failed_hosts", [])
-        changed = [f"{op['name']} on {','.join(op['success'])}"
-                   for op in results.get("operations", []) if op.get("success")]
+        changed = [
+            f"{op['name']} on {','.join(op['success'])}"
+            for op in results.get("operations", [])
+            if op.get("success")
+        ]
     except json.JSONDecodeError:
         failed = ["(no JSON output)"]
     return Result(proc.returncode, seconds, changed, failed, proc.stdout, proc.stderr)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import settings
-from .shell import SandboxError, quiet, run, say
+from .shell import SandboxError, processes, quiet, run, say
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -72,17 +72,30 @@ def boot(name: str, root: Path, netns: str, log: Path) -> int:
     _make_cgroups(name)
     procs = " ".join(str(d / "cgroup.procs") for d in _cgroup_dirs(name))
     nspawn = [
-        "systemd-nspawn", "-D", str(root), "-b", "--register=no", "--keep-unit",
-        f"--machine={name}", f"--network-namespace-path=/run/netns/{netns}",
-        "--capability=all", "--system-call-filter=@keyring @privileged bpf",
-        "--resolv-conf=off", "--timezone=off",
+        "systemd-nspawn",
+        "-D",
+        str(root),
+        "-b",
+        "--register=no",
+        "--keep-unit",
+        f"--machine={name}",
+        f"--network-namespace-path=/run/netns/{netns}",
+        "--capability=all",
+        "--system-call-filter=@keyring @privileged bpf",
+        "--resolv-conf=off",
+        "--timezone=off",
     ]
     script = f'for f in {procs}; do echo $$ > "$f"; done; exec "$@"'
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
     with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(["bash", "-c", script, "nspawn", *nspawn], stdin=devnull,
-                                stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", "-c", script, "nspawn", *nspawn],
+            stdin=devnull,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -92,14 +105,22 @@ def wait_ready(address: str, ssh_args: list[str], pid: int, log: Path) -> str:
     while time.monotonic() < deadline:
         if not _alive(pid):
             raise SandboxError(f"host at {address} exited while booting; see {log}")
-        proc = run("ssh", *ssh_args, f"root@{address}", "systemctl is-system-running",
-                   check=False, timeout=20)
+        proc = run(
+            "ssh",
+            *ssh_args,
+            f"root@{address}",
+            "systemctl is-system-running",
+            check=False,
+            timeout=20,
+        )
         state = (proc.stdout or "").strip()
         if state in ("running", "degraded"):
             return state
         time.sleep(1)
-    raise SandboxError(f"host at {address} not ready after {settings.BOOT_TIMEOUT}s "
-                       f"(last state {state!r}); see {log}")
+    raise SandboxError(
+        f"host at {address} not ready after {settings.BOOT_TIMEOUT}s "
+        f"(last state {state!r}); see {log}"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -118,17 +139,11 @@ def nspawn_pids() -> dict[int, str]:
     """nspawn processes booting a root file system under our hosts directory."""
     found = {}
     marker = str(settings.HOSTS_DIR) + "/"
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+    for pid, cmd in processes():
         if cmd and cmd[0].endswith(b"systemd-nspawn"):
             for arg in cmd:
                 if arg.decode(errors="replace").startswith(marker):
-                    found[int(proc.name)] = arg.decode(errors="replace")
+                    found[pid] = arg.decode(errors="replace")
     return found
 
 
@@ -163,4 +178,4 @@ def quiet_kill(pid: int, sig: int) -> None:
         pass
 
 
-__all__ = ["boot", "wait_ready", "stop_all", "leftover_cgroup_hosts", "nspawn_pids", "quiet"]
+__all__ = ["boot", "leftover_cgroup_hosts", "nspawn_pids", "quiet", "stop_all", "wait_ready"]

@@ -17,8 +17,19 @@ def _nat_rules() -> list[list[str]]:
 
 def _rule_args(rule: list[str], action: str) -> list[str]:
     table, chain, spec = rule[1], rule[2], rule[3:]
-    return ["iptables", "-w", "-t", table, action, chain, *spec,
-            "-m", "comment", "--comment", NAT_COMMENT]
+    return [
+        "iptables",
+        "-w",
+        "-t",
+        table,
+        action,
+        chain,
+        *spec,
+        "-m",
+        "comment",
+        "--comment",
+        NAT_COMMENT,
+    ]
 
 
 def bridge_up() -> None:

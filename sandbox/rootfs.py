@@ -70,7 +70,9 @@ def base_path(distro: str) -> Path:
 def ensure_base(distro: str) -> Path:
     """Return the cached base root file system for a distro, building it if needed."""
     if distro not in settings.DISTROS:
-        raise SandboxError(f"unknown distro {distro!r}; choose one of {', '.join(settings.DISTROS)}")
+        raise SandboxError(
+            f"unknown distro {distro!r}; choose one of {', '.join(settings.DISTROS)}"
+        )
     base = base_path(distro)
     stamp = base / ".galion-sandbox-base"
     if stamp.exists() and stamp.read_text().strip() == BASE_STAMP:
@@ -79,8 +81,14 @@ def ensure_base(distro: str) -> Path:
     building = settings.CACHE_DIR / f"rootfs-{distro}.building"
     shutil.rmtree(building, ignore_errors=True)
     say(f"debootstrap {distro} (about a minute, cached afterwards)")
-    run("debootstrap", "--variant=minbase", f"--include={PACKAGES}", distro, str(building),
-        settings.MIRROR)
+    run(
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={PACKAGES}",
+        distro,
+        str(building),
+        settings.MIRROR,
+    )
     _customise(building, distro)
     shutil.rmtree(base, ignore_errors=True)
     building.rename(base)
@@ -99,7 +107,8 @@ def make_host_root(distro: str, name: str, address: str, authorized_key: str) ->
     (root / "etc/hostname").write_text(name + "\n")
     (root / "etc/hosts").write_text(
         f"127.0.0.1 localhost\n{address} {name}\n::1 localhost ip6-localhost ip6-loopback\n"
-        f"{settings.gateway_address()} s3.galion.test\n")
+        f"{settings.gateway_address()} s3.galion.test\n"
+    )
     (root / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
     resolv = root / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)

@@ -11,8 +11,7 @@ KEY_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=")
 
 
 def example_keys(example: Path = REPO / ".env.example") -> list[str]:
-    return [m.group(1) for line in example.read_text().splitlines()
-            if (m := KEY_LINE.match(line))]
+    return [m.group(1) for line in example.read_text().splitlines() if (m := KEY_LINE.match(line))]
 
 
 def generate(overrides: dict[str, str] | None = None) -> dict[str, str]:

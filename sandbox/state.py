@@ -15,7 +15,8 @@ def load(path: Path = settings.STATE_FILE) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise SandboxNotUp(
-            f"no sandbox state at {path}: run `python -m sandbox up` first") from None
+            f"no sandbox state at {path}: run `python -m sandbox up` first"
+        ) from None
 
 
 def save(state: dict, path: Path = settings.STATE_FILE) -> None:

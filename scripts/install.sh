@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pair in debootstrap:debootstrap systemd-nspawn:systemd-container iptables:iptables \
             ssh:openssh-client ssh-keygen:openssh-client ip:iproute2 openssl:openssl \
-            pebble:pebble pebble-challtestsrv:pebble wrk:wrk; do
+            pebble:pebble pebble-challtestsrv:pebble wrk:wrk shellcheck:shellcheck \
+            git:git; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair##*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

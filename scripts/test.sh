@@ -10,7 +10,7 @@ bash scripts/install.sh
 
 trap 'python -m sandbox down || true' EXIT
 
-echo "== unit tests (no hosts)" >&2
+echo "== unit tests (no hosts), ruff and shellcheck" >&2
 pytest -q tests/unit
 
 only_first=()
@@ -24,4 +24,7 @@ for distro in ${GALION_TEST_DISTROS:-bookworm trixie}; do
     only_first=(-m "not once")
     python -m sandbox down
 done
+# `down` checks its own work; this proves it from the outside: no host, process,
+# namespace, link, NAT rule or cgroup of the sandbox is left on the machine.
+python -m sandbox leftovers
 echo "== all green" >&2

@@ -7,20 +7,30 @@ from sandbox.converge import pyinfra
 from tests.inventory import in_group
 
 NODE = in_group("backups")[0] if in_group("backups") else None
+# The database holding ops.canary, as the inventory's data says (backups role).
+CANARY_DB = (
+    NODE.data.get("backups_canary_database") or NODE.data["postgres_databases"][0]["name"]
+    if NODE
+    else None
+)
 
-WRITER = """cat > /root/canary-writer <<'END'
+WRITER = (
+    """cat > /root/canary-writer <<'END'
 #!/bin/bash
 echo $$ > /run/canary-writer.pid
 while true; do
-    runuser -u postgres -- psql -X -q -d galion -c 'insert into ops.canary default values' >/dev/null 2>&1
+    runuser -u postgres -- psql -X -q -d %s -c 'insert into ops.canary default values' \\
+        >/dev/null 2>&1
     sleep 1
 done
 END
 chmod 700 /root/canary-writer"""
+    % CANARY_DB
+)
 
 
 def psql(sql: str) -> str:
-    return NODE.host.check_output(f"runuser -u postgres -- psql -X -At -d galion -c \"{sql}\"")
+    return NODE.host.check_output(f'runuser -u postgres -- psql -X -At -d {CANARY_DB} -c "{sql}"')
 
 
 def major() -> int:
@@ -58,7 +68,8 @@ def destroy_disk():
     unit = f"postgresql@{major()}-main"
     NODE.host.check_output(
         f"systemctl kill -s KILL {unit}; sleep 1; systemctl stop {unit}; "
-        f"rm -rf {data} {NODE.data['backups_local_repo']}/* /var/spool/pgbackrest/*")
+        f"rm -rf {data} {NODE.data['backups_local_repo']}/* /var/spool/pgbackrest/*"
+    )
 
 
 def restore(*data: str):

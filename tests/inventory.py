@@ -36,6 +36,7 @@ def _ssh_config() -> str | None:
         return os.environ["GALION_SSH_CONFIG"]
     if Path(INVENTORY).stem == "sandbox":
         from sandbox import state
+
         return state.load()["ssh_config"]
     return None
 
@@ -65,8 +66,11 @@ def nodes() -> tuple[Node, ...]:
             kwargs["ssh_identity_file"] = str(Path(data["ssh_key"]).expanduser())
         if ssh_config:
             kwargs["ssh_config"] = ssh_config
-        found.append(Node(h.name, address, user, frozenset(h.groups), data,
-                          testinfra.get_host(spec, **kwargs)))
+        found.append(
+            Node(
+                h.name, address, user, frozenset(h.groups), data, testinfra.get_host(spec, **kwargs)
+            )
+        )
     return tuple(found)
 
 

@@ -28,11 +28,20 @@ class Handler(socketserver.StreamRequestHandler):
                 headers[k.strip().lower()] = v.strip()
             path = request.split()[1].decode() if len(request.split()) > 1 else "/"
             if headers.get("upgrade", "").lower() == "websocket":
-                accept = base64.b64encode(hashlib.sha1(
-                    (headers.get("sec-websocket-key", "") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
-                ).digest()).decode()
-                self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                  f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+                accept = base64.b64encode(
+                    hashlib.sha1(
+                        (
+                            headers.get("sec-websocket-key", "")
+                            + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+                        ).encode()
+                    ).digest()
+                ).decode()
+                self.wfile.write(
+                    (
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                    ).encode()
+                )
                 self.wfile.flush()
                 while True:
                     data = self.request.recv(4096)
@@ -41,8 +50,13 @@ class Handler(socketserver.StreamRequestHandler):
                     self.request.sendall(data)
             status = "404 Not Found" if path.startswith("/missing") else "200 OK"
             body = f"ok {self.server.server_address[1]} {path}\n".encode()
-            self.wfile.write((f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-                              f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+            self.wfile.write(
+                (
+                    f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+            )
             self.wfile.flush()
 
 

@@ -45,15 +45,29 @@ class Probe:
         self.netns, self.address, self.extra = netns, address, extra
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "netns", "exec", self.netns, *args], text=True,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, *args],
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
 
-    def tcp(self, host: str, port: int, source: str = "", timeout: float = 2.0,
-            count: int = 1) -> list[str] | str:
+    def tcp(
+        self, host: str, port: int, source: str = "", timeout: float = 2.0, count: int = 1
+    ) -> list[str] | str:
         """Per attempt: "open", "refused" (let through, nothing listens), "filtered"
         (dropped) or "error" (rejected with ICMP). One attempt gives a string."""
-        out = self.run("python3", "-c", CONNECT, source, host, str(port), str(timeout),
-                       str(count), timeout=count * (timeout + 1) + 10)
+        out = self.run(
+            "python3",
+            "-c",
+            CONNECT,
+            source,
+            host,
+            str(port),
+            str(timeout),
+            str(count),
+            timeout=count * (timeout + 1) + 10,
+        )
         results = out.stdout.split()
         return results[0] if count == 1 else results
 
@@ -61,6 +75,7 @@ class Probe:
 @pytest.fixture(scope="session")
 def probe():
     from sandbox import state
+
     try:
         p = state.load()["probe"]
     except state.SandboxNotUp:

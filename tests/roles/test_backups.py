@@ -11,14 +11,15 @@ def pgbackrest(node, args: str):
 
 
 def psql(node, sql: str, database: str = "postgres") -> str:
-    return node.host.check_output(f"runuser -u postgres -- psql -X -At -d {database} -c \"{sql}\"")
+    return node.host.check_output(f'runuser -u postgres -- psql -X -At -d {database} -c "{sql}"')
 
 
 def test_wal_archiving_through_pgbackrest(node):
     assert psql(node, "show archive_mode") == "on"
     assert psql(node, "show archive_command") == f"pgbackrest --stanza={STANZA} archive-push %p"
     assert psql(node, "select setting from pg_settings where name = 'archive_timeout'") == str(
-        node.data["backups_archive_timeout"])
+        node.data["backups_archive_timeout"]
+    )
 
 
 def test_secret_configs_are_private(node):
@@ -31,12 +32,17 @@ def test_secret_configs_are_private(node):
 
 def test_timers_scheduled_as_the_data_says(node):
     from operations.backups import jobs
+
     for job in jobs(node.data):
         timer = node.host.service(f"{job['name']}.timer")
         assert timer.is_enabled and timer.is_running, job["name"]
-        calendar = node.host.check_output(f"systemctl show -p TimersCalendar --value {job['name']}.timer")
-        normalized = node.host.check_output(f"systemd-analyze calendar '{job['schedule']}' | "
-                                            "awk '/Normalized form/ {sub(/.*: /, \"\"); print}'")
+        calendar = node.host.check_output(
+            f"systemctl show -p TimersCalendar --value {job['name']}.timer"
+        )
+        normalized = node.host.check_output(
+            f"systemd-analyze calendar '{job['schedule']}' | "
+            "awk '/Normalized form/ {sub(/.*: /, \"\"); print}'"
+        )
         assert normalized in calendar, (job["name"], calendar)
 
 
@@ -65,8 +71,12 @@ def test_backup_metrics_for_monitoring(node):
 
 def test_restore_drill_from_offsite_succeeds_and_reports(node):
     result = node.host.run("systemctl start galion-restore-drill.service")
-    assert result.rc == 0, node.host.run("journalctl -u galion-restore-drill -n 30 --no-pager").stdout
-    prom = node.host.file(f"{node.data['backups_textfile_dir']}/galion_restore_drill.prom").content_string
+    assert result.rc == 0, node.host.run(
+        "journalctl -u galion-restore-drill -n 30 --no-pager"
+    ).stdout
+    prom = node.host.file(
+        f"{node.data['backups_textfile_dir']}/galion_restore_drill.prom"
+    ).content_string
     assert 'galion_restore_drill_success{repo="repo2"} 1' in prom
     assert not node.host.file("/var/lib/galion/drill").exists
     # The scratch server is gone again.
@@ -81,6 +91,7 @@ def test_logical_dumps_local_and_offsite(node):
         assert ".dump" in listing and "-rw-------" in listing
     remote = node.host.check_output(
         "bash -c 'set -a; . /etc/galion/backups.env; . /etc/galion/backups.conf; set +a; "
-        "rclone lsf -R \"$OFFSITE_DUMPS\" 2>/dev/null'")
+        'rclone lsf -R "$OFFSITE_DUMPS" 2>/dev/null\''
+    )
     for db in node.data["postgres_databases"]:
         assert f"{db['name']}/{db['name']}-" in remote and ".dump.enc" in remote

@@ -3,10 +3,7 @@
 import subprocess
 import time
 
-import pytest
-
 from operations.base import authorized_keys
-from tests.inventory import nodes
 
 LISTENER = """
 import socket, sys, time
@@ -28,9 +25,23 @@ def sshd_effective(node) -> dict[str, str]:
 
 def ssh_from_workstation(node, user: str, command: str) -> subprocess.CompletedProcess:
     from sandbox import state
-    return subprocess.run(["ssh", "-F", state.load()["ssh_config"], "-o", "ControlMaster=no",
-                           "-o", "ControlPath=none", f"{user}@{node.address}", command],
-                          text=True, capture_output=True, timeout=30)
+
+    return subprocess.run(
+        [
+            "ssh",
+            "-F",
+            state.load()["ssh_config"],
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            f"{user}@{node.address}",
+            command,
+        ],
+        text=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def in_container(node) -> bool:
@@ -50,21 +61,33 @@ def test_sshd_keys_only_and_no_root(node):
 
 def test_sshd_no_forwarding(node):
     cfg = sshd_effective(node)
-    for key in ("allowtcpforwarding", "allowagentforwarding", "allowstreamlocalforwarding",
-                "x11forwarding", "permittunnel", "gatewayports"):
+    for key in (
+        "allowtcpforwarding",
+        "allowagentforwarding",
+        "allowstreamlocalforwarding",
+        "x11forwarding",
+        "permittunnel",
+        "gatewayports",
+    ):
         assert cfg[key] == "no", key
 
 
 def test_sshd_algorithms_are_the_preferred_ones(node):
     cfg = sshd_effective(node)
-    for key, knob in (("kexalgorithms", "base_ssh_kex_preference"),
-                      ("ciphers", "base_ssh_cipher_preference"),
-                      ("macs", "base_ssh_mac_preference")):
+    for key, knob in (
+        ("kexalgorithms", "base_ssh_kex_preference"),
+        ("ciphers", "base_ssh_cipher_preference"),
+        ("macs", "base_ssh_mac_preference"),
+    ):
         live = cfg[key].split(",")
         assert live and set(live) <= set(node.data[knob]), key
     assert "chacha20-poly1305@openssh.com" in cfg["ciphers"]
-    assert not any("sha1" in a or "cbc" in a for a in
-                   cfg["kexalgorithms"].split(",") + cfg["ciphers"].split(",") + cfg["macs"].split(","))
+    assert not any(
+        "sha1" in a or "cbc" in a
+        for a in cfg["kexalgorithms"].split(",")
+        + cfg["ciphers"].split(",")
+        + cfg["macs"].split(",")
+    )
 
 
 def test_root_login_refused_even_with_its_key(node):
@@ -101,17 +124,24 @@ def test_only_intended_ports_answer_from_another_host(node, probe):
         if group in node.groups:
             expected_open.update(int(p.split("/")[0]) for p in ports)
     closed = {8080, 5432, 6379, 9100, 3001}
-    node.host.run(f"nohup timeout 45 python3 -c '{LISTENER}' "
-                  f"{' '.join(map(str, sorted((expected_open | closed) - {22})))} "
-                  ">/dev/null 2>&1 &")
+    node.host.run(
+        f"nohup timeout 45 python3 -c '{LISTENER}' "
+        f"{' '.join(map(str, sorted((expected_open | closed) - {22})))} "
+        ">/dev/null 2>&1 &"
+    )
     time.sleep(1)
     try:
         for port in sorted(expected_open):
             assert probe.tcp(node.address, port) == "open", port
         for port in sorted(closed):
             # Listening on the host (loopback would answer) but dropped by UFW.
-            assert node.host.run(f"python3 -c 'import socket; socket.create_connection"
-                                 f"((\"127.0.0.1\", {port}), 2)'").rc == 0, port
+            assert (
+                node.host.run(
+                    f"python3 -c 'import socket; socket.create_connection"
+                    f'(("127.0.0.1", {port}), 2)\''
+                ).rc
+                == 0
+            ), port
             assert probe.tcp(node.address, port) == "filtered", port
     finally:
         node.host.run("pkill -f 'time.sleep\\(40\\)' || true")
@@ -119,8 +149,9 @@ def test_only_intended_ports_answer_from_another_host(node, probe):
 
 def test_ssh_is_rate_limited_per_source(node, probe):
     source = probe.extra[0]
-    results = probe.tcp(node.address, node.data["base_ssh_port"], source=source, timeout=1.5,
-                        count=10)
+    results = probe.tcp(
+        node.address, node.data["base_ssh_port"], source=source, timeout=1.5, count=10
+    )
     # ufw limit: the 6th new connection within 30 s and later ones are rejected.
     assert results[:5] == ["open"] * 5, results
     assert all(r != "open" for r in results[6:]), results
@@ -135,10 +166,26 @@ def test_failed_logins_get_the_source_banned(node, probe, tmp_path):
     banned = ""
     try:
         for _ in range(node.data["base_fail2ban_maxretry"] + 1):
-            probe.run("ssh", "-b", source, "-i", str(key), "-o", "BatchMode=yes",
-                      "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                      "-o", "ConnectTimeout=3", "-o", "IdentitiesOnly=yes",
-                      f"nosuchuser@{node.address}", "true", timeout=20)
+            probe.run(
+                "ssh",
+                "-b",
+                source,
+                "-i",
+                str(key),
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=3",
+                "-o",
+                "IdentitiesOnly=yes",
+                f"nosuchuser@{node.address}",
+                "true",
+                timeout=20,
+            )
             banned = node.host.check_output("fail2ban-client status sshd")
             if source in banned:
                 break
@@ -158,7 +205,8 @@ def test_failed_logins_get_the_source_banned(node, probe, tmp_path):
 def test_fail2ban_jail_reads_the_journal_with_incremental_bans(node):
     assert node.host.service("fail2ban").is_running
     assert node.host.check_output("fail2ban-client get sshd maxretry") == str(
-        node.data["base_fail2ban_maxretry"])
+        node.data["base_fail2ban_maxretry"]
+    )
     dump = node.host.check_output("fail2ban-client -d")
     assert "'sshd', 'systemd'" in dump or "['add', 'sshd', 'systemd']" in dump
     assert "bantime.increment" in dump or "'bantime.increment', 'true'" in dump
@@ -174,7 +222,9 @@ def test_unattended_security_upgrades(node):
 
 
 def test_sysctl_hardening_live(node):
-    forwarding = "1" if any(g in node.groups for g in node.data["base_ip_forwarding_groups"]) else "0"
+    forwarding = (
+        "1" if any(g in node.groups for g in node.data["base_ip_forwarding_groups"]) else "0"
+    )
     live = {
         "net.ipv4.tcp_syncookies": "1",
         "net.ipv4.conf.all.send_redirects": "0",

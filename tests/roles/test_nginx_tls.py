@@ -16,8 +16,14 @@ import pytest
 import requests
 
 GROUP = "edge"
-REQUIRED_HEADERS = ("strict-transport-security", "x-content-type-options", "x-frame-options",
-                    "referrer-policy", "permissions-policy", "content-security-policy")
+REQUIRED_HEADERS = (
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "permissions-policy",
+    "content-security-policy",
+)
 BACKEND = Path(__file__).resolve().parent.parent / "files" / "backend.py"
 
 
@@ -25,12 +31,15 @@ BACKEND = Path(__file__).resolve().parent.parent / "files" / "backend.py"
 def backend(request):
     """The stand-in app services on the app host's upstream ports (until step 5's real ones)."""
     from tests.inventory import in_group
+
     app = in_group("app")[0]
     code = base64.b64encode(BACKEND.read_bytes()).decode()
     ports = " ".join(str(p) for p in app.data["nginx_upstream_ports"].values())
     app.host.check_output(f"echo {code} | base64 -d > /root/galion-test-backend.py")
-    app.host.check_output(f"nohup python3 /root/galion-test-backend.py {ports} >/dev/null 2>&1 & "
-                          "echo $! > /run/galion-test-backend.pid")
+    app.host.check_output(
+        f"nohup python3 /root/galion-test-backend.py {ports} >/dev/null 2>&1 & "
+        "echo $! > /run/galion-test-backend.pid"
+    )
     time.sleep(1)
     yield
     app.host.run("kill $(cat /run/galion-test-backend.pid); rm -f /root/galion-test-backend.py")
@@ -39,6 +48,7 @@ def backend(request):
 @pytest.fixture(scope="module")
 def acme_root(tmp_path_factory):
     from sandbox import state
+
     s = state.load()
     if "acme" not in s:
         pytest.skip("no sandbox ACME server")
@@ -58,9 +68,12 @@ def tls(node, name: str, ca: str | None = None, version: ssl.TLSVersion | None =
 
 
 def get(node, name: str, path: str = "/", headers: dict | None = None, ca: str | None = None):
-    conn = http.client.HTTPSConnection(node.address, 443, timeout=10,
-                                       context=ssl.create_default_context(cafile=ca) if ca
-                                       else ssl._create_unverified_context())
+    conn = http.client.HTTPSConnection(
+        node.address,
+        443,
+        timeout=10,
+        context=ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context(),
+    )
     conn.sock = tls(node, name, ca)
     conn.request("GET", path, headers={"Host": name, **(headers or {})})
     response = conn.getresponse()
@@ -124,7 +137,9 @@ def test_api_cache_hits_and_is_bypassed_with_credentials(node, backend):
     path = f"/cacheable-{time.time_ns()}"
     assert get(node, name, path).getheader("x-cache-status") == "MISS"
     assert get(node, name, path).getheader("x-cache-status") == "HIT"
-    assert get(node, name, path, {"Authorization": "Bearer x"}).getheader("x-cache-status") == "BYPASS"
+    assert (
+        get(node, name, path, {"Authorization": "Bearer x"}).getheader("x-cache-status") == "BYPASS"
+    )
     assert get(node, name, path, {"Cookie": "session=x"}).getheader("x-cache-status") == "BYPASS"
 
 
@@ -132,9 +147,13 @@ def test_websocket_upgrades_through_to_the_backend(node, backend):
     name = vhost(node, "websocket")["name"]
     with tls(node, name) as s:
         key = base64.b64encode(b"0123456789abcdef").decode()
-        s.sendall((f"GET /socket HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        s.sendall(
+            (
+                f"GET /socket HTTP/1.1\r\nHost: {name}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         head = s.recv(4096).decode()
         assert head.startswith("HTTP/1.1 101"), head
         s.sendall(b"hello through nginx")
@@ -193,7 +212,8 @@ def test_nginx_config_has_no_ocsp_and_only_modern_tls(node):
 def test_stub_status_on_loopback_only(node, probe):
     assert "Active connections" in node.host.check_output(
         "python3 -c 'import urllib.request; print(urllib.request.urlopen("
-        "\"http://127.0.0.1:8081/nginx_status\").read().decode())'")
+        '"http://127.0.0.1:8081/nginx_status").read().decode())\''
+    )
     assert probe.tcp(node.address, 8081) != "open"
 
 
@@ -202,6 +222,8 @@ def test_certbot_renewal_works_and_reloads(node):
     assert hook.mode == 0o755 and "systemctl reload nginx" in hook.content_string
     assert node.host.service("certbot.timer").is_enabled
     # --dry-run would switch to Let's Encrypt's staging server: name the configured one.
-    dry = node.host.run("REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem certbot renew --dry-run "
-                        f"--no-random-sleep-on-renew --server {node.data['nginx_acme_directory']}")
+    dry = node.host.run(
+        "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem certbot renew --dry-run "
+        f"--no-random-sleep-on-renew --server {node.data['nginx_acme_directory']}"
+    )
     assert dry.rc == 0, dry.stdout + dry.stderr

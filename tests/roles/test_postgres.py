@@ -7,12 +7,14 @@ import pytest
 from operations import postgres
 
 GROUP = "db"
-SIZE = {"kB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+SIZE = {"kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 TIME = {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}
 
 
 def psql(node, sql: str, database: str = "postgres") -> str:
-    return node.host.check_output(f"runuser -u postgres -- psql -X -AtF '|' -d {database} -c \"{sql}\"")
+    return node.host.check_output(
+        f"runuser -u postgres -- psql -X -AtF '|' -d {database} -c \"{sql}\""
+    )
 
 
 def app_env_shell(node, app: str, script: str):
@@ -43,13 +45,18 @@ def major(node) -> int:
 def expected_settings(node) -> dict[str, str]:
     ram = int(node.host.check_output("awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo"))
     budget = postgres.memory_budget_mb(node.data, ram, node.groups)
-    return {name: value.strip("'") for name, value, _ in
-            postgres.tuning(node.data, budget, ["localhost"], major(node))}
+    return {
+        name: value.strip("'")
+        for name, value, _ in postgres.tuning(node.data, budget, ["localhost"], major(node))
+    }
 
 
 def test_major_version_comes_from_the_distro(node):
-    release = dict(line.split("=", 1) for line in node.host.file("/etc/os-release")
-                   .content_string.splitlines() if "=" in line)
+    release = dict(
+        line.split("=", 1)
+        for line in node.host.file("/etc/os-release").content_string.splitlines()
+        if "=" in line
+    )
     key = (release["ID"].strip('"'), release["VERSION_ID"].strip('"'))
     assert int(psql(node, "show server_version_num")) // 10000 == postgres.DISTRO_POSTGRES[key]
 
@@ -72,13 +79,20 @@ def test_pg_stat_statements_collects(node):
 
 
 def test_databases_owned_by_their_login_roles(node):
-    owners = dict(r.split("|") for r in psql(
-        node, "select datname, pg_get_userbyid(datdba) from pg_database").splitlines())
+    owners = dict(
+        r.split("|")
+        for r in psql(node, "select datname, pg_get_userbyid(datdba) from pg_database").splitlines()
+    )
     for db in node.data["postgres_databases"]:
         assert owners.get(db["name"]) == db["owner"]
-    roles = {r.split("|")[0]: r.split("|")[1:] for r in psql(
-        node, "select rolname, rolcanlogin, rolsuper, rolreplication, "
-              "left(rolpassword, 14) from pg_authid").splitlines()}
+    roles = {
+        r.split("|")[0]: r.split("|")[1:]
+        for r in psql(
+            node,
+            "select rolname, rolcanlogin, rolsuper, rolreplication, "
+            "left(rolpassword, 14) from pg_authid",
+        ).splitlines()
+    }
     for db in node.data["postgres_databases"]:
         assert roles[db["owner"]] == ["t", "f", "f", "SCRAM-SHA-256$"]
     assert roles[node.data["postgres_replication_role"]][:3] == ["t", "f", "t"]
@@ -102,20 +116,25 @@ def test_listens_on_loopback_only(node):
 
 @pytest.mark.parametrize("app", ["galion", "galion_studio"])
 def test_app_logs_in_through_pgbouncer_with_its_password(node, app):
-    result = app_env_shell(node, app, 'psql -X -Atc "select current_user, current_database()" '
-                                      '"$DATABASE_URL"')
+    result = app_env_shell(
+        node, app, 'psql -X -Atc "select current_user, current_database()" "$DATABASE_URL"'
+    )
     assert result.rc == 0, result.stderr
     stack = next(s for s in node.data["app_stacks"] if s["name"] == app)
     db = next(d for d in node.data["postgres_databases"] if d["name"] == stack["database"])
     assert result.stdout.strip() == f"{db['owner']}|{db['name']}"
-    assert f":{node.data['pgbouncer_port']}/" in app_env_shell(node, app, 'echo "$DATABASE_URL"').stdout
+    assert (
+        f":{node.data['pgbouncer_port']}/"
+        in app_env_shell(node, app, 'echo "$DATABASE_URL"').stdout
+    )
 
 
 @pytest.mark.parametrize("port_key", ["pgbouncer_port", "postgres_port"])
 def test_wrong_or_no_password_is_refused(node, port_key):
     port = node.data[port_key]
-    wrong = node.host.run(f"psql -X -w 'postgresql://galion:not-the-password@127.0.0.1:{port}/galion' "
-                          "-c 'select 1'")
+    wrong = node.host.run(
+        f"psql -X -w 'postgresql://galion:not-the-password@127.0.0.1:{port}/galion' -c 'select 1'"
+    )
     assert wrong.rc != 0 and "authentication failed" in wrong.stderr
     none = node.host.run(f"psql -X -w -h 127.0.0.1 -p {port} -U galion galion -c 'select 1'")
     assert none.rc != 0
@@ -123,18 +142,20 @@ def test_wrong_or_no_password_is_refused(node, port_key):
 
 
 def test_superuser_cannot_come_through_pgbouncer(node):
-    result = node.host.run(f"psql -X -w -h 127.0.0.1 -p {node.data['pgbouncer_port']} -U postgres "
-                           "galion -c 'select 1'")
+    result = node.host.run(
+        f"psql -X -w -h 127.0.0.1 -p {node.data['pgbouncer_port']} -U postgres galion -c 'select 1'"
+    )
     assert result.rc != 0
 
 
 def test_pgbouncer_pools_by_transaction(node):
     stats = node.data["pgbouncer_stats_user"]
     config = node.host.check_output(
-        "runuser -u postgres -- bash -c 'export PGPASSWORD=$(awk -v u=\"\\\"" + stats + "\\\"\" "
-        "\"\\$1 == u {gsub(/\\\"/, \\\"\\\", \\$2); print \\$2}\" /etc/pgbouncer/userlist.txt); "
+        'runuser -u postgres -- bash -c \'export PGPASSWORD=$(awk -v u="\\"' + stats + '\\"" '
+        '"\\$1 == u {gsub(/\\"/, \\"\\", \\$2); print \\$2}" /etc/pgbouncer/userlist.txt); '
         f"psql -X -At -h 127.0.0.1 -p {node.data['pgbouncer_port']} -U {stats} pgbouncer "
-        "-c \"show config\"'")
+        '-c "show config"\''
+    )
     values = {row.split("|")[0]: row.split("|")[1] for row in config.splitlines() if "|" in row}
     assert values["pool_mode"] == "transaction"
     assert values["max_client_conn"] == str(node.data["pgbouncer_max_client_conn"])
@@ -147,15 +168,20 @@ def test_pgbouncer_serves_1000_clients_without_failures(node):
     pgbench = f"/usr/lib/postgresql/{major(node)}/bin/pgbench"
     init = app_env_shell(node, "galion", f'{pgbench} -q -i -s 10 "${{DATABASE_URL/:6432/:5432}}"')
     assert init.rc == 0, init.stderr
-    sampler = ("runuser -u postgres -- bash -c 'echo $$ > /tmp/pg-sampler.pid; m=0; "
-               "for i in $(seq 1 1200); do "
-               "n=$(psql -X -Atc \"select count(*) from pg_stat_activity where backend_type = "
-               "\\$\\$client backend\\$\\$\"); [ \"$n\" -gt \"$m\" ] && m=$n; echo $m > /tmp/pg-max-conns; "
-               "sleep 0.1; done' >/dev/null 2>&1 &")
+    sampler = (
+        "runuser -u postgres -- bash -c 'echo $$ > /tmp/pg-sampler.pid; m=0; "
+        "for i in $(seq 1 1200); do "
+        'n=$(psql -X -Atc "select count(*) from pg_stat_activity where backend_type = '
+        '\\$\\$client backend\\$\\$"); [ "$n" -gt "$m" ] && m=$n; echo $m > /tmp/pg-max-conns; '
+        "sleep 0.1; done' >/dev/null 2>&1 &"
+    )
     node.host.run(sampler)
     try:
-        run = app_env_shell(node, "galion", f'ulimit -n 8192; {pgbench} -n -M simple -c {clients} '
-                                            f'-j 8 -t 3 "$DATABASE_URL"')
+        run = app_env_shell(
+            node,
+            "galion",
+            f'ulimit -n 8192; {pgbench} -n -M simple -c {clients} -j 8 -t 3 "$DATABASE_URL"',
+        )
     finally:
         node.host.run("kill $(cat /tmp/pg-sampler.pid) || true")
     assert run.rc == 0, run.stdout[-2000:] + run.stderr[-2000:]

@@ -5,8 +5,10 @@ GROUP = "db"
 
 def redis_as_app(node, command: str):
     env = f"{node.data['app_env_dir']}/galion.env"
-    return node.host.run(f"bash -c 'set -a; . {env}; set +a; redis-cli --no-auth-warning "
-                         f"-u \"$REDIS_URL\" {command}'")
+    return node.host.run(
+        f"bash -c 'set -a; . {env}; set +a; redis-cli --no-auth-warning "
+        f'-u "$REDIS_URL" {command}\''
+    )
 
 
 def info(node, section: str) -> dict[str, str]:
@@ -52,7 +54,10 @@ def test_data_survives_a_restart(node):
 def test_transparent_huge_pages_off_where_the_host_allows(node):
     assert node.host.service("galion-disable-thp.service").is_enabled
     thp = node.host.file("/sys/kernel/mm/transparent_hugepage/enabled")
-    in_container = node.host.run("systemd-detect-virt --container").stdout.strip() not in ("", "none")
+    in_container = node.host.run("systemd-detect-virt --container").stdout.strip() not in (
+        "",
+        "none",
+    )
     if not in_container and thp.exists:
         assert "[never]" in thp.content_string
 

@@ -11,6 +11,7 @@ from tests.inventory import nodes
 @pytest.fixture(scope="session")
 def sandbox_state():
     from sandbox import state
+
     try:
         return state.load()
     except state.SandboxNotUp:
@@ -25,12 +26,14 @@ def sandbox_secrets(sandbox_state) -> dict[str, str]:
 @pytest.fixture
 def env_with(sandbox_secrets, tmp_path):
     """An environment whose .env is the sandbox's with some values replaced."""
+
     def make(**changes) -> dict:
         values = dict(sandbox_secrets, **changes)
         path = tmp_path / "changed.env"
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         path.chmod(0o600)
         return dict(os.environ, GALION_ENV_FILE=str(path))
+
     return make
 
 

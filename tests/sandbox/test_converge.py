@@ -4,9 +4,9 @@ Runs after tests/roles (the test command's order), on a converged sandbox.
 """
 
 import hashlib
+import secrets as random_secrets
 
 import pytest
-import secrets as random_secrets
 
 from sandbox.converge import converge, pyinfra
 
@@ -49,8 +49,13 @@ def _sha(node, path):
     return node.host.check_output(f"sha256sum {path}").split()[0]
 
 
-SECRET_FILES = ["/etc/msmtprc", "/etc/pgbouncer/userlist.txt", "/etc/redis/users.acl",
-                "/etc/galion/env/galion.env", "/etc/galion/env/galion_studio.env"]
+SECRET_FILES = [
+    "/etc/msmtprc",
+    "/etc/pgbouncer/userlist.txt",
+    "/etc/redis/users.acl",
+    "/etc/galion/env/galion.env",
+    "/etc/galion/env/galion_studio.env",
+]
 
 
 @pytest.mark.once

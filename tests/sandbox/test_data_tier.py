@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(DB is None, reason="no db host in the inventory"
 
 
 def psql(sql: str) -> str:
-    return DB.host.check_output(f"runuser -u postgres -- psql -X -Atc \"{sql}\"")
+    return DB.host.check_output(f'runuser -u postgres -- psql -X -Atc "{sql}"')
 
 
 def started_at() -> str:
@@ -48,8 +48,9 @@ def test_restart_only_when_a_setting_needs_it():
 
 
 def _login(env_file: str) -> int:
-    return DB.host.run(f"bash -c 'set -a; . {env_file}; set +a; psql -X -w -Atc \"select 1\" "
-                       "\"$DATABASE_URL\"'").rc
+    return DB.host.run(
+        f'bash -c \'set -a; . {env_file}; set +a; psql -X -w -Atc "select 1" "$DATABASE_URL"\''
+    ).rc
 
 
 def test_changed_password_applies_and_the_old_one_stops_working(env_with):

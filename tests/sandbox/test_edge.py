@@ -12,7 +12,8 @@ pytestmark = pytest.mark.skipif(EDGE is None, reason="no edge host in the invent
 def serials() -> dict[str, str]:
     out = EDGE.host.check_output(
         "for d in /etc/letsencrypt/live/*/; do printf '%s ' $(basename $d); "
-        "openssl x509 -noout -serial -in $d/cert.pem; done")
+        "openssl x509 -noout -serial -in $d/cert.pem; done"
+    )
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 

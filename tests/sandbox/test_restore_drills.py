@@ -5,14 +5,22 @@ sandbox afterwards: converge (stanza in the wiped local repo) and a new full bac
 """
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sandbox.converge import converge, pyinfra
-from tests.drills import (NODE, destroy_disk, host_time, psql, restore, start_writer, stop_writer,
-                          wait_archived_after)
+from tests.drills import (
+    NODE,
+    destroy_disk,
+    host_time,
+    psql,
+    restore,
+    start_writer,
+    stop_writer,
+    wait_archived_after,
+)
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="no backups host in the inventory")
 
@@ -29,7 +37,7 @@ def fresh_backup():
 
 
 def test_offsite_objects_hold_no_plaintext(sandbox_state):
-    marker = "galion-canary-" + datetime.now(timezone.utc).strftime("%H%M%S%f")
+    marker = "galion-canary-" + datetime.now(UTC).strftime("%H%M%S%f")
     psql(f"insert into ops.canary (note) values ('{marker}')")
     assert NODE.host.run("systemctl start galion-backup-diff.service").rc == 0
     assert NODE.host.run("systemctl start galion-pgdump.service").rc == 0
@@ -50,8 +58,10 @@ def test_point_in_time_restore_from_offsite_alone(fresh_backup):
     start_writer()
     time.sleep(12)
     # T: half a second after a row's commit, well between two rows.
-    row_id, written = psql(f"select id, written_at at time zone 'UTC' from ops.canary "
-                           f"where id >= {first} order by id desc limit 1").split("|")
+    row_id, written = psql(
+        f"select id, written_at at time zone 'UTC' from ops.canary "
+        f"where id >= {first} order by id desc limit 1"
+    ).split("|")
     target = host_time(written + "+00") + timedelta(milliseconds=500)
     time.sleep(8)  # rows after T, which the restore must not bring back
     wait_archived_after(target + timedelta(seconds=5))
@@ -60,7 +70,9 @@ def test_point_in_time_restore_from_offsite_alone(fresh_backup):
     destroy_disk()
 
     restore("restore=time", f"restore_target={target.isoformat(sep=' ')}", "restore_repo=2")
-    ids = [int(i) for i in psql(f"select id from ops.canary where id >= {first} order by id").split()]
+    ids = [
+        int(i) for i in psql(f"select id from ops.canary where id >= {first} order by id").split()
+    ]
     assert ids == list(range(first, int(row_id) + 1)), (ids[:3], ids[-3:], row_id)
 
 
@@ -77,13 +89,22 @@ def test_latest_restore_after_losing_the_disk_loses_at_most_archive_timeout(fres
     newest = psql(f"select max(written_at) at time zone 'UTC' from ops.canary where id >= {first}")
     assert newest, "no canary row written after the backup came back"
     lost = (killed_at - host_time(newest + "+00")).total_seconds()
-    print(f"\nRPO measured: {lost:.1f}s of canary rows lost "
-          f"(archive_timeout {NODE.data['backups_archive_timeout']}s)")
+    print(
+        f"\nRPO measured: {lost:.1f}s of canary rows lost "
+        f"(archive_timeout {NODE.data['backups_archive_timeout']}s)"
+    )
     assert lost <= NODE.data["backups_archive_timeout"] + 30, lost
 
 
 def test_restore_request_errors_are_clear_and_touch_nothing():
-    proc = pyinfra("-y", "inventories/sandbox.py", "restore.py", "--data", "restore=time",
-                   "--data", "restore_target=yesterday")
+    proc = pyinfra(
+        "-y",
+        "inventories/sandbox.py",
+        "restore.py",
+        "--data",
+        "restore=time",
+        "--data",
+        "restore_target=yesterday",
+    )
     assert proc.returncode == 2
     assert "restore: restore_target='yesterday': give a time with its offset" in proc.stderr

@@ -17,7 +17,9 @@ def test_env_example_lists_every_secret_the_code_asks_for():
     asked = set()
     for path in list((REPO / "operations").glob("*.py")) + list((REPO / "galion").glob("*.py")):
         asked.update(re.findall(r'secrets\.get\("([A-Z0-9_]+)"\)', path.read_text()))
-        asked.update(re.findall(r'"([A-Z][A-Z0-9_]+_(?:PASSWORD|SECRET|KEY|PASSPHRASE))"', path.read_text()))
+        asked.update(
+            re.findall(r'"([A-Z][A-Z0-9_]+_(?:PASSWORD|SECRET|KEY|PASSPHRASE))"', path.read_text())
+        )
     assert asked, "no secret found: the scan is broken"
     assert asked <= secrets.example_keys()
 
@@ -28,8 +30,16 @@ def test_env_example_values_are_all_placeholders():
             assert secrets.PLACEHOLDER.match(line.split("=", 1)[1]), line
 
 
-@pytest.mark.parametrize("value,ok", [("change-me", False), ("", False), ("<generate>", False),
-                                      ("short", False), ("x" * 8 + "Y" * 8, True)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ("change-me", False),
+        ("", False),
+        ("<generate>", False),
+        ("short", False),
+        ("x" * 8 + "Y" * 8, True),
+    ],
+)
 def test_secret_problem_detection(monkeypatch, tmp_path, value, ok):
     env = tmp_path / ".env"
     env.write_text(f"SMTP_RELAY_PASSWORD={value}\n")
@@ -67,11 +77,18 @@ def test_ip_forwarding_only_on_docker_hosts():
 
 
 def test_sshd_dropin_renders_every_setting():
-    text = render("base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2", port=22,
-                  permit_root_login="no", max_auth_tries=3, login_grace_time=30,
-                  max_startups="10:30:60", client_alive_interval=300,
-                  kex=["curve25519-sha256"], ciphers=["aes256-gcm@openssh.com"],
-                  macs=["hmac-sha2-512-etm@openssh.com"])
+    text = render(
+        "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
+        port=22,
+        permit_root_login="no",
+        max_auth_tries=3,
+        login_grace_time=30,
+        max_startups="10:30:60",
+        client_alive_interval=300,
+        kex=["curve25519-sha256"],
+        ciphers=["aes256-gcm@openssh.com"],
+        macs=["hmac-sha2-512-etm@openssh.com"],
+    )
     assert "PermitRootLogin no\n" in text and "PasswordAuthentication no\n" in text
     assert "KexAlgorithms curve25519-sha256\n" in text
     assert "{{" not in text and "{%" not in text

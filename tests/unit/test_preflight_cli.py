@@ -62,12 +62,17 @@ def public_key(tmp_path_factory) -> str:
     return Path(f"{key}.pub").read_text().strip()
 
 
-def run_case(tmp_path, listener, public_key, data=None, groups=ALL_GROUPS, secret=GOOD_SECRET,
-             extra_hosts=()):
+def run_case(
+    tmp_path, listener, public_key, data=None, groups=ALL_GROUPS, secret=GOOD_SECRET, extra_hosts=()
+):
     host_data = {
-        "ssh_hostname": "127.0.0.1", "ssh_port": listener.port, "ssh_user": "deploy",
-        "ssh_connect_retries": 0, "base_deploy_authorized_keys": [public_key],
-        "base_mail_relay": "smtp.example.com:587", "base_mail_relay_user": "relay",
+        "ssh_hostname": "127.0.0.1",
+        "ssh_port": listener.port,
+        "ssh_user": "deploy",
+        "ssh_connect_retries": 0,
+        "base_deploy_authorized_keys": [public_key],
+        "base_mail_relay": "smtp.example.com:587",
+        "base_mail_relay_user": "relay",
     }
     host_data.update(data or {})
     lines = [f"_box = ('box', {host_data!r})"]
@@ -87,56 +92,114 @@ def run_case(tmp_path, listener, public_key, data=None, groups=ALL_GROUPS, secre
         values["SMTP_RELAY_PASSWORD"] = secret
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(env_file), "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-                          cwd=REPO, env=env, text=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     problems = [line for line in proc.stderr.splitlines() if line.startswith("preflight:")]
     return proc, problems
 
 
 CASES = {
     "missing secret": (dict(secret=None), "secret SMTP_RELAY_PASSWORD: missing"),
-    "placeholder secret": (dict(secret="change-me"), "secret SMTP_RELAY_PASSWORD: still a placeholder"),
+    "placeholder secret": (
+        dict(secret="change-me"),
+        "secret SMTP_RELAY_PASSWORD: still a placeholder",
+    ),
     "short secret": (dict(secret="abc123"), "secret SMTP_RELAY_PASSWORD: shorter than 16"),
-    "bad e-mail": (dict(data={"operator_email": "ops@"}), "operator_email: 'ops@' is not an e-mail"),
-    "bad CIDR": (dict(data={"base_ssh_trusted_cidrs": ["10.0.0.300/32"]}),
-                 "base_ssh_trusted_cidrs: ['10.0.0.300/32'] is not a list of CIDRs"),
+    "bad e-mail": (
+        dict(data={"operator_email": "ops@"}),
+        "operator_email: 'ops@' is not an e-mail",
+    ),
+    "bad CIDR": (
+        dict(data={"base_ssh_trusted_cidrs": ["10.0.0.300/32"]}),
+        "base_ssh_trusted_cidrs: ['10.0.0.300/32'] is not a list of CIDRs",
+    ),
     "bad port": (dict(data={"base_ssh_port": 70000}), "base_ssh_port: 70000 is not a TCP port"),
-    "bad firewall port": (dict(data={"base_firewall_ports_by_group": {"edge": ["99999/tcp"]}}),
-                          "base_firewall_ports_by_group:"),
-    "bad address": (dict(data={"ssh_hostname": "titan axe!"}),
-                    "ssh_hostname: 'titan axe!' is not an IP address or host name"),
+    "bad firewall port": (
+        dict(data={"base_firewall_ports_by_group": {"edge": ["99999/tcp"]}}),
+        "base_firewall_ports_by_group:",
+    ),
+    "bad address": (
+        dict(data={"ssh_hostname": "titan axe!"}),
+        "ssh_hostname: 'titan axe!' is not an IP address or host name",
+    ),
     "bad relay": (dict(data={"base_mail_relay": "smtp.example.com"}), "base_mail_relay:"),
-    "no keys": (dict(data={"base_deploy_authorized_keys": []}), "base_deploy_authorized_keys: is empty"),
-    "not a key": (dict(data={"base_deploy_authorized_keys": ["ssh-ed25519 not*base64"]}),
-                  "base_deploy_authorized_keys: ssh-ed25519 key with invalid base64"),
+    "no keys": (
+        dict(data={"base_deploy_authorized_keys": []}),
+        "base_deploy_authorized_keys: is empty",
+    ),
+    "not a key": (
+        dict(data={"base_deploy_authorized_keys": ["ssh-ed25519 not*base64"]}),
+        "base_deploy_authorized_keys: ssh-ed25519 key with invalid base64",
+    ),
     "root as deploy user": (dict(data={"base_deploy_user": "root"}), "base_deploy_user: 'root'"),
     "unknown group": (dict(groups=("app", "dbs")), "group dbs: is not a role group"),
-    "primary and replica": (dict(groups=("app", "db", "db_replica")),
-                            "groups: is in both db and db_replica"),
-    "replica without primary": (dict(groups=("app", "db_replica")),
-                                "group db_replica: has replicas but no primary"),
+    "primary and replica": (
+        dict(groups=("app", "db", "db_replica")),
+        "groups: is in both db and db_replica",
+    ),
+    "replica without primary": (
+        dict(groups=("app", "db_replica")),
+        "group db_replica: has replicas but no primary",
+    ),
     "edge without app": (dict(groups=("edge",)), "group edge: has nothing to proxy to"),
     "two primaries": (dict(extra_hosts=[("db2", ["db"])]), "group db: has more than one primary"),
-    "secret with a quote": (dict(secret='abcdefgh"ijklmnopq'),
-                            "secret SMTP_RELAY_PASSWORD: holding whitespace, a quote"),
-    "eviction policy": (dict(data={"redis_maxmemory_policy": "lru"}), "redis_maxmemory_policy: 'lru'"),
-    "tiny memory budget": (dict(data={"postgres_memory_budget_mb": 100}),
-                           "postgres_memory_budget_mb: 100 is not a size in MB"),
-    "app without database": (dict(data={"app_stacks": [{"name": "x", "database": "nope", "redis_db": 0}]}),
-                             "app_stacks: 'x' uses database 'nope'"),
+    "secret with a quote": (
+        dict(secret='abcdefgh"ijklmnopq'),
+        "secret SMTP_RELAY_PASSWORD: holding whitespace, a quote",
+    ),
+    "eviction policy": (
+        dict(data={"redis_maxmemory_policy": "lru"}),
+        "redis_maxmemory_policy: 'lru'",
+    ),
+    "tiny memory budget": (
+        dict(data={"postgres_memory_budget_mb": 100}),
+        "postgres_memory_budget_mb: 100 is not a size in MB",
+    ),
+    "app without database": (
+        dict(data={"app_stacks": [{"name": "x", "database": "nope", "redis_db": 0}]}),
+        "app_stacks: 'x' uses database 'nope'",
+    ),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
-    "backups without db": (dict(groups=("app", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
-                           "groups: is in backups but not in db"),
+    "backups without db": (
+        dict(groups=("app", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
+        "groups: is in backups but not in db",
+    ),
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
-    "acme over http": (dict(data={"nginx_acme_directory": "http://acme.example/dir"}),
-                       "nginx_acme_directory: 'http://acme.example/dir' is not an https://"),
-    "vhost with unknown upstream": (dict(data={"nginx_vhosts": [{"name": "x.galion.app", "aliases": [],
-                                                                 "upstream": "nope", "kind": "api", "csp": ""}]}),
-                                    "nginx_vhosts:"),
-    "body size": (dict(data={"nginx_client_max_body_size": "fifty"}), "nginx_client_max_body_size:"),
-    "private address": (dict(data={"private_address": "db.internal"}),
-                        "private_address: 'db.internal' is not an IP address"),
+    "acme over http": (
+        dict(data={"nginx_acme_directory": "http://acme.example/dir"}),
+        "nginx_acme_directory: 'http://acme.example/dir' is not an https://",
+    ),
+    "vhost with unknown upstream": (
+        dict(
+            data={
+                "nginx_vhosts": [
+                    {
+                        "name": "x.galion.app",
+                        "aliases": [],
+                        "upstream": "nope",
+                        "kind": "api",
+                        "csp": "",
+                    }
+                ]
+            }
+        ),
+        "nginx_vhosts:",
+    ),
+    "body size": (
+        dict(data={"nginx_client_max_body_size": "fifty"}),
+        "nginx_client_max_body_size:",
+    ),
+    "private address": (
+        dict(data={"private_address": "db.internal"}),
+        "private_address: 'db.internal' is not an IP address",
+    ),
 }
 
 

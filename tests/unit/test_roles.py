@@ -196,8 +196,13 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
     assert operations.knobs(roles)["cachestore_port"] == 11211
     assert [f.__name__ for f in operations.for_host({"cache"}, roles)] == ["base", "cachestore"]
 
-    data = dict(_all_py(), cachestore_port=0, base_deploy_authorized_keys=[
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz4E8b8oE4t7aVq4qGzC0Wj9kG0l8x1Yk2m9n3o4p5q op"])
+    data = dict(
+        _all_py(),
+        cachestore_port=0,
+        base_deploy_authorized_keys=[
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz4E8b8oE4t7aVq4qGzC0Wj9kG0l8x1Yk2m9n3o4p5q op"
+        ],
+    )
     box = SimpleNamespace(name="box", data=data, groups=["cache"])
     lines = [p.line() for p in preflight.check([box], roles)]
     assert any("box: cachestore_port: 0 is not a TCP port" in line for line in lines), lines
@@ -221,7 +226,8 @@ def test_a_new_role_file_alone_reaches_the_real_cli(tmp_path):
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz4E8b8oE4t7aVq4qGzC0Wj9kG0l8x1Yk2m9n3o4p5q op"
     (tree / "inventories" / "case.py").write_text(
         f"cache = [('box', {{'ssh_hostname': '127.0.0.1', 'ssh_port': 9, "
-        f"'base_deploy_authorized_keys': [{key!r}], 'cachestore_port': 70000}})]\n")
+        f"'base_deploy_authorized_keys': [{key!r}], 'cachestore_port': 70000}})]\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(tmp_path / "none.env"),
            "HOME": str(tmp_path)}  # fmt: skip
     proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventories/case.py",

@@ -1,0 +1,128 @@
+"""Shell the roles run, built by small functions and checked here without a host: the
+exact text where it matters, and `bash -n` + shellcheck for every command."""
+
+import subprocess
+
+import pytest
+
+from galion import commands, postgresql
+from operations import backups, base, nginx_tls, postgres, redis
+
+STAGED = "/etc/example.conf.galion-new"
+
+
+def _fill(command: str) -> str:
+    return command.replace("{staged}", STAGED)
+
+
+BUILT = {
+    "sshd validate": base.sshd_validate_command(),
+    "ssh.socket reload": " && ".join(base.SSH_SOCKET_RELOAD),
+    "sshd reload": base.SSHD_RELOAD,
+    "fail2ban jail test": commands.fail2ban_jail_test("galion.local"),
+    "postgres reload": postgresql.reload_or_restart_command(15),
+    "postgres cluster up": " && ".join(postgres.cluster_up_commands(17)),
+    "postgres tuning validate": postgres.tuning_validate_command(16),
+    "pg_hba loaded": postgres.HBA_LOADED,
+    "createdb": postgres.createdb_command("galion", "galion"),
+    "pgbouncer restart": " && ".join(postgres.PGBOUNCER_RESTART),
+    "redis acl validate": redis.scratch_start_command("true", "--aclfile {staged}"),
+    "redis conf validate": redis.scratch_start_command(
+        "echo 'include {staged}' >> $d/main.conf", ""
+    ),
+    "pgbackrest validate": backups.config_validate_command(),
+    "stanza-create": backups.stanza_create_command(),
+    "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
+    "nginx test": nginx_tls.nginx_test_command("conf.d/20-vhost-galion.app.conf"),
+    "placeholder certificate": nginx_tls.placeholder_certificate_command(),
+    "serve certificate": " && ".join(
+        nginx_tls.serve_certificate_commands("galion.app", "/etc/letsencrypt/live/galion.app")
+    ),
+    "certbot": nginx_tls.certbot_command(
+        "galion.app", ["galion.app", "www.galion.app"], "https://acme.test/dir",
+        "ops@galion.app", "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
+    ),
+    "nginx reload": nginx_tls.NGINX_RELOAD,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_every_command_is_valid_shell(name):
+    command = _fill(BUILT[name])
+    syntax = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    lint = subprocess.run(["shellcheck", "-s", "bash", "-S", "warning", "-"],
+                          input=command + "\n", capture_output=True, text=True)  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_postgres_reload_restarts_only_for_pending_settings():
+    assert postgresql.reload_or_restart_command(15) == (
+        "pg_ctlcluster 15 main reload && for _ in 1 2 3 4 5 6 7 8 9 10; do "
+        'n=$(runuser -u postgres -- psql -X -Atc "select count(*) from pg_settings where '
+        'pending_restart"); [ "$n" != 0 ] && break; sleep 0.3; done; if [ "$n" != 0 ]; then '
+        'echo "restart needed by $n setting(s)"; systemctl restart postgresql@15-main; fi'
+    )
+
+
+def test_postgres_cluster_is_created_only_if_missing():
+    assert postgres.cluster_up_commands(17) == [
+        "pg_lsclusters --no-header | grep -q '^17 *main ' || pg_createcluster 17 main",
+        "pg_ctlcluster 17 main start || pg_ctlcluster 17 main status",
+        "systemctl enable postgresql@17-main",
+    ]
+
+
+def test_postgres_tuning_is_validated_against_the_live_main_config():
+    text = postgres.tuning_validate_command(16)
+    assert "cat /etc/postgresql/16/main/postgresql.conf" in text
+    assert "echo \"include '{staged}'\"" in text
+    assert "/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main" in text
+    assert text.endswith("rm -f $t; exit $r")
+
+
+def test_sshd_is_validated_with_the_staged_dropin_first():
+    assert base.sshd_validate_command() == (
+        "mkdir -p /run/sshd && t=$(mktemp) && "
+        '{ echo "Include {staged}"; cat /etc/ssh/sshd_config; } > $t && '
+        "sshd -t -f $t; r=$?; rm -f $t; exit $r"
+    )
+
+
+def test_fail2ban_jail_test_replaces_the_live_jail_in_a_scratch_copy():
+    assert commands.fail2ban_jail_test("galion-nginx.local") == (
+        "d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} "
+        "$d/jail.d/galion-nginx.local && rm -f $d/jail.d/*.galion-new && "
+        "fail2ban-client -c $d -t >/dev/null; r=$?; rm -rf $d; exit $r"
+    )
+
+
+def test_redis_scratch_start_never_listens_and_passes_only_if_still_up():
+    text = redis.scratch_start_command("true", "--aclfile {staged}")
+    assert "--port 0 --unixsocket $d/sock" in text
+    assert "--supervised no --aclfile {staged}; r=$?" in text
+    assert text.endswith("[ $r = 124 ]")  # timeout's code: it was still running
+
+
+def test_nginx_test_rewrites_paths_into_the_scratch_copy():
+    text = nginx_tls.nginx_test_command("conf.d/10-upstream-api.conf")
+    assert "cp {staged} $d/conf.d/10-upstream-api.conf" in text
+    assert "rm -f $d/conf.d/10-upstream-api.conf.galion-new" in text
+    assert 'sed -i "s#/etc/nginx/#$d/#g"' in text
+    assert "nginx -t -q -c $d/nginx.conf" in text
+
+
+def test_certbot_quotes_what_comes_from_data():
+    text = nginx_tls.certbot_command("x", ["a.example", "b.example"], "https://acme/dir?x=1",
+                                     "ops@example.com")  # fmt: skip
+    assert text.startswith("certbot certonly --webroot -w /var/www/letsencrypt --cert-name x ")
+    assert "-d a.example -d b.example" in text
+    assert "--server 'https://acme/dir?x=1'" in text
+    assert "--keep-until-expiring" in text
+
+
+def test_stanza_create_retries_while_the_archiver_holds_the_lock():
+    assert backups.stanza_create_command() == (
+        "for _ in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=main "
+        "--log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"
+    )

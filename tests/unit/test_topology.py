@@ -1,0 +1,65 @@
+"""Cross-host answers from the inventory's groups (galion/topology.py), without hosts."""
+
+from types import SimpleNamespace
+
+from galion import topology
+
+
+class Inventory:
+    def __init__(self, **groups):
+        self.groups = groups
+
+    def get_group(self, name, default=None):
+        return self.groups.get(name, default)
+
+
+def host(name, **data):
+    return SimpleNamespace(name=name, data=data)
+
+
+BOX = host("titanaxe", ssh_hostname="54.37.161.67")
+SINGLE = Inventory(app=[BOX], db=[BOX], edge=[BOX], backups=[BOX])
+
+EDGE = host("edge1", ssh_hostname="203.0.113.1", private_address="10.0.0.1")
+APP1 = host("app1", ssh_hostname="203.0.113.2", private_address="10.0.0.2")
+APP2 = host("app2", ssh_hostname="203.0.113.3", private_address="10.0.0.3")
+DB1 = host("db1", ssh_hostname="203.0.113.4", private_address="10.0.0.4")
+DB2 = host("db2", ssh_hostname="203.0.113.5", private_address="10.0.0.5")
+FLEET = Inventory(edge=[EDGE], app=[APP1, APP2], db=[DB1], db_replica=[DB2], backups=[DB1])
+
+
+def test_single_box_keeps_the_data_tier_on_loopback():
+    assert topology.data_tier_clients(SINGLE, BOX) == []
+    assert topology.data_tier_bind_addresses(SINGLE, BOX) == []
+    assert topology.database_address(SINGLE, BOX) == "127.0.0.1"
+    assert topology.upstream_servers(SINGLE, BOX, 8001) == ["127.0.0.1:8001"]
+    assert topology.database_replicas(SINGLE) == []
+
+
+def test_fleet_connects_over_private_addresses():
+    assert topology.data_tier_clients(FLEET, DB1) == [APP1, APP2]
+    assert topology.data_tier_bind_addresses(FLEET, DB1) == ["10.0.0.4"]
+    assert topology.database_address(FLEET, APP2) == "10.0.0.4"
+    assert topology.upstream_servers(FLEET, EDGE, 3001) == ["10.0.0.2:3001", "10.0.0.3:3001"]
+    assert topology.database_replicas(FLEET) == [DB2]
+
+
+def test_a_db_host_that_is_also_an_app_host_is_not_its_own_client():
+    both = host("both", ssh_hostname="198.51.100.9", private_address="10.0.0.9")
+    inv = Inventory(app=[both, APP1], db=[both])
+    assert topology.data_tier_clients(inv, both) == [APP1]
+    assert topology.database_address(inv, both) == "127.0.0.1"
+    assert topology.database_address(inv, APP1) == "10.0.0.9"
+    assert topology.upstream_servers(inv, both, 8001) == ["127.0.0.1:8001", "10.0.0.2:8001"]
+
+
+def test_private_address_falls_back_to_the_ssh_address_then_the_name():
+    assert topology.private_address(APP1) == "10.0.0.2"
+    assert topology.private_address(BOX) == "54.37.161.67"
+    assert topology.private_address(host("bare")) == "bare"
+
+
+def test_host_cidr_is_a_single_address_and_names_stay_names():
+    assert topology.host_cidr("10.0.0.2") == "10.0.0.2/32"
+    assert topology.host_cidr("2001:db8::1") == "2001:db8::1/128"
+    assert topology.host_cidr("app1.internal") == "app1.internal"
