@@ -323,3 +323,32 @@ class CertbotLineage(_Fact):
             for part in text.split()
             if part.startswith("DNS:")
         )
+
+
+def parse_settings(lines, keys=None) -> dict[str, str]:
+    """`key = value` lines of an ini-style file, for the keys asked or all (first one wins)."""
+    found: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if (
+            sep
+            and (keys is None or key in keys)
+            and key not in found
+            and not key.startswith((";", "#"))
+        ):
+            found[key] = value.strip()
+    return found
+
+
+class ConfigSettings(_Fact):
+    """Some `key = value` settings of an ini-style file: `{key: value}`; {} if it is missing."""
+
+    default_value: ClassVar[Any] = {}
+
+    def command(self, path, keys):
+        pattern = "|".join(keys)
+        return f"grep -E '^[[:space:]]*({pattern})[[:space:]]*=' {path} 2>/dev/null || true"
+
+    def process(self, output):
+        return parse_settings(output)

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import subprocess
 from pathlib import Path
 
 KEY_TYPES = (
@@ -56,3 +57,31 @@ def entry_problem(entry) -> str | None:
         if reason:
             return reason
     return None
+
+
+def blob(line: str) -> str:
+    """The base64 body of a key line: what identifies the key (type and comment aside)."""
+    return line.split()[1]
+
+
+def login_key_blob(private_key: str) -> str | None:
+    """The public half of the private key pyinfra logs in with, if it can be read here:
+    derived from the key itself (`ssh-keygen -y`, which also proves the .pub file is not
+    stale), else from its .pub file; None when neither works (a passphrase, no file)."""
+    path = Path(private_key).expanduser()
+    if not path.is_file():
+        return None
+    try:
+        proc = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(path)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=10)  # fmt: skip
+        if proc.returncode == 0 and not line_problem(proc.stdout.strip()):
+            return blob(proc.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    pub = path.with_name(path.name + ".pub")
+    try:
+        lines = key_lines(str(pub))
+    except OSError:
+        return None
+    return blob(lines[0]) if lines and not line_problem(lines[0]) else None

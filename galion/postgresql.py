@@ -30,12 +30,28 @@ def unit(major: int) -> str:
     return f"postgresql@{major}-{CLUSTER}"
 
 
-def reload_or_restart_command(major: int) -> str:
-    """Reload; restart only if a changed setting needs it (pg_settings.pending_restart)."""
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def restart_allowed(data) -> bool:
+    """`postgres_restart_allowed` from data or `--data` (where it arrives as a string)."""
+    value = data.get("postgres_restart_allowed")
+    return value is True or str(value).strip().lower() in TRUE_WORDS
+
+
+def reload_or_restart_command(major: int, allow_restart: bool = True) -> str:
+    """Reload; if a changed setting needs a restart (pg_settings.pending_restart), restart
+    only when allowed, else say that a restart is pending (and succeed)."""
+    if allow_restart:
+        then = f'echo "restart needed by $n setting(s)"; systemctl restart {unit(major)}'
+    else:
+        then = (
+            'echo "restart pending: $n setting(s) wait for a restart; converge with '
+            '--data postgres_restart_allowed=true in a maintenance window" >&2'
+        )
     return (
         f"pg_ctlcluster {major} {CLUSTER} reload && for _ in 1 2 3 4 5 6 7 8 9 10; do "
         f'n=$({PSQL} "select count(*) from pg_settings where pending_restart"); '
         f'[ "$n" != 0 ] && break; sleep 0.3; done; '
-        f'if [ "$n" != 0 ]; then echo "restart needed by $n setting(s)"; '
-        f"systemctl restart {unit(major)}; fi"
+        f'if [ "$n" != 0 ]; then {then}; fi'
     )

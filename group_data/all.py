@@ -25,6 +25,11 @@ postgres_databases = [
         "password_secret": "POSTGRES_GALION_STUDIO_PASSWORD",
     },
 ]
+# Let this run restart PostgreSQL when a changed setting needs it (shared_buffers,
+# max_connections, archive_mode, ...). Off: such a change is reloaded and reported as
+# "restart pending" until a run with --data postgres_restart_allowed=true (a maintenance
+# window). The first install always may.
+postgres_restart_allowed = False
 # Port the apps connect to (their DATABASE_URL points here, not at PostgreSQL).
 pgbouncer_port = 6432
 # Redis TCP port.

@@ -30,6 +30,9 @@ for _h in _state["hosts"]:
         "base_mail_relay_user": "galion-sandbox",
         # The sandbox host sees the whole machine's RAM; plan PostgreSQL for a small box.
         "postgres_memory_budget_mb": 1024,
+        # Throwaway hosts may restart PostgreSQL whenever a setting needs it (the tests of
+        # the restart rule pass --data postgres_restart_allowed=false).
+        "postgres_restart_allowed": True,
         "redis_maxmemory_mb": 256,
         # Off-site backups go to the sandbox's S3 stand-in (rclone serve s3, TLS).
         "backups_s3_endpoint": _state["s3"]["hostname"],

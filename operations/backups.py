@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -60,6 +61,15 @@ KNOBS = {
     "backups_drill_port": 5499,
     # Where the logical dumps are kept locally (one folder per database).
     "backups_dump_dir": "/var/backups/galion",
+    # Free space (MB) restores and drills leave on the database's disk: one that would
+    # go below it is refused (a drill is skipped and says so in its metric).
+    "backups_free_space_floor_mb": 1024,
+    # Seconds restore=latest waits for the newest WAL to be archived before it stops
+    # PostgreSQL (it refuses rather than lose committed transactions).
+    "backups_restore_wal_wait_seconds": 120,
+    # Seconds a cluster restore waits for WAL replay; longer is reported as still
+    # replaying, not as failed.
+    "backups_restore_replay_wait_seconds": 600,
     # Database holding ops.canary, the table the drills and restores count rows in (one
     # row every 5 min from the metrics job); None: the first of postgres_databases.
     "backups_canary_database": None,
@@ -133,6 +143,11 @@ ROLE = Role(
         ("backups_s3_ca_file", is_readable_file_or_none, "is not a readable file",
          "give the CA file's local path, or None for the system's CAs"),
         ("backups_drill_port", is_port, "is not a TCP port", "use 5499"),
+        ("backups_free_space_floor_mb", int_between(0, 10**7), "is not a size in MB", "use 1024"),
+        ("backups_restore_wal_wait_seconds", int_between(10, 3600),
+         "is not seconds between 10 and 3600", "use 120"),
+        ("backups_restore_replay_wait_seconds", int_between(10, 86400),
+         "is not seconds between 10 and 86400", "use 600"),
     ),
 )  # fmt: skip
 
@@ -223,7 +238,7 @@ def jobs(data) -> list[dict]:
 def _packages():
     apt.packages(
         name="Install pgBackRest and rclone",
-        packages=["pgbackrest", "rclone", "zstd"],
+        packages=["pgbackrest", "rclone", "zstd", "python3"],
         update=True,
         cache_time=3600,
         no_recommends=True,
@@ -336,9 +351,14 @@ def _archiving(major: int):
             name=f"pgBackRest stanza {STANZA} in both repositories",
             commands=[stanza_create_command()],
         )
+    conf_path = f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf"
+    # archive_mode needs a restart: the first install may, later runs when allowed.
+    allow_restart = postgresql.restart_allowed(data) or not host.get_fact(
+        Sha256File, path=conf_path
+    )
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",
-        dest=f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf",
+        dest=conf_path,
         user="postgres",
         group="postgres",
         content=render(
@@ -350,7 +370,7 @@ def _archiving(major: int):
     )
     server.shell(
         name="Reload PostgreSQL for archiving (restart if archive_mode changed)",
-        commands=[postgresql.reload_or_restart_command(major)],
+        commands=[postgresql.reload_or_restart_command(major, allow_restart)],
         _if=conf.did_change,
     )
 
@@ -374,6 +394,9 @@ def _canary():
 
 def _schedules():
     data = host.data
+    # While a restore is pending (a new server, step 4 of docs/DISASTER_RECOVERY.md) the
+    # empty cluster must not be backed up or dumped over the history it is waiting for.
+    paused = bool(data.get("backups_restore_pending"))
     for job in jobs(data):
         service = config_file(
             name=f"Unit {job['name']}.service",
@@ -387,11 +410,12 @@ def _schedules():
             validate=timer_validate_command(job["schedule"]),
         )
         systemd.daemon_reload(name=f"systemd reads {job['name']}", _if=any_changed(service, timer))
+        keep = not paused or job["name"] == "galion-backup-metrics"
         systemd.service(
-            name=f"{job['name']}.timer enabled and waiting",
+            name=f"{job['name']}.timer {'enabled and waiting' if keep else 'off: restore pending'}",
             service=f"{job['name']}.timer",
-            running=True,
-            enabled=True,
+            running=keep,
+            enabled=keep,
         )
 
 

@@ -135,6 +135,22 @@ def _check_keys(name: str, data, groups) -> list[Problem]:
                     "give `ssh-ed25519 AAAA...` or a path to a .pub file",
                 )
             )
+    if problems:
+        return problems
+    # The list replaces the deploy user's keys: without the key this run logs in with,
+    # the run would succeed and lock its operator out for good.
+    login = keys.login_key_blob(data.get("ssh_key")) if data.get("ssh_key") else None
+    if login and login not in {keys.blob(line) for line in authorized_keys(data)}:
+        problems.append(
+            Problem(
+                name,
+                "base_deploy_authorized_keys",
+                f"lacks the key this run logs in with ({data.get('ssh_key')}): the converge would "
+                "lock you out",
+                f"add {data.get('ssh_key')}.pub to the list (keep it while you "
+                "still log in with that key)",
+            )
+        )
     return problems
 
 

@@ -1,18 +1,21 @@
 """PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import postgresql, scram, secrets, topology
 from galion.facts import (
+    ConfigSettings,
     MemoryTotalMb,
     PostgresClusters,
     PostgresDatabases,
     PostgresQuery,
     PostgresRoles,
+    parse_settings,
 )
 from galion.ops import config_file, postgres_sql, render, sysctl_values
 from galion.postgresql import CLUSTER
@@ -133,6 +136,12 @@ ROLE = Role(
 )  # fmt: skip
 
 
+def stable_ram_mb(mem_total_mb: int) -> int:
+    """MemTotal rounded to whole GiB: kernel updates, crash-kernel reservations and
+    firmware move MemTotal by some MB, which must not move the tuning (and restart)."""
+    return max(1, round(mem_total_mb / 1024)) * 1024
+
+
 def memory_budget_mb(data, ram_mb: int, groups) -> int:
     if data.get("postgres_memory_budget_mb"):
         return int(data.get("postgres_memory_budget_mb"))
@@ -235,9 +244,13 @@ def createdb_command(name: str, owner: str) -> str:
 
 
 # PgBouncer reads its file limit from the unit: a new limit needs a restart.
-PGBOUNCER_RESTART = ["systemctl daemon-reload", "systemctl restart pgbouncer"]
-# Every other change reloads (known gap, step 6: PgBouncer ignores listen changes on reload).
+PGBOUNCER_RESTART_NOW = "systemctl restart pgbouncer"
+PGBOUNCER_RESTART = ["systemctl daemon-reload", PGBOUNCER_RESTART_NOW]
+# Every other change reloads.
 PGBOUNCER_RELOAD = "systemctl reload-or-restart pgbouncer"
+PGBOUNCER_INI = "/etc/pgbouncer/pgbouncer.ini"
+# PgBouncer ignores these on reload: a change to them needs a restart.
+PGBOUNCER_RESTART_SETTINGS = ("listen_addr", "listen_port")
 
 
 def listen_addresses() -> list[str]:
@@ -269,12 +282,17 @@ def _cluster(major: int):
 
 
 def _tuning(major: int):
-    ram = host.get_fact(MemoryTotalMb)
+    ram = stable_ram_mb(host.get_fact(MemoryTotalMb))
     budget = memory_budget_mb(host.data, ram, host.groups)
     conf_dir = postgresql.config_dir(major)
+    tuning_path = f"{conf_dir}/conf.d/90-galion.conf"
+    # The first install may restart (nothing is served yet); later only when allowed.
+    allow_restart = postgresql.restart_allowed(host.data) or not host.get_fact(
+        Sha256File, path=tuning_path
+    )
     conf = config_file(
         name="PostgreSQL tuning (validated with postgres -C)",
-        dest=f"{conf_dir}/conf.d/90-galion.conf",
+        dest=tuning_path,
         user="postgres",
         group="postgres",
         content=render(
@@ -306,7 +324,7 @@ def _tuning(major: int):
     )
     server.shell(
         name="Reload PostgreSQL (restart only if a setting needs it)",
-        commands=[postgresql.reload_or_restart_command(major), HBA_LOADED],
+        commands=[postgresql.reload_or_restart_command(major, allow_restart), HBA_LOADED],
         _if=any_changed(conf, hba),
     )
 
@@ -457,26 +475,37 @@ def _pgbouncer_auth_function():
         )
 
 
+def pgbouncer_needs_restart(current: dict, content: str) -> bool:
+    """Whether the wanted pgbouncer.ini changes a setting PgBouncer reads only at start."""
+    wanted = parse_settings(content.splitlines(), PGBOUNCER_RESTART_SETTINGS)
+    have = {k: v for k, v in current.items() if k in PGBOUNCER_RESTART_SETTINGS}
+    return bool(have) and have != wanted
+
+
 def _pgbouncer():
     data = host.data
+    content = render(
+        "postgres/etc/pgbouncer/pgbouncer.ini.j2",
+        databases=data.postgres_databases,
+        postgres_port=data.postgres_port,
+        listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
+        port=data.pgbouncer_port,
+        max_client_conn=data.pgbouncer_max_client_conn,
+        default_pool_size=data.pgbouncer_default_pool_size,
+        reserve_pool_size=data.pgbouncer_reserve_pool_size,
+        auth_user=data.pgbouncer_auth_user,
+        stats_user=data.pgbouncer_stats_user,
+    )
+    restart = pgbouncer_needs_restart(
+        host.get_fact(ConfigSettings, path=PGBOUNCER_INI, keys=PGBOUNCER_RESTART_SETTINGS), content
+    )
     ini = config_file(
         name="PgBouncer: transaction pooling, scram through auth_query",
-        dest="/etc/pgbouncer/pgbouncer.ini",
+        dest=PGBOUNCER_INI,
         user="postgres",
         group="postgres",
         mode="640",
-        content=render(
-            "postgres/etc/pgbouncer/pgbouncer.ini.j2",
-            databases=data.postgres_databases,
-            postgres_port=data.postgres_port,
-            listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
-            port=data.pgbouncer_port,
-            max_client_conn=data.pgbouncer_max_client_conn,
-            default_pool_size=data.pgbouncer_default_pool_size,
-            reserve_pool_size=data.pgbouncer_reserve_pool_size,
-            auth_user=data.pgbouncer_auth_user,
-            stats_user=data.pgbouncer_stats_user,
-        ),
+        content=content,
     )
     userlist = config_file(
         name="PgBouncer auth file (secret)",
@@ -507,13 +536,35 @@ def _pgbouncer():
         _if=limits.did_change,
     )
     server.shell(
-        name="Reload PgBouncer if its config changed",
-        commands=[PGBOUNCER_RELOAD],
+        name=(
+            "Restart PgBouncer: its listen address or port changed"
+            if restart
+            else "Reload PgBouncer if its config changed"
+        ),
+        commands=[PGBOUNCER_RESTART_NOW if restart else PGBOUNCER_RELOAD],
         _if=any_changed(ini, userlist),
     )
     systemd.service(
         name="PgBouncer enabled and running", service="pgbouncer", running=True, enabled=True
     )
+
+
+def _pending_restart(major: int):
+    """Settings an earlier run changed but that wait for a restart (it was not allowed)."""
+    rows = host.get_fact(PostgresQuery, sql="select name from pg_settings where pending_restart")
+    if not rows:
+        host.noop("no setting waits for a restart")
+        return
+    names = ", ".join(row[0] for row in rows)
+    if postgresql.restart_allowed(host.data):
+        server.shell(name=f"Restart PostgreSQL for settings that wait for it ({names})",
+                     commands=[f"systemctl restart {postgresql.unit(major)}"])  # fmt: skip
+    else:
+        host.log(
+            f"PostgreSQL restart pending for {names}: converge with --data "
+            "postgres_restart_allowed=true in a maintenance window",
+            logger.warning,
+        )
 
 
 def _os_settings():
@@ -536,6 +587,7 @@ def postgres():
     _packages(major)
     _cluster(major)
     _tuning(major)
+    _pending_restart(major)
     _roles_and_databases()
     _extensions()
     _pgbouncer_auth_function()

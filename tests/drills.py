@@ -72,10 +72,14 @@ def destroy_disk():
     )
 
 
-def restore(*data: str):
+def run_restore(*data: str):
     args = []
     for item in data:
         args += ["--data", item]
-    proc = pyinfra("-y", "inventories/sandbox.py", "restore.py", *args)
+    return pyinfra("-y", "inventories/sandbox.py", "restore.py", *args)
+
+
+def restore(*data: str):
+    proc = run_restore(*data)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

@@ -47,6 +47,46 @@ def test_restart_only_when_a_setting_needs_it():
     assert converge().check().changed == []
 
 
+def test_a_restart_waits_until_a_run_allows_it():
+    """Production's rule: a setting that needs a restart is reloaded and reported as
+    pending; PostgreSQL restarts only in a run that allows it."""
+    before = started_at()
+    original = DB.data["postgres_memory_budget_mb"] // 4
+    budget = ["--data", f"postgres_memory_budget_mb={DB.data['postgres_memory_budget_mb'] + 512}"]
+    held = ["--data", "postgres_restart_allowed=false"]
+    first = converge(*budget, *held).check()
+    assert any("PostgreSQL tuning" in c for c in first.changed)
+    assert started_at() == before
+    assert psql("show shared_buffers") == f"{original}MB"
+    assert psql("select name from pg_settings where pending_restart") == "shared_buffers"
+    again = converge(*budget, *held).check()
+    assert again.changed == []
+    assert "PostgreSQL restart pending for shared_buffers" in again.stderr
+    assert started_at() == before
+    allowed = converge(*budget, "--data", "postgres_restart_allowed=true").check()
+    assert any("Restart PostgreSQL for settings that wait" in c for c in allowed.changed)
+    assert started_at() != before
+    assert psql("show shared_buffers") == f"{original + 128}MB"
+    converge().check()
+    assert psql("show shared_buffers") == f"{original}MB"
+    assert converge().check().changed == []
+
+
+def _listening(port: int) -> bool:
+    return DB.host.run(f"ss -Htln 'sport = :{port}' | grep -q LISTEN").rc == 0
+
+
+def test_a_pgbouncer_port_change_takes_effect_in_the_same_run():
+    port, moved = DB.data["pgbouncer_port"], DB.data["pgbouncer_port"] + 1
+    try:
+        converge("--data", f"pgbouncer_port={moved}").check()
+        assert _listening(moved) and not _listening(port)
+        assert _login(f"{DB.data['app_env_dir']}/galion.env") == 0  # the apps follow
+    finally:
+        converge().check()
+    assert _listening(port) and not _listening(moved)
+
+
 def _login(env_file: str) -> int:
     return DB.host.run(
         f'bash -c \'set -a; . {env_file}; set +a; psql -X -w -Atc "select 1" "$DATABASE_URL"\''

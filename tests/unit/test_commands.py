@@ -126,3 +126,32 @@ def test_stanza_create_retries_while_the_archiver_holds_the_lock():
         "for _ in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=main "
         "--log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"
     )
+
+
+def test_postgres_restart_only_when_allowed():
+    held = postgresql.reload_or_restart_command(15, allow_restart=False)
+    assert "systemctl restart" not in held
+    assert "restart pending" in held
+    assert "systemctl restart postgresql@15-main" in postgresql.reload_or_restart_command(15, True)
+
+
+@pytest.mark.parametrize("value,allowed", [(True, True), ("true", True), ("yes", True),
+                                           ("1", True), (False, False), ("false", False),
+                                           (None, False), ("", False)])  # fmt: skip
+def test_restart_allowed_reads_data_and_command_line_strings(value, allowed):
+    assert postgresql.restart_allowed({"postgres_restart_allowed": value}) is allowed
+
+
+def test_memory_is_rounded_so_small_moves_change_nothing():
+    assert postgres.stable_ram_mb(15990) == postgres.stable_ram_mb(16384) == 16384
+    assert postgres.stable_ram_mb(15300) == 15360
+    assert postgres.stable_ram_mb(300) == 1024
+
+
+def test_pgbouncer_restarts_only_for_listen_changes():
+    ini = "listen_addr = 127.0.0.1\nlisten_port = 6432\npool_mode = transaction\n"
+    same = {"listen_addr": "127.0.0.1", "listen_port": "6432"}
+    assert not postgres.pgbouncer_needs_restart(same, ini)
+    assert postgres.pgbouncer_needs_restart(dict(same, listen_port="6433"), ini)
+    assert postgres.pgbouncer_needs_restart(dict(same, listen_addr="127.0.0.1,10.0.0.4"), ini)
+    assert not postgres.pgbouncer_needs_restart({}, ini)  # first install: nothing runs yet

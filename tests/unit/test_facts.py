@@ -667,3 +667,28 @@ def test_psql_facts_share_one_psql_call():
         facts.PostgresQuery().command("select 1"),
     ):
         assert command.startswith(PSQL)
+
+
+@covers(facts.ConfigSettings)
+class TestConfigSettings:
+    def test_command(self):
+        fact = facts.ConfigSettings()
+        assert fact.command("/etc/pgbouncer/pgbouncer.ini", ("listen_addr", "listen_port")) == (
+            "grep -E '^[[:space:]]*(listen_addr|listen_port)[[:space:]]*=' "
+            "/etc/pgbouncer/pgbouncer.ini 2>/dev/null || true"
+        )
+
+    def test_parses_what_grep_prints(self):
+        output = ["listen_addr = 127.0.0.1,10.0.0.4", "listen_port = 6432"]
+        assert facts.ConfigSettings().process(output) == {
+            "listen_addr": "127.0.0.1,10.0.0.4",
+            "listen_port": "6432",
+        }
+
+    def test_missing_file_is_empty(self):
+        assert facts.ConfigSettings().default() == {}
+
+    def test_first_value_wins_and_comments_do_not_count(self):
+        lines = ["; listen_port = 1", "listen_port = 6432", "listen_port = 7000", "x"]
+        assert facts.parse_settings(lines) == {"listen_port": "6432"}
+        assert facts.parse_settings(lines, ("listen_addr",)) == {}

@@ -55,11 +55,20 @@ def listener():
     server.close()
 
 
-@pytest.fixture(scope="module")
-def public_key(tmp_path_factory) -> str:
-    key = tmp_path_factory.mktemp("key") / "operator"
+def _key_pair(directory: Path, name: str) -> Path:
+    key = directory / name
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return Path(f"{key}.pub").read_text().strip()
+    return key
+
+
+@pytest.fixture(scope="module")
+def operator_key(tmp_path_factory) -> Path:
+    return _key_pair(tmp_path_factory.mktemp("key"), "operator")
+
+
+@pytest.fixture(scope="module")
+def public_key(operator_key) -> str:
+    return Path(f"{operator_key}.pub").read_text().strip()
 
 
 def run_case(
@@ -219,4 +228,22 @@ def test_good_data_passes_preflight_and_connects(tmp_path, listener, public_key)
     """Control: with sound data the same run gets as far as connecting."""
     proc, problems = run_case(tmp_path, listener, public_key)
     assert problems == []
+    assert listener.connections >= 1
+
+
+def test_a_key_list_without_the_login_key_stops_the_run(tmp_path, listener, public_key):
+    """The list replaces the deploy user's keys: losing the login key locks the operator out."""
+    other = _key_pair(tmp_path, "laptop-of-someone-else")
+    proc, problems = run_case(tmp_path, listener, public_key, data={"ssh_key": str(other)})
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert len(problems) == 1, problems
+    assert "base_deploy_authorized_keys: lacks the key this run logs in with" in problems[0]
+    assert listener.connections == 0
+
+
+def test_the_login_key_found_through_a_pub_file_entry_passes(tmp_path, listener, operator_key):
+    """The same key given as a path to its .pub file counts; the run gets to connecting."""
+    proc, problems = run_case(tmp_path, listener, f"{operator_key}.pub",
+                              data={"ssh_key": str(operator_key)})  # fmt: skip
+    assert problems == [], proc.stderr[-1500:]
     assert listener.connections >= 1

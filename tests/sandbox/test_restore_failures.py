@@ -1,0 +1,120 @@
+"""Restores that fail, or would lose data, leave PostgreSQL serving what it served.
+
+Each test makes a restore fail on purpose (a target before any backup, an unreachable
+repository, a corrupt backup set, a dump that cannot be restored) and checks that the
+same rows are still served from the same cluster; and that restore=latest right after
+a burst of commits brings every committed row back.
+"""
+
+import json
+import time
+
+import pytest
+
+from tests.drills import NODE, major, psql, restore, run_restore
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="no backups host in the inventory")
+
+
+def _system_identifier() -> str:
+    return psql("select system_identifier from pg_control_system()")
+
+
+def _snapshot(marker: str) -> dict:
+    return {
+        "system": _system_identifier(),
+        "rows": psql("select count(*) from ops.canary"),
+        "marker": psql(f"select count(*) from ops.canary where note = '{marker}'"),
+    }
+
+
+@pytest.fixture(scope="module")
+def full_backup():
+    assert NODE.host.run("systemctl start galion-backup-full.service").rc == 0
+    yield
+    assert NODE.host.run("systemctl start galion-backup-full.service").rc == 0
+
+
+@pytest.fixture
+def serving(full_backup):
+    """A marker row; after the test, PostgreSQL must serve exactly what it did before."""
+    marker = f"kept-{time.time_ns()}"
+    psql(f"insert into ops.canary (note) values ('{marker}')")
+    before = _snapshot(marker)
+    yield before
+    assert _snapshot(marker) == before
+    leftovers = NODE.host.run(f"ls -d /var/lib/postgresql/{major()}/main.pre-restore-* 2>/dev/null")
+    assert leftovers.stdout.strip() == "", "a failed restore left a safety copy behind"
+
+
+def _failed(proc, reason: str):
+    assert proc.returncode != 0, proc.stderr[-2000:]
+    output = proc.stdout + proc.stderr
+    assert reason in output, output[-3000:]
+
+
+def test_restore_to_a_time_before_any_backup_changes_nothing(serving):
+    proc = run_restore("restore=time", "restore_target=2001-01-01 00:00:00+00")
+    _failed(proc, "no backup in repo2 ended before 2001-01-01 00:00:00+00")
+    assert "nothing was changed" in proc.stdout + proc.stderr
+
+
+def test_restore_from_an_unreachable_repository_changes_nothing(serving, sandbox_state):
+    block = (f"-d {sandbox_state['gateway']} -p tcp --dport {sandbox_state['s3']['port']} "
+             "-j REJECT --reject-with tcp-reset")  # fmt: skip
+    NODE.host.check_output(f"iptables -I OUTPUT {block}")
+    try:
+        proc = run_restore("restore=latest", "restore_repo=2")
+    finally:
+        NODE.host.run(f"iptables -D OUTPUT {block}")
+    _failed(proc, "nothing was changed")
+    assert "repo2" in proc.stdout + proc.stderr
+
+
+def test_a_corrupt_backup_set_puts_the_data_directory_back(serving):
+    """The checks pass, the restore itself fails after the data directory moved."""
+    info = json.loads(NODE.host.check_output(
+        "runuser -u postgres -- pgbackrest --stanza=main --repo=1 --output=json info"))  # fmt: skip
+    label = info[0]["backup"][-1]["label"]
+    repo = NODE.data["backups_local_repo"]
+    control = NODE.host.check_output(
+        f"find {repo}/backup/main/{label}/pg_data/global -name 'pg_control*' | head -n 1"
+    )
+    NODE.host.check_output(f"mv {control} /root/pg_control.kept")
+    try:
+        proc = run_restore("restore=latest", "restore_repo=1")
+    finally:
+        NODE.host.run(f"mv /root/pg_control.kept {control}")
+    _failed(proc, "the previous data directory is back in place")
+    assert "PostgreSQL runs on the previous data again" in proc.stdout + proc.stderr
+
+
+def test_a_failed_pg_restore_leaves_the_live_database_untouched(serving):
+    """A dump pg_restore can list but not restore (an owner that does not exist)."""
+    db = NODE.data["postgres_databases"][0]["name"]
+    path = f"{NODE.data['backups_dump_dir']}/{db}/{db}-99991231T235959Z.dump"
+    pg = "runuser -u postgres --"
+    NODE.host.check_output(
+        f"{pg} psql -X -q -c 'create role galion_ghost' -c 'create database galion_scratch' && "
+        f"{pg} psql -X -q -d galion_scratch -c 'create table t (i int)' "
+        "-c 'alter table t owner to galion_ghost' && "
+        f"{pg} pg_dump -Fc -f {path} galion_scratch && "
+        f"{pg} psql -X -q -c 'drop database galion_scratch' -c 'drop role galion_ghost'"
+    )
+    try:
+        proc = run_restore("restore=database", f"restore_database={db}")
+    finally:
+        NODE.host.run(f"rm -f {path}")
+    _failed(proc, f"{db} is untouched")
+    left = psql("select count(*) from pg_database where datname like '%restore%'")
+    assert left == "0", "the half-restored database was left behind"
+
+
+def test_latest_restore_brings_back_every_committed_row(full_backup):
+    """Rows committed a moment before restore=latest (not yet archived by
+    archive_timeout) are all there afterwards."""
+    marker = f"burst-{time.time_ns()}"
+    psql(f"insert into ops.canary (note) select '{marker}' from generate_series(1, 200)")
+    restore("restore=latest", "restore_repo=2")
+    assert psql(f"select count(*) from ops.canary where note = '{marker}'") == "200"
+    NODE.host.run(f"rm -rf /var/lib/postgresql/{major()}/main.pre-restore-*")
