@@ -6,9 +6,14 @@ import subprocess
 from pathlib import Path
 
 KEY_TYPES = (
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-)  # fmt: skip
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
 KEY_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
 
@@ -72,9 +77,13 @@ def login_key_blob(private_key: str) -> str | None:
     if not path.is_file():
         return None
     try:
-        proc = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(path)],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=10)  # fmt: skip
+        proc = subprocess.run(
+            ["ssh-keygen", "-y", "-P", "", "-f", str(path)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if proc.returncode == 0 and not line_problem(proc.stdout.strip()):
             return blob(proc.stdout.strip())
     except (OSError, subprocess.TimeoutExpired):

@@ -41,6 +41,8 @@ for _h in _state["hosts"]:
         "backups_s3_bucket": _state["s3"]["bucket"],
         "backups_s3_path": "/sandbox",
         "backups_s3_ca_file": _state["ca_file"],
+        # The stand-in's name resolves only on the hosts; this machine reaches it here.
+        "backups_s3_check_address": _state["s3"]["endpoint"],
         # Shorter than production's 60 s so the disaster drills wait less; the tests
         # check the bound relative to this knob.
         "backups_archive_timeout": 10,

@@ -24,20 +24,30 @@ KNOBS = {
 
 def required_secrets(data) -> list[str]:
     by_name = {db["name"]: db for db in data.get("postgres_databases") or []}
-    return sorted({by_name[s["database"]]["password_secret"] for s in data.get("app_stacks") or []
-                   if s.get("database") in by_name} | {"REDIS_APP_PASSWORD"})  # fmt: skip
+    return sorted(
+        {
+            by_name[s["database"]]["password_secret"]
+            for s in data.get("app_stacks") or []
+            if s.get("database") in by_name
+        }
+        | {"REDIS_APP_PASSWORD"}
+    )
 
 
 def _check_stacks(name: str, data, groups) -> list[Problem]:
     """Every stack's database is one postgres_databases creates."""
     names = {db.get("name") for db in data.get("postgres_databases") or [] if isinstance(db, dict)}
     return [
-        Problem(name, "app_stacks", f"{stack.get('name')!r} uses database "
-                f"{stack.get('database')!r}, which postgres_databases lacks",
-                "add the database or correct the name")
+        Problem(
+            name,
+            "app_stacks",
+            f"{stack.get('name')!r} uses database "
+            f"{stack.get('database')!r}, which postgres_databases lacks",
+            "add the database or correct the name",
+        )
         for stack in data.get("app_stacks") or []
         if stack.get("database") not in names
-    ]  # fmt: skip
+    ]
 
 
 ROLE = Role(
@@ -53,8 +63,9 @@ ROLE = Role(
 def app_env():
     data = host.data
     databases = {db["name"]: db for db in data.postgres_databases}
-    files.directory(name="Directory of the apps' environment files", path=data.app_env_dir,
-                    mode="700")  # fmt: skip
+    files.directory(
+        name="Directory of the apps' environment files", path=data.app_env_dir, mode="700"
+    )
     db_host = topology.database_address(inventory, host)
     for stack in data.app_stacks:
         db = databases[stack["database"]]
@@ -64,10 +75,15 @@ def app_env():
             mode="600",
             secret=True,
             content=render(
-                "app_env/app.env.j2", db_user=db["owner"],
-                db_password=secrets.get(db["password_secret"]), db_host=db_host,
-                pgbouncer_port=data.pgbouncer_port, database=db["name"],
-                redis_user=data.redis_app_user, redis_password=secrets.get("REDIS_APP_PASSWORD"),
-                redis_port=data.redis_port, redis_db=stack["redis_db"],
+                "app_env/app.env.j2",
+                db_user=db["owner"],
+                db_password=secrets.get(db["password_secret"]),
+                db_host=db_host,
+                pgbouncer_port=data.pgbouncer_port,
+                database=db["name"],
+                redis_user=data.redis_app_user,
+                redis_password=secrets.get("REDIS_APP_PASSWORD"),
+                redis_port=data.redis_port,
+                redis_db=stack["redis_db"],
             ),
-        )  # fmt: skip
+        )

@@ -1,9 +1,13 @@
 """Backups that restore: pgBackRest (local + encrypted off-site repo), WAL archiving,
 schedules, logical dumps, a restore drill, and health metrics for monitoring."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import requests
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import Sha256File
@@ -11,7 +15,7 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import postgresql, secrets
+from galion import postgresql, s3, secrets
 from galion.facts import PgbackrestStanza, PostgresQuery
 from galion.ops import config_file, postgres_sql, render
 from galion.preflight import (
@@ -47,6 +51,10 @@ KNOBS = {
     "backups_s3_bucket": "galion-backups",
     # Folder inside the bucket, so one bucket can serve several environments.
     "backups_s3_path": "/titanaxe",
+    # Address the operator's machine reaches the endpoint at, for the check of the cipher
+    # passphrase before a run; None: the endpoint's name (set it only when that name
+    # resolves on the hosts alone).
+    "backups_s3_check_address": None,
     # CA file (local path) the hosts trust for the endpoint; None: the system's CAs.
     "backups_s3_ca_file": None,
     # systemd OnCalendar of the weekly full backup (both repositories).
@@ -94,8 +102,63 @@ def required_secrets(data) -> list[str]:
     return ["BACKUPS_S3_ACCESS_KEY", "BACKUPS_S3_SECRET_KEY", "BACKUPS_CIPHER_PASSPHRASE"]
 
 
+# Set to skip checks that contact remote services (unit tests of data checks, no network).
+OFFLINE_VARIABLE = "GALION_PREFLIGHT_OFFLINE"
+CIPHER_SECRETS = ("BACKUPS_S3_ACCESS_KEY", "BACKUPS_S3_SECRET_KEY", "BACKUPS_CIPHER_PASSPHRASE")
+
+
+def opens_repository_file(encrypted: bytes, passphrase: str) -> bool:
+    """Whether a pgBackRest repository file decrypts with this passphrase (pgBackRest
+    writes what `openssl enc -aes-256-cbc -md sha1` reads: "Salted__", salt, AES-256-CBC)."""
+    proc = subprocess.run(
+        ["openssl", "enc", "-d", "-aes-256-cbc", "-md", "sha1", "-pass", "env:GALION_PASS"],
+        input=encrypted,
+        capture_output=True,
+        env=dict(os.environ, GALION_PASS=passphrase),
+        timeout=30,
+    )
+    return proc.returncode == 0 and proc.stdout.startswith(b"[")
+
+
+def _check_cipher(name: str, data, groups) -> list[Problem]:
+    """pgBackRest cannot re-key a repository: a changed BACKUPS_CIPHER_PASSPHRASE would make
+    every push, backup and restore of the existing off-site history fail."""
+    if os.environ.get(OFFLINE_VARIABLE) or any(secrets.problem(k) for k in CIPHER_SECRETS):
+        return []
+    ca_file = data.get("backups_s3_ca_file")
+    try:
+        info = s3.get_object(
+            data.get("backups_s3_check_address") or data.get("backups_s3_endpoint"),
+            data.get("backups_s3_port"),
+            data.get("backups_s3_region"),
+            data.get("backups_s3_bucket"),
+            f"{data.get('backups_s3_path')}/backup/{STANZA}/backup.info",
+            secrets.get("BACKUPS_S3_ACCESS_KEY"),
+            secrets.get("BACKUPS_S3_SECRET_KEY"),
+            str(Path(ca_file).expanduser()) if ca_file else None,
+        )
+    except (requests.RequestException, RuntimeError) as exc:
+        print(
+            f"preflight: warning: {name}: the off-site repository could not be read to check "
+            f"BACKUPS_CIPHER_PASSPHRASE ({exc}); going on without that check",
+            file=sys.stderr,
+        )
+        return []
+    if info is None or opens_repository_file(info, secrets.get("BACKUPS_CIPHER_PASSPHRASE")):
+        return []  # a new repository, or the right passphrase
+    return [
+        Problem(
+            name,
+            "secret BACKUPS_CIPHER_PASSPHRASE",
+            "does not open the existing off-site repository (pgBackRest cannot re-key it)",
+            "put the previous passphrase back; to change it, follow 'Changing the cipher "
+            "passphrase' in docs/DISASTER_RECOVERY.md",
+        )
+    ]
+
+
 def _check_host(name: str, data, groups) -> list[Problem]:
-    problems = _check_canary(name, data, groups)
+    problems = _check_canary(name, data, groups) + _check_cipher(name, data, groups)
     if "db" not in groups:
         problems.append(
             Problem(
@@ -130,26 +193,54 @@ ROLE = Role(
     check_host=_check_host,
     check_inventory=_check_inventory,
     checks=(
-        ("backups_archive_timeout", int_between(10, 3600), "is not seconds between 10 and 3600",
-         "use 60: it bounds the data a dead disk takes with it"),
+        (
+            "backups_archive_timeout",
+            int_between(10, 3600),
+            "is not seconds between 10 and 3600",
+            "use 60: it bounds the data a dead disk takes with it",
+        ),
         ("backups_retention_days", int_between(1, 3650), "is not a number of days", "use 30"),
-        ("backups_s3_endpoint", is_address_or_name, "is not a host name",
-         "e.g. s3.eu-central-003.backblazeb2.com"),
+        (
+            "backups_s3_endpoint",
+            is_address_or_name,
+            "is not a host name",
+            "e.g. s3.eu-central-003.backblazeb2.com",
+        ),
         ("backups_s3_port", is_port, "is not a TCP port", "use 443"),
-        ("backups_s3_bucket", matches(BUCKET), "is not an S3 bucket name",
-         "lowercase letters, digits, dots and dashes"),
-        ("backups_s3_path", lambda v: isinstance(v, str) and v.startswith("/") and " " not in v,
-         "is not a path starting with /", "e.g. /titanaxe"),
-        ("backups_s3_ca_file", is_readable_file_or_none, "is not a readable file",
-         "give the CA file's local path, or None for the system's CAs"),
+        (
+            "backups_s3_bucket",
+            matches(BUCKET),
+            "is not an S3 bucket name",
+            "lowercase letters, digits, dots and dashes",
+        ),
+        (
+            "backups_s3_path",
+            lambda v: isinstance(v, str) and v.startswith("/") and " " not in v,
+            "is not a path starting with /",
+            "e.g. /titanaxe",
+        ),
+        (
+            "backups_s3_ca_file",
+            is_readable_file_or_none,
+            "is not a readable file",
+            "give the CA file's local path, or None for the system's CAs",
+        ),
         ("backups_drill_port", is_port, "is not a TCP port", "use 5499"),
         ("backups_free_space_floor_mb", int_between(0, 10**7), "is not a size in MB", "use 1024"),
-        ("backups_restore_wal_wait_seconds", int_between(10, 3600),
-         "is not seconds between 10 and 3600", "use 120"),
-        ("backups_restore_replay_wait_seconds", int_between(10, 86400),
-         "is not seconds between 10 and 86400", "use 600"),
+        (
+            "backups_restore_wal_wait_seconds",
+            int_between(10, 3600),
+            "is not seconds between 10 and 3600",
+            "use 120",
+        ),
+        (
+            "backups_restore_replay_wait_seconds",
+            int_between(10, 86400),
+            "is not seconds between 10 and 86400",
+            "use 600",
+        ),
     ),
-)  # fmt: skip
+)
 
 
 def canary_database(data) -> str:
@@ -305,6 +396,9 @@ def _configs(major: int):
             postgres_port=data.postgres_port,
             databases=[db["name"] for db in data.postgres_databases],
             canary_database=canary_database(data),
+            free_space_floor_mb=data.backups_free_space_floor_mb,
+            restore_wal_wait=data.backups_restore_wal_wait_seconds,
+            restore_replay_wait=data.backups_restore_replay_wait_seconds,
             dump_dir=data.backups_dump_dir,
             retention_days=data.backups_retention_days,
             s3_bucket=data.backups_s3_bucket,

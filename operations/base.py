@@ -53,20 +53,31 @@ KNOBS = {
     # Preferred algorithms, strongest first; each list is cut to what the host's OpenSSH
     # supports (`ssh -Q`), so one list serves Debian 12, Debian 13 and Ubuntu 24.04.
     "base_ssh_kex_preference": [
-        "mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",
-        "curve25519-sha256", "curve25519-sha256@libssh.org",
-        "diffie-hellman-group18-sha512", "diffie-hellman-group16-sha512",
+        "mlkem768x25519-sha256",
+        "sntrup761x25519-sha512",
+        "sntrup761x25519-sha512@openssh.com",
+        "curve25519-sha256",
+        "curve25519-sha256@libssh.org",
+        "diffie-hellman-group18-sha512",
+        "diffie-hellman-group16-sha512",
         "diffie-hellman-group-exchange-sha256",
     ],
     # Ciphers: AEAD first; CTR modes stay for older clients (paramiko); no CBC.
     "base_ssh_cipher_preference": [
-        "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
-        "aes256-ctr", "aes192-ctr", "aes128-ctr",
+        "chacha20-poly1305@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-gcm@openssh.com",
+        "aes256-ctr",
+        "aes192-ctr",
+        "aes128-ctr",
     ],
     # MACs: encrypt-then-MAC first; no SHA-1, no 64-bit tags.
     "base_ssh_mac_preference": [
-        "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
-        "umac-128-etm@openssh.com", "hmac-sha2-512", "hmac-sha2-256",
+        "hmac-sha2-512-etm@openssh.com",
+        "hmac-sha2-256-etm@openssh.com",
+        "umac-128-etm@openssh.com",
+        "hmac-sha2-512",
+        "hmac-sha2-256",
     ],
     # --- firewall ---
     # Sources exempt from the SSH rate limit (an office or VPN address); empty in production.
@@ -105,7 +116,7 @@ KNOBS = {
     "base_journald_max_use": "1G",
     # Seconds apt waits for another apt/dpkg (a fresh box's apt-daily timer) before failing.
     "base_apt_lock_timeout": 600,
-}  # fmt: skip
+}
 
 
 def required_secrets(data) -> list[str]:
@@ -171,33 +182,66 @@ ROLE = Role(
     required_secrets=required_secrets,
     check_host=_check_keys,
     checks=(
-        ("base_deploy_user", lambda v: matches(UNIX_USER)(v) and v != "root",
-         "is not a valid non-root Unix user name",
-         "use lowercase letters, digits, - or _, e.g. deploy"),
+        (
+            "base_deploy_user",
+            lambda v: matches(UNIX_USER)(v) and v != "root",
+            "is not a valid non-root Unix user name",
+            "use lowercase letters, digits, - or _, e.g. deploy",
+        ),
         ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
-        ("base_ssh_trusted_cidrs", is_networks, "is not a list of CIDRs",
-         "write addresses like 203.0.113.7/32, or leave the list empty"),
-        ("base_fail2ban_ignoreip", is_networks, "is not a list of addresses or CIDRs",
-         "write entries like 127.0.0.1/8"),
-        ("base_firewall_ports_by_group", _firewall_ports_ok,
-         "is not {role group: ['PORT/tcp', ...]}", "e.g. {'edge': ['80/tcp', '443/tcp']}"),
-        ("base_fail2ban_bantime", matches(DURATION), "is not a duration",
-         "use a number with s, m, h, d or w, e.g. 1h"),
-        ("base_fail2ban_bantime_max", matches(DURATION), "is not a duration",
-         "use a number with s, m, h, d or w, e.g. 7d"),
-        ("base_fail2ban_findtime", matches(DURATION), "is not a duration",
-         "use a number with s, m, h, d or w, e.g. 10m"),
+        (
+            "base_ssh_trusted_cidrs",
+            is_networks,
+            "is not a list of CIDRs",
+            "write addresses like 203.0.113.7/32, or leave the list empty",
+        ),
+        (
+            "base_fail2ban_ignoreip",
+            is_networks,
+            "is not a list of addresses or CIDRs",
+            "write entries like 127.0.0.1/8",
+        ),
+        (
+            "base_firewall_ports_by_group",
+            _firewall_ports_ok,
+            "is not {role group: ['PORT/tcp', ...]}",
+            "e.g. {'edge': ['80/tcp', '443/tcp']}",
+        ),
+        (
+            "base_fail2ban_bantime",
+            matches(DURATION),
+            "is not a duration",
+            "use a number with s, m, h, d or w, e.g. 1h",
+        ),
+        (
+            "base_fail2ban_bantime_max",
+            matches(DURATION),
+            "is not a duration",
+            "use a number with s, m, h, d or w, e.g. 7d",
+        ),
+        (
+            "base_fail2ban_findtime",
+            matches(DURATION),
+            "is not a duration",
+            "use a number with s, m, h, d or w, e.g. 10m",
+        ),
         ("base_fail2ban_maxretry", int_between(1, 100), "is not between 1 and 100", "use 5"),
-        ("base_journald_max_use", matches(SIZE),
-         "is not a size", "use a number with K, M, G or T, e.g. 1G"),
-        ("base_unattended_reboot_time",
-         matches(TIME_OF_DAY),
-         "is not HH:MM", "e.g. 04:00"),
-        ("base_mail_relay", lambda v: v == "" or is_host_port(v), "is not host:port",
-         'e.g. smtp.eu.mailgun.org:587, or "" for no relay'),
+        (
+            "base_journald_max_use",
+            matches(SIZE),
+            "is not a size",
+            "use a number with K, M, G or T, e.g. 1G",
+        ),
+        ("base_unattended_reboot_time", matches(TIME_OF_DAY), "is not HH:MM", "e.g. 04:00"),
+        (
+            "base_mail_relay",
+            lambda v: v == "" or is_host_port(v),
+            "is not host:port",
+            'e.g. smtp.eu.mailgun.org:587, or "" for no relay',
+        ),
     ),
-)  # fmt: skip
+)
 
 
 # ssh.socket (Ubuntu 24.04) takes a new port only after a daemon-reload and a restart.

@@ -32,28 +32,60 @@ KNOBS = {
     # (API rate limit + response cache), websocket (upgrade, long timeouts). csp: the
     # Content-Security-Policy of that host.
     "nginx_vhosts": [
-        {"name": "galion.app", "aliases": ["www.galion.app"], "upstream": "galion_frontend",
-         "kind": "frontend",
-         "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
-                "https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; "
-                "frame-ancestors 'none'"},
-        {"name": "api.galion.app", "aliases": [], "upstream": "galion_api", "kind": "api",
-         "csp": "default-src 'none'; frame-ancestors 'none'"},
-        {"name": "voice.galion.app", "aliases": [], "upstream": "galion_voice", "kind": "websocket",
-         "csp": "default-src 'none'; frame-ancestors 'none'"},
-        {"name": "realtime.galion.app", "aliases": [], "upstream": "galion_realtime",
-         "kind": "websocket", "csp": "default-src 'none'; frame-ancestors 'none'"},
-        {"name": "galion.studio", "aliases": ["www.galion.studio"], "upstream": "studio_frontend",
-         "kind": "frontend",
-         "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
-                "https://api.galion.studio; frame-ancestors 'none'"},
-        {"name": "api.galion.studio", "aliases": [], "upstream": "studio_api", "kind": "api",
-         "csp": "default-src 'none'; frame-ancestors 'none'"},
+        {
+            "name": "galion.app",
+            "aliases": ["www.galion.app"],
+            "upstream": "galion_frontend",
+            "kind": "frontend",
+            "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
+            "https://api.galion.app wss://voice.galion.app wss://realtime.galion.app; "
+            "frame-ancestors 'none'",
+        },
+        {
+            "name": "api.galion.app",
+            "aliases": [],
+            "upstream": "galion_api",
+            "kind": "api",
+            "csp": "default-src 'none'; frame-ancestors 'none'",
+        },
+        {
+            "name": "voice.galion.app",
+            "aliases": [],
+            "upstream": "galion_voice",
+            "kind": "websocket",
+            "csp": "default-src 'none'; frame-ancestors 'none'",
+        },
+        {
+            "name": "realtime.galion.app",
+            "aliases": [],
+            "upstream": "galion_realtime",
+            "kind": "websocket",
+            "csp": "default-src 'none'; frame-ancestors 'none'",
+        },
+        {
+            "name": "galion.studio",
+            "aliases": ["www.galion.studio"],
+            "upstream": "studio_frontend",
+            "kind": "frontend",
+            "csp": "default-src 'self'; img-src 'self' data: https:; connect-src 'self' "
+            "https://api.galion.studio; frame-ancestors 'none'",
+        },
+        {
+            "name": "api.galion.studio",
+            "aliases": [],
+            "upstream": "studio_api",
+            "kind": "api",
+            "csp": "default-src 'none'; frame-ancestors 'none'",
+        },
     ],
     # Upstream name -> port the app service publishes on its app host (the plan's port map).
     "nginx_upstream_ports": {
-        "galion_frontend": 3001, "galion_api": 8001, "galion_voice": 8002,
-        "studio_frontend": 3003, "studio_api": 8003, "galion_realtime": 8004,
+        "galion_frontend": 3001,
+        "galion_api": 8001,
+        "galion_voice": 8002,
+        "studio_frontend": 3003,
+        "studio_api": 8003,
+        "galion_realtime": 8004,
     },
     # ACME directory: Let's Encrypt production; staging is
     # https://acme-staging-v02.api.letsencrypt.org/directory (the sandbox uses its Pebble).
@@ -84,13 +116,30 @@ KNOBS = {
     "nginx_behind_cloudflare": False,
     # Cloudflare's published ranges (https://www.cloudflare.com/ips/), used when behind it.
     "nginx_cloudflare_ranges": [
-        "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
-        "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
-        "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
-        "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22", "2400:cb00::/32", "2606:4700::/32",
-        "2803:f800::/32", "2405:b500::/32", "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+        "173.245.48.0/20",
+        "103.21.244.0/22",
+        "103.22.200.0/22",
+        "103.31.4.0/22",
+        "141.101.64.0/18",
+        "108.162.192.0/18",
+        "190.93.240.0/20",
+        "188.114.96.0/20",
+        "197.234.240.0/22",
+        "198.41.128.0/17",
+        "162.158.0.0/15",
+        "104.16.0.0/13",
+        "104.24.0.0/14",
+        "172.64.0.0/13",
+        "131.0.72.0/22",
+        "2400:cb00::/32",
+        "2606:4700::/32",
+        "2803:f800::/32",
+        "2405:b500::/32",
+        "2405:8100::/32",
+        "2a06:98c0::/29",
+        "2c0f:f248::/32",
     ],
-}  # fmt: skip
+}
 
 VHOST_KINDS = ("frontend", "api", "websocket")
 NGINX_SIZE = re.compile(r"^\d+[kmg]?$")
@@ -98,20 +147,36 @@ NGINX_SIZE = re.compile(r"^\d+[kmg]?$")
 
 def _vhosts_ok(data):
     ports = data.get("nginx_upstream_ports") or {}
-    return lambda v: isinstance(v, list) and bool(v) and all(
-        isinstance(x, dict) and is_address_or_name(x.get("name"))
-        and all(is_address_or_name(a) for a in x.get("aliases", []))
-        and x.get("kind") in VHOST_KINDS and x.get("upstream") in ports
-        and isinstance(x.get("csp"), str) and '"' not in x.get("csp") for x in v)  # fmt: skip
+    return lambda v: (
+        isinstance(v, list)
+        and bool(v)
+        and all(
+            isinstance(x, dict)
+            and is_address_or_name(x.get("name"))
+            and all(is_address_or_name(a) for a in x.get("aliases", []))
+            and x.get("kind") in VHOST_KINDS
+            and x.get("upstream") in ports
+            and isinstance(x.get("csp"), str)
+            and '"' not in x.get("csp")
+            for x in v
+        )
+    )
 
 
 def _check_vhosts(name: str, data, groups) -> list[Problem]:
     """The vhosts against the upstream map (a check of two keys together)."""
-    return run_checks(name, data, [(
-        "nginx_vhosts", _vhosts_ok(data),
-        "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
-        f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports",
-    )])  # fmt: skip
+    return run_checks(
+        name,
+        data,
+        [
+            (
+                "nginx_vhosts",
+                _vhosts_ok(data),
+                "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
+                f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports",
+            )
+        ],
+    )
 
 
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
@@ -140,24 +205,45 @@ ROLE = Role(
     check_host=_check_vhosts,
     check_inventory=_check_inventory,
     checks=(
-        ("nginx_upstream_ports", lambda v: isinstance(v, dict) and all(
-            IDENTIFIER.match(k) and is_port(p) for k, p in v.items()),
-         "is not {upstream_name: port}", "e.g. {'galion_api': 8001}"),
-        ("nginx_acme_directory", lambda v: isinstance(v, str) and v.startswith("https://"),
-         "is not an https:// ACME directory URL",
-         "Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory"),
-        ("nginx_acme_ca_bundle", is_readable_file_or_none, "is not a readable file",
-         "None for the system's CAs"),
+        (
+            "nginx_upstream_ports",
+            lambda v: (
+                isinstance(v, dict)
+                and all(IDENTIFIER.match(k) and is_port(p) for k, p in v.items())
+            ),
+            "is not {upstream_name: port}",
+            "e.g. {'galion_api': 8001}",
+        ),
+        (
+            "nginx_acme_directory",
+            lambda v: isinstance(v, str) and v.startswith("https://"),
+            "is not an https:// ACME directory URL",
+            "Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory",
+        ),
+        (
+            "nginx_acme_ca_bundle",
+            is_readable_file_or_none,
+            "is not a readable file",
+            "None for the system's CAs",
+        ),
         ("nginx_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
         ("nginx_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
-        ("nginx_rate_general_per_minute", int_between(1, 10**9), "is not a positive number",
-         "use 200"),
+        (
+            "nginx_rate_general_per_minute",
+            int_between(1, 10**9),
+            "is not a positive number",
+            "use 200",
+        ),
         ("nginx_rate_api_burst", int_between(0, 10**9), "is not a number", "use 20"),
         ("nginx_rate_general_burst", int_between(0, 10**9), "is not a number", "use 40"),
-        ("nginx_connections_per_ip", int_between(1, 65535),
-         "is not between 1 and 65535 (nginx's bound)", "use 50"),
+        (
+            "nginx_connections_per_ip",
+            int_between(1, 65535),
+            "is not between 1 and 65535 (nginx's bound)",
+            "use 50",
+        ),
     ),
-)  # fmt: skip
+)
 
 # Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
 LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}

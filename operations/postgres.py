@@ -122,18 +122,38 @@ ROLE = Role(
     required_secrets=required_secrets,
     check_inventory=_check_inventory,
     checks=(
-        ("postgres_memory_budget_mb", lambda v: v is None or int_between(256, 4_000_000)(v),
-         "is not a size in MB (>= 256)", "use None (from the host's RAM) or e.g. 8192"),
-        ("postgres_max_connections", int_between(20, 10000), "is not between 20 and 10000",
-         "use 200"),
-        ("postgres_log_min_duration_ms", int_between(-1, 3_600_000),
-         "is not milliseconds (-1 = off)", "use 1000"),
-        ("pgbouncer_max_client_conn", int_between(10, 100000), "is not between 10 and 100000",
-         "use 1000"),
-        ("pgbouncer_default_pool_size", int_between(1, 1000), "is not between 1 and 1000",
-         "use 25"),
+        (
+            "postgres_memory_budget_mb",
+            lambda v: v is None or int_between(256, 4_000_000)(v),
+            "is not a size in MB (>= 256)",
+            "use None (from the host's RAM) or e.g. 8192",
+        ),
+        (
+            "postgres_max_connections",
+            int_between(20, 10000),
+            "is not between 20 and 10000",
+            "use 200",
+        ),
+        (
+            "postgres_log_min_duration_ms",
+            int_between(-1, 3_600_000),
+            "is not milliseconds (-1 = off)",
+            "use 1000",
+        ),
+        (
+            "pgbouncer_max_client_conn",
+            int_between(10, 100000),
+            "is not between 10 and 100000",
+            "use 1000",
+        ),
+        (
+            "pgbouncer_default_pool_size",
+            int_between(1, 1000),
+            "is not between 1 and 1000",
+            "use 25",
+        ),
     ),
-)  # fmt: skip
+)
 
 
 def stable_ram_mb(mem_total_mb: int) -> int:
@@ -557,8 +577,10 @@ def _pending_restart(major: int):
         return
     names = ", ".join(row[0] for row in rows)
     if postgresql.restart_allowed(host.data):
-        server.shell(name=f"Restart PostgreSQL for settings that wait for it ({names})",
-                     commands=[f"systemctl restart {postgresql.unit(major)}"])  # fmt: skip
+        server.shell(
+            name=f"Restart PostgreSQL for settings that wait for it ({names})",
+            commands=[f"systemctl restart {postgresql.unit(major)}"],
+        )
     else:
         host.log(
             f"PostgreSQL restart pending for {names}: converge with --data "

@@ -45,10 +45,14 @@ ROLE = Role(
     required_secrets=required_secrets,
     checks=(
         ("redis_maxmemory_mb", int_between(16, 4_000_000), "is not a size in MB", "use 2048"),
-        ("redis_maxmemory_policy", lambda v: v in POLICIES, "is not a Redis eviction policy",
-         f"use one of {', '.join(POLICIES)}"),
+        (
+            "redis_maxmemory_policy",
+            lambda v: v in POLICIES,
+            "is not a Redis eviction policy",
+            f"use one of {', '.join(POLICIES)}",
+        ),
     ),
-)  # fmt: skip
+)
 
 INCLUDE = "include /etc/redis/galion.conf"
 
@@ -59,12 +63,16 @@ def scratch_start_command(include: str, extra: str) -> str:
     its files in a scratch directory. `include` adds the staged file to the scratch main
     config; `extra` adds arguments."""
     return (
-        "d=$(mktemp -d) && grep -vxF '" + INCLUDE + "' /etc/redis/redis.conf > $d/main.conf && "
-        + include + " && chown -R redis: $d && "
+        "d=$(mktemp -d) && grep -vxF '"
+        + INCLUDE
+        + "' /etc/redis/redis.conf > $d/main.conf && "
+        + include
+        + " && chown -R redis: $d && "
         "timeout 2 runuser -u redis -- redis-server $d/main.conf --port 0 --unixsocket $d/sock "
-        "--dir $d --pidfile $d/pid --logfile $d/log --daemonize no --supervised no " + extra
+        "--dir $d --pidfile $d/pid --logfile $d/log --daemonize no --supervised no "
+        + extra
         + "; r=$?; [ $r = 124 ] || cat $d/log >&2; rm -rf $d; [ $r = 124 ]"
-    )  # fmt: skip
+    )
 
 
 def bind_addresses() -> list[str]:

@@ -60,7 +60,12 @@ SECRET_FILES = [
 
 @pytest.mark.once
 def test_changed_secrets_never_printed_by_dry_run_diff_or_json(env_with, sandbox_secrets, node):
-    new_values = {key: random_secrets.token_urlsafe(24) for key in sandbox_secrets}
+    # Every secret but the cipher passphrase, which preflight refuses to change (below).
+    new_values = {
+        key: random_secrets.token_urlsafe(24)
+        for key in sandbox_secrets
+        if key != "BACKUPS_CIPHER_PASSPHRASE"
+    }
     env = env_with(**new_values)
     secret_values = list(sandbox_secrets.values()) + list(new_values.values())
     before = {path: _sha(node, path) for path in SECRET_FILES}
@@ -87,6 +92,20 @@ def test_changed_secrets_never_printed_by_dry_run_diff_or_json(env_with, sandbox
     # Back to the sandbox's values; the files return to what they were.
     converge().check()
     assert {path: _sha(node, path) for path in SECRET_FILES} == before
+
+
+@pytest.mark.once
+def test_a_changed_cipher_passphrase_stops_the_run_before_connecting(env_with):
+    """pgBackRest cannot re-key repo2: preflight reads the off-site backup.info and
+    refuses a passphrase that does not open it, before any host is touched."""
+    env = env_with(BACKUPS_CIPHER_PASSPHRASE=random_secrets.token_urlsafe(32))
+    proc = pyinfra("-y", "inventories/sandbox.py", "deploy.py", env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert (
+        "secret BACKUPS_CIPHER_PASSPHRASE: does not open the existing off-site repository"
+        in proc.stderr
+    )
+    assert "Connected" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.once

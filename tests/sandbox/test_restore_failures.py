@@ -60,8 +60,10 @@ def test_restore_to_a_time_before_any_backup_changes_nothing(serving):
 
 
 def test_restore_from_an_unreachable_repository_changes_nothing(serving, sandbox_state):
-    block = (f"-d {sandbox_state['gateway']} -p tcp --dport {sandbox_state['s3']['port']} "
-             "-j REJECT --reject-with tcp-reset")  # fmt: skip
+    block = (
+        f"-d {sandbox_state['gateway']} -p tcp --dport {sandbox_state['s3']['port']} "
+        "-j REJECT --reject-with tcp-reset"
+    )
     NODE.host.check_output(f"iptables -I OUTPUT {block}")
     try:
         proc = run_restore("restore=latest", "restore_repo=2")
@@ -73,8 +75,11 @@ def test_restore_from_an_unreachable_repository_changes_nothing(serving, sandbox
 
 def test_a_corrupt_backup_set_puts_the_data_directory_back(serving):
     """The checks pass, the restore itself fails after the data directory moved."""
-    info = json.loads(NODE.host.check_output(
-        "runuser -u postgres -- pgbackrest --stanza=main --repo=1 --output=json info"))  # fmt: skip
+    info = json.loads(
+        NODE.host.check_output(
+            "runuser -u postgres -- pgbackrest --stanza=main --repo=1 --output=json info"
+        )
+    )
     label = info[0]["backup"][-1]["label"]
     repo = NODE.data["backups_local_repo"]
     control = NODE.host.check_output(

@@ -39,11 +39,14 @@ BUILT = {
         nginx_tls.serve_certificate_commands("galion.app", "/etc/letsencrypt/live/galion.app")
     ),
     "certbot": nginx_tls.certbot_command(
-        "galion.app", ["galion.app", "www.galion.app"], "https://acme.test/dir",
-        "ops@galion.app", "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
+        "galion.app",
+        ["galion.app", "www.galion.app"],
+        "https://acme.test/dir",
+        "ops@galion.app",
+        "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", sorted(BUILT))
@@ -51,8 +54,12 @@ def test_every_command_is_valid_shell(name):
     command = _fill(BUILT[name])
     syntax = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
-    lint = subprocess.run(["shellcheck", "-s", "bash", "-S", "warning", "-"],
-                          input=command + "\n", capture_output=True, text=True)  # fmt: skip
+    lint = subprocess.run(
+        ["shellcheck", "-s", "bash", "-S", "warning", "-"],
+        input=command + "\n",
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
 
 
@@ -113,8 +120,9 @@ def test_nginx_test_rewrites_paths_into_the_scratch_copy():
 
 
 def test_certbot_quotes_what_comes_from_data():
-    text = nginx_tls.certbot_command("x", ["a.example", "b.example"], "https://acme/dir?x=1",
-                                     "ops@example.com")  # fmt: skip
+    text = nginx_tls.certbot_command(
+        "x", ["a.example", "b.example"], "https://acme/dir?x=1", "ops@example.com"
+    )
     assert text.startswith("certbot certonly --webroot -w /var/www/letsencrypt --cert-name x ")
     assert "-d a.example -d b.example" in text
     assert "--server 'https://acme/dir?x=1'" in text
@@ -135,9 +143,19 @@ def test_postgres_restart_only_when_allowed():
     assert "systemctl restart postgresql@15-main" in postgresql.reload_or_restart_command(15, True)
 
 
-@pytest.mark.parametrize("value,allowed", [(True, True), ("true", True), ("yes", True),
-                                           ("1", True), (False, False), ("false", False),
-                                           (None, False), ("", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    "value,allowed",
+    [
+        (True, True),
+        ("true", True),
+        ("yes", True),
+        ("1", True),
+        (False, False),
+        ("false", False),
+        (None, False),
+        ("", False),
+    ],
+)
 def test_restart_allowed_reads_data_and_command_line_strings(value, allowed):
     assert postgresql.restart_allowed({"postgres_restart_allowed": value}) is allowed
 

@@ -12,8 +12,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def shell_scripts() -> list[Path]:
     """Every file of the repository that starts with a bash or sh shebang."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                            text=True, capture_output=True, check=True).stdout.split()  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.split()
     scripts = []
     for name in listed:
         path = REPO / name
@@ -47,6 +52,7 @@ def test_ruff_check():
 
 
 def test_ruff_format():
-    proc = subprocess.run([_ruff(), "format", "--check", "."], cwd=REPO, text=True,
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        [_ruff(), "format", "--check", "."], cwd=REPO, text=True, capture_output=True
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]

@@ -100,7 +100,13 @@ def run_case(
     else:
         values["SMTP_RELAY_PASSWORD"] = secret
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(env_file), "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GALION_ENV_FILE": str(env_file),
+        "HOME": str(tmp_path),
+        # Data checks only: no off-site repository to read the cipher passphrase against.
+        "GALION_PREFLIGHT_OFFLINE": "1",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
         cwd=REPO,
@@ -243,7 +249,8 @@ def test_a_key_list_without_the_login_key_stops_the_run(tmp_path, listener, publ
 
 def test_the_login_key_found_through_a_pub_file_entry_passes(tmp_path, listener, operator_key):
     """The same key given as a path to its .pub file counts; the run gets to connecting."""
-    proc, problems = run_case(tmp_path, listener, f"{operator_key}.pub",
-                              data={"ssh_key": str(operator_key)})  # fmt: skip
+    proc, problems = run_case(
+        tmp_path, listener, f"{operator_key}.pub", data={"ssh_key": str(operator_key)}
+    )
     assert problems == [], proc.stderr[-1500:]
     assert listener.connections >= 1

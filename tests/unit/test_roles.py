@@ -32,8 +32,13 @@ def _all_py() -> dict:
 def _shared_knobs() -> dict[str, int]:
     """The knobs group_data/all.py itself assigns, with their line numbers."""
     tree = ast.parse(SHARED_FILE.read_text())
-    return {t.id: node.lineno for node in tree.body if isinstance(node, ast.Assign)
-            for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+    return {
+        t.id: node.lineno
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
 
 
 def _knob_lines(path: Path) -> dict[str, int]:
@@ -125,8 +130,14 @@ def test_no_role_table_outside_operations():
     """The mechanism files name no group and no role knob: roles declare them."""
     knobs = set(operations.knobs())
     groups = set(operations.known_groups())
-    for path in ("galion/preflight.py", "galion/role.py", "operations/__init__.py",
-                 "deploy.py", "config.py", "sandbox/settings.py"):  # fmt: skip
+    for path in (
+        "galion/preflight.py",
+        "galion/role.py",
+        "operations/__init__.py",
+        "deploy.py",
+        "config.py",
+        "sandbox/settings.py",
+    ):
         text = (REPO / path).read_text()
         if path == "sandbox/settings.py":  # the fleet's hand-drawn hosts are its data
             text = text.split('"fleet": (')[0]
@@ -179,8 +190,11 @@ def throwaway_role(tmp_path, monkeypatch):
 @pytest.fixture
 def env_with_every_example_secret(tmp_path, monkeypatch):
     env = tmp_path / "all.env"
-    env.write_text("".join(f"{k}=value-long-enough-{i:04d}\n"
-                           for i, k in enumerate(sorted(secrets.example_keys()))))  # fmt: skip
+    env.write_text(
+        "".join(
+            f"{k}=value-long-enough-{i:04d}\n" for i, k in enumerate(sorted(secrets.example_keys()))
+        )
+    )
     monkeypatch.setenv("GALION_ENV_FILE", str(env))
     secrets.reset_cache()
     yield
@@ -228,18 +242,34 @@ def test_a_new_role_file_alone_reaches_the_real_cli(tmp_path):
         f"cache = [('box', {{'ssh_hostname': '127.0.0.1', 'ssh_port': 9, "
         f"'base_deploy_authorized_keys': [{key!r}], 'cachestore_port': 70000}})]\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "GALION_ENV_FILE": str(tmp_path / "none.env"),
-           "HOME": str(tmp_path)}  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventories/case.py",
-                           "deploy.py"], cwd=tree, env=env, text=True, capture_output=True,
-                          timeout=120)  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GALION_ENV_FILE": str(tmp_path / "none.env"),
+        "HOME": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", "inventories/case.py", "deploy.py"],
+        cwd=tree,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("preflight:")]
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert any("cachestore_port: 70000 is not a TCP port" in ln for ln in lines), lines
     assert any("secret CACHESTORE_PASSWORD: missing" in ln for ln in lines), lines
     assert not any("group cache" in ln for ln in lines), lines
     single = subprocess.run(
-        [sys.executable, "-c",
-         "from sandbox import settings; print(settings.TOPOLOGIES['single'][0].groups)"],
-        cwd=tree, text=True, capture_output=True, timeout=60, check=True).stdout  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from sandbox import settings; print(settings.TOPOLOGIES['single'][0].groups)",
+        ],
+        cwd=tree,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "cache" in single
