@@ -17,6 +17,12 @@ _titanaxe = (
         "ssh_user": "deploy",
         "ssh_key": "~/.ssh/id_ed25519",
         "_sudo": True,
+        # Pinned: an OS upgrade that brings another PostgreSQL major must not start an empty
+        # new cluster beside the data (upgrade with pg_upgradecluster, then change this).
+        "postgres_version": 16,
+        # PostgreSQL's share of the 16 GB box, fixed here rather than read from MemTotal
+        # (the architecture's budget: shared_buffers 2 GB).
+        "postgres_memory_budget_mb": 8192,
         # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
         "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
     },

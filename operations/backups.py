@@ -59,8 +59,9 @@ KNOBS = {
     "backups_s3_ca_file": None,
     # systemd OnCalendar of the weekly full backup (both repositories).
     "backups_full_schedule": "Sun *-*-* 01:00",
-    # systemd OnCalendar of the daily differential backup (the plan's 02:00).
-    "backups_diff_schedule": "*-*-* 02:00",
+    # systemd OnCalendar of the daily differential backup (the plan's 02:00), not on the
+    # full backup's day: a long full would hold pgBackRest's lock and fail the diff.
+    "backups_diff_schedule": "Mon..Sat *-*-* 02:00",
     # systemd OnCalendar of the daily logical dump of each database (pg_dump -Fc).
     "backups_dump_schedule": "*-*-* 02:30",
     # systemd OnCalendar of the weekly restore drill into a scratch directory.
@@ -469,6 +470,28 @@ def _archiving(major: int):
     )
 
 
+# The first full backup: a failure (off-site unreachable) is reported, not fatal; the
+# backup metrics alert until a backup reaches both repositories.
+FIRST_BACKUP = (
+    "/usr/local/sbin/galion-backup full || { echo 'galion-backup: the first full backup did not "
+    "reach both repositories; the next converge tries again' >&2; true; }"
+)
+
+
+def _first_backup():
+    """Point-in-time recovery starts at a full backup: take it in the first converge (as
+    autobase and Pigsty do at deploy), not when the weekly timer first fires."""
+    stanza = host.get_fact(PgbackrestStanza, stanza=STANZA)  # as before this run's changes
+    if host.data.get("backups_restore_pending"):
+        host.noop("backups_restore_pending: no backup of the empty cluster")
+        return
+    # 1, 3: stanza missing (created above); 2: no valid backup yet.
+    if len(stanza) == 2 and not any(code in (1, 2, 3) for code, _ in stanza.values()):
+        host.noop("both repositories hold a backup")
+        return
+    server.shell(name="First full backup to both repositories", commands=[FIRST_BACKUP])
+
+
 def _canary():
     database = canary_database(host.data)
     rows = host.get_fact(
@@ -520,4 +543,5 @@ def backups():
     _configs(major)
     _canary()
     _archiving(major)
+    _first_backup()
     _schedules()

@@ -15,6 +15,7 @@ from galion import commands, topology
 from galion.facts import AptCandidate, CertbotLineage, PathExists
 from galion.ops import config_file, render
 from galion.preflight import (
+    DURATION,
     IDENTIFIER,
     Problem,
     in_group,
@@ -112,6 +113,10 @@ KNOBS = {
     "nginx_cache_api_valid": "1m",
     # Freshness of cached static assets.
     "nginx_cache_static_valid": "7d",
+    # First ban of the nginx jails (429 floods, vulnerability scans); repeats double it.
+    "nginx_fail2ban_bantime": "10m",
+    # Longest nginx ban: web clients share addresses, so far below SSH's 7 days.
+    "nginx_fail2ban_bantime_max": "1d",
     # Cloudflare proxies in front: take the client IP from CF-Connecting-IP for these ranges.
     "nginx_behind_cloudflare": False,
     # Cloudflare's published ranges (https://www.cloudflare.com/ips/), used when behind it.
@@ -242,6 +247,8 @@ ROLE = Role(
             "is not between 1 and 65535 (nginx's bound)",
             "use 50",
         ),
+        ("nginx_fail2ban_bantime", matches(DURATION), "is not a duration", "e.g. 10m"),
+        ("nginx_fail2ban_bantime_max", matches(DURATION), "is not a duration", "e.g. 1d"),
     ),
 )
 
@@ -480,7 +487,11 @@ def _fail2ban():
     jail = config_file(
         name="fail2ban jails for nginx (limit-req, botsearch)",
         dest="/etc/fail2ban/jail.d/galion-nginx.local",
-        content=render("nginx_tls/etc/fail2ban/galion-nginx.local.j2"),
+        content=render(
+            "nginx_tls/etc/fail2ban/galion-nginx.local.j2",
+            bantime=host.data.nginx_fail2ban_bantime,
+            bantime_max=host.data.nginx_fail2ban_bantime_max,
+        ),
         validate=commands.fail2ban_jail_test("galion-nginx.local"),
     )
     systemd.service(

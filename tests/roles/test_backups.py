@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 GROUP = "backups"
 STANZA = "main"
 
@@ -95,3 +97,15 @@ def test_logical_dumps_local_and_offsite(node):
     )
     for db in node.data["postgres_databases"]:
         assert f"{db['name']}/{db['name']}-" in remote and ".dump.enc" in remote
+
+
+@pytest.mark.parametrize("repo", [1, 2])
+def test_the_first_converge_leaves_a_full_backup_in_each_repository(node, repo):
+    """Point-in-time recovery is possible from the first minute, off-site included."""
+    info = json.loads(
+        node.host.check_output(
+            f"runuser -u postgres -- pgbackrest --stanza=main --repo={repo} --output=json info"
+        )
+    )
+    assert info[0]["status"]["code"] == 0, info[0]["status"]
+    assert any(b["type"] == "full" for b in info[0]["backup"])

@@ -163,11 +163,12 @@ def test_websocket_upgrades_through_to_the_backend(node, backend):
 PROBE_CLIENT = """
 import http.client, json, ssl, sys
 src, addr, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+path = sys.argv[5] if len(sys.argv) > 5 else "/rate"
 statuses, last = [], {}
 for _ in range(count):
     c = http.client.HTTPSConnection(addr, 443, timeout=10, source_address=(src, 0),
                                     context=ssl._create_unverified_context())
-    c.request("GET", "/rate", headers={"Host": name})
+    c.request("GET", path, headers={"Host": name})
     r = c.getresponse(); r.read()
     statuses.append(r.status)
     if r.status == 429:
@@ -200,6 +201,44 @@ def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, ba
         assert source in status
     finally:
         node.host.run(f"fail2ban-client set nginx-limit-req unbanip {source}")
+
+
+def test_static_assets_are_never_refused_nor_banned(node, probe, backend):
+    """A page load fetches dozens of assets from one address (an office): no 429, no ban."""
+    source = probe.extra[3]
+    name = vhost(node, "frontend")["name"]
+    count = node.data["nginx_rate_general_burst"] + 40
+    out = probe.run(
+        "python3", "-c", PROBE_CLIENT, source, node.address, name, str(count), "/assets/app.js"
+    )
+    try:
+        statuses = json.loads(out.stdout)["statuses"]
+        assert statuses == [200] * count, statuses
+        time.sleep(2)
+        assert source not in node.host.check_output("fail2ban-client status nginx-limit-req")
+    finally:
+        node.host.run(f"fail2ban-client set nginx-limit-req unbanip {source}")
+
+
+def test_nginx_jails_have_their_own_shorter_bans(node):
+    for jail in ("nginx-limit-req", "nginx-botsearch"):
+        bantime = node.host.check_output(f"fail2ban-client get {jail} bantime")
+        assert int(bantime) == _seconds(node.data["nginx_fail2ban_bantime"]), jail
+    maxtime = [
+        ln
+        for ln in node.host.check_output("fail2ban-client -d").splitlines()
+        if "'nginx-limit-req'" in ln and "maxtime" in ln
+    ]
+    wanted = (
+        str(_seconds(node.data["nginx_fail2ban_bantime_max"])),
+        node.data["nginx_fail2ban_bantime_max"],
+    )
+    assert maxtime and any(w in maxtime[-1] for w in wanted), maxtime
+
+
+def _seconds(duration: str) -> int:
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return int(duration[:-1]) * unit[duration[-1]] if duration[-1] in unit else int(duration)
 
 
 def test_nginx_config_has_no_ocsp_and_only_modern_tls(node):

@@ -99,3 +99,19 @@ def test_authorized_keys_reads_pub_files(tmp_path):
     pub.write_text("# comment\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop\n")
     keys = base.authorized_keys({"base_deploy_authorized_keys": [str(pub), "ssh-rsa AAAAB3 x"]})
     assert keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop", "ssh-rsa AAAAB3 x"]
+
+
+def test_full_and_differential_backups_never_share_a_day():
+    from operations import backups
+
+    full_day = backups.KNOBS["backups_full_schedule"].split()[0]
+    diff_days = backups.KNOBS["backups_diff_schedule"].split()[0]
+    week = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    first, last = diff_days.split("..")
+    assert full_day in week and full_day not in week[week.index(first) : week.index(last) + 1]
+
+
+def test_production_pins_its_postgres_major_and_memory_budget():
+    text = (REPO / "inventories" / "prod.py").read_text()
+    assert re.search(r'"postgres_version": \d+,', text)
+    assert re.search(r'"postgres_memory_budget_mb": \d+,', text)
