@@ -5,6 +5,7 @@ ssh config written by `python -m sandbox up` adds known_hosts and connection reu
 """
 
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,23 @@ class Node:
         return self.name
 
 
+def connection_reuse_config(directory: Path) -> Path:
+    """An ssh_config that reuses one connection per host for the whole test run: the
+    suite's hundreds of commands would otherwise trip UFW's SSH rate limit (6 new
+    connections in 30 s) on the operator's own address. The operator's own config
+    still applies (Include)."""
+    path = directory / "ssh_config"
+    path.write_text(
+        "Include ~/.ssh/config\n"
+        "Host *\n"
+        "    ControlMaster auto\n"
+        f"    ControlPath {directory}/cm-%C\n"
+        "    ControlPersist 120s\n"
+        "    BatchMode yes\n"
+    )
+    return path
+
+
 def _ssh_config() -> str | None:
     if os.environ.get("GALION_SSH_CONFIG"):
         return os.environ["GALION_SSH_CONFIG"]
@@ -38,7 +56,7 @@ def _ssh_config() -> str | None:
         from sandbox import state
 
         return state.load()["ssh_config"]
-    return None
+    return str(connection_reuse_config(Path(tempfile.mkdtemp(prefix="galion-ssh-"))))
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 test_roles.py."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,20 @@ def test_production_pins_its_postgres_major_and_memory_budget():
     text = (REPO / "inventories" / "prod.py").read_text()
     assert re.search(r'"postgres_version": \d+,', text)
     assert re.search(r'"postgres_memory_budget_mb": \d+,', text)
+
+
+def test_verifying_production_reuses_one_ssh_connection_per_host(tmp_path):
+    from tests.inventory import connection_reuse_config
+
+    text = connection_reuse_config(tmp_path).read_text()
+    assert text.startswith("Include ~/.ssh/config\n")
+    assert "ControlMaster auto" in text and f"ControlPath {tmp_path}/cm-%C" in text
+    assert "ControlPersist" in text
+    # ssh itself accepts it (-G parses the config and prints the result, no connection).
+    out = subprocess.run(
+        ["ssh", "-F", str(tmp_path / "ssh_config"), "-G", "titanaxe"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "controlmaster auto" in out and f"controlpath {tmp_path}/cm-" in out
