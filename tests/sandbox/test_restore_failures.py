@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from sandbox.converge import converge
 from tests.drills import NODE, major, psql, restore, run_restore
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="no backups host in the inventory")
@@ -113,6 +114,23 @@ def test_a_failed_pg_restore_leaves_the_live_database_untouched(serving):
     _failed(proc, f"{db} is untouched")
     left = psql("select count(*) from pg_database where datname like '%restore%'")
     assert left == "0", "the half-restored database was left behind"
+
+
+def test_drills_dumps_and_restores_never_fill_the_disk_past_the_floor(serving):
+    """With a floor larger than the disk: the drill is skipped and says so in its
+    metric, the dump refuses, and a restore refuses before it touches anything."""
+    converge("--data", "backups_free_space_floor_mb=100000000").check()
+    try:
+        assert NODE.host.run("systemctl start galion-restore-drill.service").rc == 0
+        metrics = NODE.host.file(
+            f"{NODE.data['backups_textfile_dir']}/galion_restore_drill.prom"
+        ).content_string
+        assert 'galion_restore_drill_skipped{repo="repo2",reason="disk"} 1' in metrics
+        dump = NODE.host.run("/usr/local/sbin/galion-pgdump")
+        assert dump.rc != 0 and "skipped" in dump.stderr, dump.stderr
+        _failed(run_restore("restore=latest", "restore_repo=1"), "MB floor; nothing was changed")
+    finally:
+        converge().check()
 
 
 def test_latest_restore_brings_back_every_committed_row(full_backup):
