@@ -352,3 +352,15 @@ class ConfigSettings(_Fact):
 
     def process(self, output):
         return parse_settings(output)
+
+
+class SecondsSinceFailure(_Fact):
+    """Seconds since the epoch time written in a marker file (a failure's time, by the
+    host's clock), or None if there is no marker."""
+
+    def command(self, path):
+        return f"test -f {path} && echo $(( $(date +%s) - $(cat {path}) )) || true"
+
+    def process(self, output):
+        value = _first_line(output)
+        return int(value) if value.lstrip("-").isdigit() else None

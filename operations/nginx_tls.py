@@ -5,14 +5,14 @@ import re
 import shlex
 from pathlib import Path
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import commands, topology
-from galion.facts import AptCandidate, CertbotLineage, PathExists
+from galion.facts import AptCandidate, CertbotLineage, PathExists, SecondsSinceFailure
 from galion.ops import config_file, render
 from galion.preflight import (
     DURATION,
@@ -113,6 +113,9 @@ KNOBS = {
     "nginx_cache_api_valid": "1m",
     # Freshness of cached static assets.
     "nginx_cache_static_valid": "7d",
+    # Minutes between attempts to issue a certificate that failed (DNS not pointing here
+    # yet): Let's Encrypt allows 5 failed validations per name and hour.
+    "nginx_acme_retry_minutes": 15,
     # First ban of the nginx jails (429 floods, vulnerability scans); repeats double it.
     "nginx_fail2ban_bantime": "10m",
     # Longest nginx ban: web clients share addresses, so far below SSH's 7 days.
@@ -248,6 +251,12 @@ ROLE = Role(
             "use 50",
         ),
         ("nginx_fail2ban_bantime", matches(DURATION), "is not a duration", "e.g. 10m"),
+        (
+            "nginx_acme_retry_minutes",
+            int_between(13, 1440),
+            "is not minutes between 13 and 1440",
+            "use 15 (Let's Encrypt: at most 5 failures per name and hour)",
+        ),
         ("nginx_fail2ban_bantime_max", matches(DURATION), "is not a duration", "e.g. 1d"),
     ),
 )
@@ -296,6 +305,26 @@ def certbot_command(
         f"{env}certbot certonly --webroot -w {WEBROOT} --cert-name {lineage} {domains} "
         f"--server {shlex.quote(directory)} --email {shlex.quote(email)} "
         "--agree-tos --non-interactive --keep-until-expiring --expand --no-eff-email -q"
+    )
+
+
+# When issuing a certificate last failed, per lineage (epoch seconds).
+ACME_FAILED_DIR = "/var/lib/galion/acme-failed"
+
+
+def issue_certificate_command(lineage: str, names: list[str], data, env: str = "") -> str:
+    """Issue, then serve the certificate; on failure record when, keep the placeholder and
+    fail (the operation ignores the error: the run goes on and ends with a warning)."""
+    live = f"/etc/letsencrypt/live/{lineage}"
+    issue = certbot_command(
+        lineage, names, data.get("nginx_acme_directory"), data.get("operator_email"), env
+    )
+    serve = " && ".join([*serve_certificate_commands(lineage, live), NGINX_RELOAD])
+    return (
+        f"if {issue}; then rm -f {ACME_FAILED_DIR}/{lineage} && {serve}; else "
+        f"install -d -m 0755 {ACME_FAILED_DIR} && date +%s > {ACME_FAILED_DIR}/{lineage}; "
+        f"echo 'certificate for {lineage} not issued (does its DNS point at this host?): "
+        "the placeholder stays; the next converge retries' >&2; exit 1; fi"
     )
 
 
@@ -467,16 +496,23 @@ def _certificates(vhosts):
                 target=f"/etc/letsencrypt/live/{vhost['name']}/privkey.pem",
             )
             continue
-        live = f"/etc/letsencrypt/live/{vhost['name']}"
+        since = host.get_fact(SecondsSinceFailure, path=f"{ACME_FAILED_DIR}/{vhost['name']}")
+        wait = int(data.nginx_acme_retry_minutes) * 60
+        if since is not None and since < wait:
+            host.log(
+                f"certificate for {vhost['name']} not issued yet: the last attempt failed "
+                f"{since // 60} min ago; the next one in {(wait - since) // 60 + 1} min "
+                "(Let's Encrypt allows 5 failed validations per name and hour). The "
+                "placeholder certificate is served meanwhile.",
+                logger.warning,
+            )
+            continue
+        # A failure (DNS not pointing here yet) is a warning, not a failed run: the edge
+        # keeps the placeholder and every other step of the role still converges.
         server.shell(
             name=f"Certificate for {', '.join(names)} (webroot)",
-            commands=[
-                certbot_command(
-                    vhost["name"], names, data.nginx_acme_directory, data.operator_email, env
-                ),
-                *serve_certificate_commands(vhost["name"], live),
-                NGINX_RELOAD,
-            ],
+            commands=[issue_certificate_command(vhost["name"], names, data, env)],
+            _ignore_errors=True,
         )
     systemd.service(
         name="certbot renewal timer", service="certbot.timer", running=True, enabled=True

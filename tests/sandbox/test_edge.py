@@ -1,6 +1,9 @@
 """Converging the edge again: no certificate re-issued; a bad nginx config never goes live."""
 
+import json
+
 import pytest
+import requests
 
 from sandbox.converge import converge
 from tests.inventory import in_group
@@ -36,4 +39,47 @@ def test_bad_nginx_config_fails_the_run_and_keeps_serving():
     assert EDGE.host.check_output(f"sha256sum {live}") == before
     assert EDGE.host.check_output("cat /run/nginx.pid") == master
     assert EDGE.host.service("nginx").is_running
+    assert converge().check().changed == []
+
+
+def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_state):
+    """A name whose DNS does not point at the edge yet: the run succeeds with a warning,
+    the edge serves the placeholder for it, and the next run does not retry too soon."""
+    name = "not-here-yet.galion.test"
+    # The sandbox's DNS answers every name with the edge's address; not this one.
+    requests.post(
+        f"http://{sandbox_state['gateway']}:8055/add-a",
+        json={"host": name, "addresses": ["10.77.0.250"]},
+        timeout=10,
+    ).raise_for_status()
+    vhosts = [
+        *EDGE.data["nginx_vhosts"],
+        {
+            "name": name,
+            "aliases": [],
+            "upstream": "galion_api",
+            "kind": "api",
+            "csp": "default-src 'none'",
+        },
+    ]
+    data = ["--data", f"nginx_vhosts={json.dumps(vhosts)}"]
+    try:
+        first = converge(*data)
+        assert first.returncode == 0 and not first.failed_hosts, first.stderr[-2000:]
+        assert f"certificate for {name} not issued" in first.stderr
+        subject = EDGE.host.check_output(
+            f"echo | openssl s_client -connect 127.0.0.1:443 -servername {name} 2>/dev/null "
+            "| openssl x509 -noout -subject"
+        )
+        assert "placeholder.invalid" in subject
+        assert len(serials()) == len(EDGE.data["nginx_vhosts"])  # the others keep theirs
+        again = converge(*data)
+        assert again.returncode == 0 and not again.failed_hosts
+        assert f"certificate for {name} not issued yet: the last attempt failed" in again.stderr
+        assert not any(f"Certificate for {name}" in c for c in again.changed)
+    finally:
+        EDGE.host.run(
+            f"rm -rf /etc/nginx/conf.d/20-vhost-{name}.conf /etc/nginx/tls/{name} "
+            f"/var/lib/galion/acme-failed/{name} && systemctl reload nginx"
+        )
     assert converge().check().changed == []

@@ -46,6 +46,11 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
+    "issue certificate": nginx_tls.issue_certificate_command(
+        "galion.app",
+        ["galion.app", "www.galion.app"],
+        {"nginx_acme_directory": "https://acme.test/dir", "operator_email": "ops@galion.app"},
+    ),
 }
 
 
@@ -173,3 +178,17 @@ def test_pgbouncer_restarts_only_for_listen_changes():
     assert postgres.pgbouncer_needs_restart(dict(same, listen_port="6433"), ini)
     assert postgres.pgbouncer_needs_restart(dict(same, listen_addr="127.0.0.1,10.0.0.4"), ini)
     assert not postgres.pgbouncer_needs_restart({}, ini)  # first install: nothing runs yet
+
+
+def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
+    text = nginx_tls.issue_certificate_command(
+        "galion.app",
+        ["galion.app"],
+        {"nginx_acme_directory": "https://a/d", "operator_email": "o@x.io"},
+    )
+    issued, failed = text.split("; else ")
+    assert issued.startswith("if certbot certonly ")
+    assert "rm -f /var/lib/galion/acme-failed/galion.app" in issued
+    assert "ln -sfn /etc/letsencrypt/live/galion.app/fullchain.pem" in issued
+    assert "date +%s > /var/lib/galion/acme-failed/galion.app" in failed
+    assert "ln -sfn" not in failed and failed.endswith("exit 1; fi")

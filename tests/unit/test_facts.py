@@ -692,3 +692,17 @@ class TestConfigSettings:
         lines = ["; listen_port = 1", "listen_port = 6432", "listen_port = 7000", "x"]
         assert facts.parse_settings(lines) == {"listen_port": "6432"}
         assert facts.parse_settings(lines, ("listen_addr",)) == {}
+
+
+@covers(facts.SecondsSinceFailure)
+class TestSecondsSinceFailure:
+    def test_command(self):
+        assert facts.SecondsSinceFailure().command("/var/lib/galion/acme-failed/x") == (
+            "test -f /var/lib/galion/acme-failed/x && echo $(( $(date +%s) - "
+            "$(cat /var/lib/galion/acme-failed/x) )) || true"
+        )
+
+    def test_seconds_or_none(self):
+        assert facts.SecondsSinceFailure().process(["420"]) == 420
+        assert facts.SecondsSinceFailure().process([]) is None
+        assert facts.SecondsSinceFailure().process(["garbage"]) is None
