@@ -589,11 +589,22 @@ def _pending_restart(major: int):
         )
 
 
-def _os_settings():
+def os_settings(data, binds_private_address: bool) -> dict:
+    """Kernel settings of a database host."""
     values = {
-        "vm.swappiness": host.data.postgres_vm_swappiness,
-        "vm.overcommit_memory": host.data.postgres_vm_overcommit_memory,
+        "vm.swappiness": data.get("postgres_vm_swappiness"),
+        "vm.overcommit_memory": data.get("postgres_vm_overcommit_memory"),
     }
+    if binds_private_address:
+        # After a reboot the private interface may come up after PostgreSQL, PgBouncer
+        # and Redis: let them bind its address anyway instead of failing to start.
+        values["net.ipv4.ip_nonlocal_bind"] = 1
+        values["net.ipv6.ip_nonlocal_bind"] = 1
+    return values
+
+
+def _os_settings():
+    values = os_settings(host.data, bool(topology.data_tier_bind_addresses(inventory, host)))
     config_file(
         name="Kernel memory settings for a database host",
         dest="/etc/sysctl.d/91-galion-database.conf",

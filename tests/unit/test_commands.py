@@ -192,3 +192,10 @@ def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
     assert "ln -sfn /etc/letsencrypt/live/galion.app/fullchain.pem" in issued
     assert "date +%s > /var/lib/galion/acme-failed/galion.app" in failed
     assert "ln -sfn" not in failed and failed.endswith("exit 1; fi")
+
+
+def test_private_binds_survive_a_reboot_only_where_there_are_private_binds():
+    data = {"postgres_vm_swappiness": 10, "postgres_vm_overcommit_memory": 1}
+    assert "net.ipv4.ip_nonlocal_bind" not in postgres.os_settings(data, False)
+    fleet = postgres.os_settings(data, True)
+    assert fleet["net.ipv4.ip_nonlocal_bind"] == fleet["net.ipv6.ip_nonlocal_bind"] == 1
