@@ -364,3 +364,28 @@ class SecondsSinceFailure(_Fact):
     def process(self, output):
         value = _first_line(output)
         return int(value) if value.lstrip("-").isdigit() else None
+
+
+class ImageUserAccess(_Fact):
+    """How a (cloud image's) user can get in: `{"keys": bool, "sudo_files": [...],
+    "expired": bool}`, or None if there is no such user."""
+
+    def command(self, user):
+        return (
+            f"h=$(getent passwd {user} | cut -d: -f6) || exit 0; k=0; "
+            f'[ -s "$h/.ssh/authorized_keys" ] && k=1; '
+            f"e=$(chage -l {user} | awk -F': ' '/^Account expires/ {{print $2}}'); "
+            f"echo \"$k|$e|$(grep -lsE '^[[:space:]]*{user}[[:space:]]' /etc/sudoers.d/* "
+            "| tr '\\n' ' ')\""
+        )
+
+    def process(self, output):
+        line = _first_line(output)
+        if not line:
+            return None
+        keys, expires, files = (line.split("|") + ["", ""])[:3]
+        return {
+            "keys": keys == "1",
+            "sudo_files": files.split(),
+            "expired": expires.strip() not in ("", "never"),
+        }

@@ -9,7 +9,13 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from galion import commands, keys, secrets
-from galion.facts import OpensshAlgorithms, PathExists, SystemdUnitEnabled, in_container
+from galion.facts import (
+    ImageUserAccess,
+    OpensshAlgorithms,
+    PathExists,
+    SystemdUnitEnabled,
+    in_container,
+)
 from galion.ops import config_file, render, sysctl_values, ufw_rules
 from galion.preflight import (
     DURATION,
@@ -39,6 +45,10 @@ KNOBS = {
     # Public keys allowed to log in as the deploy user (exact set: others are removed).
     # Set these in the inventory; preflight refuses an empty list.
     "base_deploy_authorized_keys": [],
+    # Users a cloud image logs in as first (Ubuntu's "ubuntu", Debian's "admin" and
+    # "debian"), with passwordless sudo. Once the deploy user is proven they are closed:
+    # keys emptied, sudo rules removed, account expired. [] keeps them as they are.
+    "base_image_users_to_lock": ["ubuntu", "debian", "admin"],
     # --- SSH ---
     # Port sshd listens on (UFW opens it everywhere).
     "base_ssh_port": 22,
@@ -389,6 +399,37 @@ def _deploy_user():
         )
 
 
+def lock_image_user_command(user: str) -> str:
+    """Close a cloud image's first-login user: no keys, no sudo rule, account expired
+    (sshd's PAM account check then refuses it, keys or not)."""
+    return (
+        f'h=$(getent passwd {user} | cut -d: -f6) && {{ [ ! -f "$h/.ssh/authorized_keys" ] || '
+        f': > "$h/.ssh/authorized_keys"; }} && '
+        f"for f in $(grep -lsE '^[[:space:]]*{user}[[:space:]]' /etc/sudoers.d/*); do "
+        f'rm -f "$f"; done && visudo -cq && usermod -L --expiredate 1 {user}'
+    )
+
+
+def _image_users():
+    data = host.data
+    if data.get("ssh_user") != data.base_deploy_user:
+        host.noop("the deploy user is not proven by this run: image users stay as they are")
+        return
+    for user in data.base_image_users_to_lock:
+        if user in ("root", data.base_deploy_user):
+            continue
+        access = host.get_fact(ImageUserAccess, user=user)
+        if access is None:
+            continue  # no such user
+        if not access["keys"] and not access["sudo_files"] and access["expired"]:
+            host.noop(f"image user {user} is closed")
+            continue
+        server.shell(
+            name=f"Close the image user {user} (the deploy user is proven)",
+            commands=[lock_image_user_command(user)],
+        )
+
+
 def _ssh():
     supported = host.get_fact(OpensshAlgorithms)
     data = host.data
@@ -566,6 +607,7 @@ def base():
     _apt_lock_timeout()
     _packages()
     _deploy_user()
+    _image_users()
     _ssh()
     _firewall()
     _fail2ban()

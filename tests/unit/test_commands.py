@@ -46,6 +46,7 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
+    "lock image user": base.lock_image_user_command("ubuntu"),
     "issue certificate": nginx_tls.issue_certificate_command(
         "galion.app",
         ["galion.app", "www.galion.app"],

@@ -6,6 +6,7 @@ ufw 0.36, PostgreSQL 15 / 17, pgBackRest 2.5x, OpenSSL 3).
 
 import inspect
 import json
+import subprocess
 
 import pytest
 from pyinfra.api import FactBase
@@ -706,3 +707,24 @@ class TestSecondsSinceFailure:
         assert facts.SecondsSinceFailure().process(["420"]) == 420
         assert facts.SecondsSinceFailure().process([]) is None
         assert facts.SecondsSinceFailure().process(["garbage"]) is None
+
+
+@covers(facts.ImageUserAccess)
+class TestImageUserAccess:
+    def test_command_is_valid_shell(self):
+        command = facts.ImageUserAccess().command("ubuntu")
+        assert subprocess.run(["bash", "-n", "-c", command]).returncode == 0
+        assert "getent passwd ubuntu" in command and "chage -l ubuntu" in command
+
+    def test_an_open_cloud_image_user(self):
+        out = ["1|never|/etc/sudoers.d/90-cloud-init-users "]
+        assert facts.ImageUserAccess().process(out) == {
+            "keys": True,
+            "sudo_files": ["/etc/sudoers.d/90-cloud-init-users"],
+            "expired": False,
+        }
+
+    def test_a_closed_one_and_a_missing_one(self):
+        closed = facts.ImageUserAccess().process(["0|Jan 02, 1970|"])
+        assert closed == {"keys": False, "sudo_files": [], "expired": True}
+        assert facts.ImageUserAccess().process([]) is None
