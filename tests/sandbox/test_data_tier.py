@@ -47,6 +47,7 @@ def test_restart_only_when_a_setting_needs_it():
     assert converge().check().changed == []
 
 
+@pytest.mark.once
 def test_a_restart_waits_until_a_run_allows_it():
     """Production's rule: a setting that needs a restart is reloaded and reported as
     pending; PostgreSQL restarts only in a run that allows it."""
@@ -76,6 +77,7 @@ def _listening(port: int) -> bool:
     return DB.host.run(f"ss -Htln 'sport = :{port}' | grep -q LISTEN").rc == 0
 
 
+@pytest.mark.once
 def test_a_pgbouncer_port_change_takes_effect_in_the_same_run():
     port, moved = DB.data["pgbouncer_port"], DB.data["pgbouncer_port"] + 1
     try:

@@ -42,6 +42,7 @@ def test_bad_nginx_config_fails_the_run_and_keeps_serving():
     assert converge().check().changed == []
 
 
+@pytest.mark.once
 def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_state):
     """A name whose DNS does not point at the edge yet: the run succeeds with a warning,
     the edge serves the placeholder for it, and the next run does not retry too soon."""

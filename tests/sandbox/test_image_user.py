@@ -35,6 +35,7 @@ def image_user(sandbox_state):
     NODE.host.run(f"userdel -r {IMAGE_USER}; rm -rf {SUDOERS} /var/tmp/galion-upload-{IMAGE_USER}")
 
 
+@pytest.mark.once
 def test_first_run_as_the_image_user_then_closed_once_deploy_is_proven(image_user, sandbox_state):
     assert _ssh_as(IMAGE_USER, sandbox_state) == 0
     as_image_user = converge("--data", f"ssh_user={IMAGE_USER}").check()
