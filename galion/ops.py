@@ -256,11 +256,22 @@ def sysctl_values(values: dict[str, str | int]):
         host.log("sysctl skipped on this host: " + "; ".join(skipped), logger.warning)
 
 
+def ufw_rule_opens(rule: str, port: int) -> bool:
+    """Whether a rule (as `ufw show added` prints it) lets anyone in on this TCP port:
+    `allow 22/tcp`, `limit 22/tcp`, `allow 22`; not `allow 2222/tcp`, and not a rule for
+    some sources only (`allow from 10.0.22.0/24 ...`), which may not include the operator."""
+    words = rule.split()
+    return (
+        len(words) >= 2
+        and words[0] in ("allow", "limit")
+        and words[1] in (f"{port}/tcp", str(port))
+    )
+
+
 def ufw_check_port(wanted: list[str], port: int | None) -> None:
-    """Raise OperationError unless an allow/limit rule in `wanted` mentions `port` (if given)."""
-    if port is not None and not any(
-        str(port) in r and r.split()[0] in ("allow", "limit") for r in wanted
-    ):
+    """Raise OperationError unless a rule in `wanted` opens `port` to everyone (if given):
+    enabling UFW without it would lock the operator out."""
+    if port is not None and not any(ufw_rule_opens(r, port) for r in wanted):
         raise OperationError(f"refusing to enable UFW without a rule for port {port}")
 
 

@@ -45,6 +45,8 @@ DEFAULTS = {"incoming": "deny", "outgoing": "allow", "routed": "deny"}
         ["allow 80/tcp", "allow 443/tcp"],
         ["deny 22/tcp", "allow 80/tcp"],
         ["reject 22/tcp"],
+        # Only some sources: the operator may not be among them.
+        ["allow from 10.8.0.0/24 to any port 22 proto tcp"],
     ],
 )
 def test_ufw_refuses_rules_that_do_not_let_ssh_in(wanted):
@@ -57,7 +59,7 @@ def test_ufw_refuses_rules_that_do_not_let_ssh_in(wanted):
     [
         ["allow 22/tcp"],
         ["limit 22/tcp", "allow 80/tcp"],
-        ["allow from 10.8.0.0/24 to any port 22 proto tcp"],
+        ["allow from 10.8.0.0/24 to any port 22 proto tcp", "limit 22/tcp comment 'ssh'"],
     ],
 )
 def test_ufw_accepts_a_rule_that_lets_ssh_in(wanted):
@@ -463,3 +465,15 @@ def test_postgres_sql_is_declared_non_idempotent():
 def test_the_other_operations_stay_idempotent(op):
     assert op.is_idempotent is True
     assert op._inner.is_idempotent is True
+
+
+def test_ufw_refusal_is_not_fooled_by_a_port_that_only_contains_the_ssh_port():
+    """`allow 2222/tcp` or a rule for an office range does not keep port 22 open."""
+    with pytest.raises(OperationError):
+        ops.ufw_check_port(["allow 2222/tcp comment 'x'"], 22)
+    with pytest.raises(OperationError):
+        ops.ufw_check_port(["allow from 10.0.22.0/24 to any port 443 proto tcp"], 22)
+    with pytest.raises(OperationError):
+        ops.ufw_check_port(["deny 22/tcp"], 22)
+    assert ops.ufw_check_port(["limit 22/tcp comment 'galion: ssh'"], 22) is None
+    assert ops.ufw_check_port(["allow 2222/tcp"], 2222) is None
