@@ -132,6 +132,16 @@ def in_group(hosts: dict[str, set[str]], group: str) -> list[str]:
     return sorted(h for h, groups in hosts.items() if group in groups)
 
 
+def needs_group(
+    hosts: dict[str, set[str]], group: str, needed: str, message: str, fix: str
+) -> list[Problem]:
+    """A problem if the inventory has hosts in `group` but none in `needed`."""
+    members = in_group(hosts, group)
+    if members and not in_group(hosts, needed):
+        return [Problem(",".join(members), f"group {group}", message, fix)]
+    return []
+
+
 def run_checks(name: str, data, checks) -> list[Problem]:
     problems = []
     for key, ok, message, fix in checks:

@@ -20,12 +20,12 @@ from galion.facts import PgbackrestStanza, PostgresQuery
 from galion.ops import config_file, postgres_sql, render
 from galion.preflight import (
     Problem,
-    in_group,
     int_between,
     is_address_or_name,
     is_port,
     is_readable_file_or_none,
     matches,
+    needs_group,
 )
 from galion.role import Role
 
@@ -173,17 +173,9 @@ def _check_host(name: str, data, groups) -> list[Problem]:
 
 
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
-    backups = in_group(hosts, "backups")
-    if backups and not in_group(hosts, "db"):
-        return [
-            Problem(
-                ",".join(backups),
-                "group backups",
-                "has no database to back up",
-                "put the primary in group db",
-            )
-        ]
-    return []
+    return needs_group(
+        hosts, "backups", "db", "has no database to back up", "put the primary in group db"
+    )
 
 
 ROLE = Role(

@@ -18,12 +18,12 @@ from galion.preflight import (
     DURATION,
     IDENTIFIER,
     Problem,
-    in_group,
     int_between,
     is_address_or_name,
     is_port,
     is_readable_file_or_none,
     matches,
+    needs_group,
     run_checks,
 )
 from galion.role import Role
@@ -188,28 +188,15 @@ def _check_vhosts(name: str, data, groups) -> list[Problem]:
 
 
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
-    edges = in_group(hosts, "edge")
-    if edges and not in_group(hosts, "app"):
-        return [
-            Problem(
-                ",".join(edges),
-                "group edge",
-                "has nothing to proxy to",
-                "put at least one host in group app",
-            )
-        ]
-    return []
-
-
-def required_secrets(data) -> list[str]:
-    return []
+    return needs_group(
+        hosts, "edge", "app", "has nothing to proxy to", "put at least one host in group app"
+    )
 
 
 ROLE = Role(
     groups=("edge",),
     order=60,
     knob_prefixes=("nginx_",),
-    required_secrets=required_secrets,
     check_host=_check_vhosts,
     check_inventory=_check_inventory,
     checks=(

@@ -19,7 +19,7 @@ from galion.facts import (
 )
 from galion.ops import config_file, postgres_sql, render, sysctl_values
 from galion.postgresql import CLUSTER
-from galion.preflight import Problem, in_group, int_between
+from galion.preflight import Problem, in_group, int_between, needs_group
 from galion.role import Role
 
 KNOBS = {
@@ -82,7 +82,7 @@ def required_secrets(data) -> list[str]:
 def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
     """One primary; replicas only beside a primary, never on it."""
     problems = []
-    primaries, replicas = in_group(hosts, "db"), in_group(hosts, "db_replica")
+    primaries = in_group(hosts, "db")
     for name, groups in sorted(hosts.items()):
         if {"db", "db_replica"} <= groups:
             problems.append(
@@ -102,15 +102,9 @@ def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
                 "keep one host in db and put the others in db_replica",
             )
         )
-    if replicas and not primaries:
-        problems.append(
-            Problem(
-                ",".join(replicas),
-                "group db_replica",
-                "has replicas but no primary",
-                "put the primary in group db",
-            )
-        )
+    problems += needs_group(
+        hosts, "db_replica", "db", "has replicas but no primary", "put the primary in group db"
+    )
     return problems
 
 
