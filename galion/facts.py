@@ -372,7 +372,8 @@ class ImageUserAccess(_Fact):
 
     def command(self, user):
         return (
-            f"h=$(getent passwd {user} | cut -d: -f6) || exit 0; k=0; "
+            f"getent passwd {user} >/dev/null || exit 0; "
+            f"h=$(getent passwd {user} | cut -d: -f6); k=0; "
             f'[ -s "$h/.ssh/authorized_keys" ] && k=1; '
             f"e=$(chage -l {user} | awk -F': ' '/^Account expires/ {{print $2}}'); "
             f"echo \"$k|$e|$(grep -lsE '^[[:space:]]*{user}[[:space:]]' /etc/sudoers.d/* "

@@ -716,6 +716,17 @@ class TestImageUserAccess:
         assert subprocess.run(["bash", "-n", "-c", command]).returncode == 0
         assert "getent passwd ubuntu" in command and "chage -l ubuntu" in command
 
+    def test_a_user_that_does_not_exist_prints_nothing(self):
+        command = facts.ImageUserAccess().command("galion-no-such-user")
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True).stdout
+        assert facts.ImageUserAccess().process(out.splitlines()) is None
+
+    def test_an_existing_user_is_read(self):
+        out = subprocess.run(
+            ["sh", "-c", facts.ImageUserAccess().command("root")], capture_output=True, text=True
+        ).stdout
+        assert facts.ImageUserAccess().process(out.splitlines()) is not None
+
     def test_an_open_cloud_image_user(self):
         out = ["1|never|/etc/sudoers.d/90-cloud-init-users "]
         assert facts.ImageUserAccess().process(out) == {
