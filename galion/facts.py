@@ -359,11 +359,14 @@ class SecondsSinceFailure(_Fact):
     host's clock), or None if there is no marker."""
 
     def command(self, path):
-        return f"test -f {path} && echo $(( $(date +%s) - $(cat {path}) )) || true"
+        return f'test -f {path} && echo "$(date +%s) $(head -c 32 {path})" || true'
 
     def process(self, output):
-        value = _first_line(output)
-        return int(value) if value.lstrip("-").isdigit() else None
+        # The arithmetic is done here: a damaged marker (a full disk) means "no marker".
+        parts = _first_line(output).split()
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            return None
+        return int(parts[0]) - int(parts[1])
 
 
 class ImageUserAccess(_Fact):

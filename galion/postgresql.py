@@ -50,7 +50,7 @@ def reload_or_restart_command(major: int, allow_restart: bool = True) -> str:
             '--data postgres_restart_allowed=true in a maintenance window" >&2'
         )
     return (
-        f"pg_ctlcluster {major} {CLUSTER} reload && for _ in 1 2 3 4 5 6 7 8 9 10; do "
+        f"pg_ctlcluster {major} {CLUSTER} reload || exit 1; for _ in 1 2 3 4 5 6 7 8 9 10; do "
         f'n=$({PSQL} "select count(*) from pg_settings where pending_restart"); '
         f'[ "$n" != 0 ] && break; sleep 0.3; done; '
         f'if [ "$n" != 0 ]; then {then}; fi'

@@ -10,13 +10,12 @@ from pathlib import Path
 import requests
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import postgresql, s3, secrets
-from galion.facts import PgbackrestStanza, PostgresQuery
+from galion.facts import PgbackrestStanza, PostgresClusters, PostgresQuery
 from galion.ops import config_file, postgres_sql, render
 from galion.preflight import (
     Problem,
@@ -138,14 +137,17 @@ def _check_cipher(name: str, data, groups) -> list[Problem]:
             secrets.get("BACKUPS_S3_SECRET_KEY"),
             str(Path(ca_file).expanduser()) if ca_file else None,
         )
-    except (requests.RequestException, RuntimeError) as exc:
+        opens = info is None or opens_repository_file(
+            info, secrets.get("BACKUPS_CIPHER_PASSPHRASE")
+        )
+    except (requests.RequestException, RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(
             f"preflight: warning: {name}: the off-site repository could not be read to check "
             f"BACKUPS_CIPHER_PASSPHRASE ({exc}); going on without that check",
             file=sys.stderr,
         )
         return []
-    if info is None or opens_repository_file(info, secrets.get("BACKUPS_CIPHER_PASSPHRASE")):
+    if opens:
         return []  # a new repository, or the right passphrase
     return [
         Problem(
@@ -439,10 +441,13 @@ def _archiving(major: int):
             commands=[stanza_create_command()],
         )
     conf_path = f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf"
-    # archive_mode needs a restart: the first install may, later runs when allowed.
-    allow_restart = postgresql.restart_allowed(data) or not host.get_fact(
-        Sha256File, path=conf_path
+    # archive_mode needs a restart: a cluster this run creates may restart, a serving one
+    # only when allowed (adding backups to a busy primary waits for a maintenance window).
+    serving = any(
+        c["version"] == str(major) and c["status"] == "online"
+        for c in host.get_fact(PostgresClusters)
     )
+    allow_restart = postgresql.restart_allowed(data) or not serving
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",
         dest=conf_path,
@@ -464,10 +469,16 @@ def _archiving(major: int):
 
 # The first full backup: a failure (off-site unreachable) is reported, not fatal; the
 # backup metrics alert until a backup reaches both repositories.
-FIRST_BACKUP = (
-    "/usr/local/sbin/galion-backup full || { echo 'galion-backup: the first full backup did not "
-    "reach both repositories; the next converge tries again' >&2; true; }"
-)
+def first_backup_command(repos: list[int]) -> str:
+    """A full backup into each repository that holds none yet. A failure (off-site
+    unreachable) is reported, not fatal; the backup metrics alert until one succeeds."""
+    steps = [
+        f"runuser -u postgres -- pgbackrest --stanza={STANZA} --repo={repo} --type=full backup "
+        f"|| echo 'galion: the first full backup to repo{repo} failed; the next converge "
+        "tries again' >&2"
+        for repo in repos
+    ]
+    return "; ".join([*steps, "/usr/local/sbin/galion-backup-metrics || true"])
 
 
 def _first_backup():
@@ -477,11 +488,16 @@ def _first_backup():
     if host.data.get("backups_restore_pending"):
         host.noop("backups_restore_pending: no backup of the empty cluster")
         return
-    # 1, 3: stanza missing (created above); 2: no valid backup yet.
-    if len(stanza) == 2 and not any(code in (1, 2, 3) for code, _ in stanza.values()):
+    # 1, 3: stanza missing (created above); 2: no valid backup yet; absent: pgBackRest was
+    # not installed yet. A repository in error (unreachable) is left to the timers.
+    empty = [r for r in (1, 2) if r not in stanza or stanza[r][0] in (1, 2, 3)]
+    if not empty:
         host.noop("both repositories hold a backup")
         return
-    server.shell(name="First full backup to both repositories", commands=[FIRST_BACKUP])
+    server.shell(
+        name=f"First full backup to repo{' and repo'.join(map(str, empty))}",
+        commands=[first_backup_command(empty)],
+    )
 
 
 def _canary():

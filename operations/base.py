@@ -193,6 +193,12 @@ ROLE = Role(
     check_host=_check_keys,
     checks=(
         (
+            "base_image_users_to_lock",
+            lambda v: isinstance(v, list) and all(matches(UNIX_USER)(u) for u in v),
+            "is not a list of user names",
+            'e.g. ["ubuntu"], or [] to leave image users alone',
+        ),
+        (
             "base_deploy_user",
             lambda v: matches(UNIX_USER)(v) and v != "root",
             "is not a valid non-root Unix user name",

@@ -309,7 +309,8 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
     serve = " && ".join([*serve_certificate_commands(lineage, live), NGINX_RELOAD])
     return (
         f"if {issue}; then rm -f {ACME_FAILED_DIR}/{lineage} && {serve}; else "
-        f"install -d -m 0755 {ACME_FAILED_DIR} && date +%s > {ACME_FAILED_DIR}/{lineage}; "
+        f"install -d -m 0755 {ACME_FAILED_DIR} && date +%s > {ACME_FAILED_DIR}/{lineage}.new "
+        f"&& mv {ACME_FAILED_DIR}/{lineage}.new {ACME_FAILED_DIR}/{lineage}; "
         f"echo 'certificate for {lineage} not issued (does its DNS point at this host?): "
         "the placeholder stays; the next converge retries' >&2; exit 1; fi"
     )

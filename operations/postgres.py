@@ -2,7 +2,6 @@
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
-from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
@@ -300,10 +299,13 @@ def _tuning(major: int):
     budget = memory_budget_mb(host.data, ram, host.groups)
     conf_dir = postgresql.config_dir(major)
     tuning_path = f"{conf_dir}/conf.d/90-galion.conf"
-    # The first install may restart (nothing is served yet); later only when allowed.
-    allow_restart = postgresql.restart_allowed(host.data) or not host.get_fact(
-        Sha256File, path=tuning_path
+    # A cluster this run creates or starts may restart (nothing is served yet); one that
+    # serves already only when the run allows it.
+    serving = any(
+        c["version"] == str(major) and c["status"] == "online"
+        for c in host.get_fact(PostgresClusters)
     )
+    allow_restart = postgresql.restart_allowed(host.data) or not serving
     conf = config_file(
         name="PostgreSQL tuning (validated with postgres -C)",
         dest=tuning_path,

@@ -46,6 +46,7 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
+    "first backup": backups.first_backup_command([1, 2]),
     "lock image user": base.lock_image_user_command("ubuntu"),
     "issue certificate": nginx_tls.issue_certificate_command(
         "galion.app",
@@ -71,7 +72,7 @@ def test_every_command_is_valid_shell(name):
 
 def test_postgres_reload_restarts_only_for_pending_settings():
     assert postgresql.reload_or_restart_command(15) == (
-        "pg_ctlcluster 15 main reload && for _ in 1 2 3 4 5 6 7 8 9 10; do "
+        "pg_ctlcluster 15 main reload || exit 1; for _ in 1 2 3 4 5 6 7 8 9 10; do "
         'n=$(runuser -u postgres -- psql -X -Atc "select count(*) from pg_settings where '
         'pending_restart"); [ "$n" != 0 ] && break; sleep 0.3; done; if [ "$n" != 0 ]; then '
         'echo "restart needed by $n setting(s)"; systemctl restart postgresql@15-main; fi'
@@ -191,7 +192,7 @@ def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
     assert issued.startswith("if certbot certonly ")
     assert "rm -f /var/lib/galion/acme-failed/galion.app" in issued
     assert "ln -sfn /etc/letsencrypt/live/galion.app/fullchain.pem" in issued
-    assert "date +%s > /var/lib/galion/acme-failed/galion.app" in failed
+    assert "date +%s > /var/lib/galion/acme-failed/galion.app.new && mv" in failed
     assert "ln -sfn" not in failed and failed.endswith("exit 1; fi")
 
 

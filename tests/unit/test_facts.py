@@ -699,14 +699,23 @@ class TestConfigSettings:
 class TestSecondsSinceFailure:
     def test_command(self):
         assert facts.SecondsSinceFailure().command("/var/lib/galion/acme-failed/x") == (
-            "test -f /var/lib/galion/acme-failed/x && echo $(( $(date +%s) - "
-            "$(cat /var/lib/galion/acme-failed/x) )) || true"
+            'test -f /var/lib/galion/acme-failed/x && echo "$(date +%s) '
+            '$(head -c 32 /var/lib/galion/acme-failed/x)" || true'
         )
 
     def test_seconds_or_none(self):
-        assert facts.SecondsSinceFailure().process(["420"]) == 420
+        assert facts.SecondsSinceFailure().process(["1700000420 1700000000"]) == 420
         assert facts.SecondsSinceFailure().process([]) is None
-        assert facts.SecondsSinceFailure().process(["garbage"]) is None
+        assert facts.SecondsSinceFailure().process(["1700000420"]) is None  # empty marker
+        assert facts.SecondsSinceFailure().process(["1700000420 garbage"]) is None
+
+    def test_an_empty_marker_does_not_fail_the_command(self, tmp_path):
+        marker = tmp_path / "marker"
+        marker.write_text("")
+        command = facts.SecondsSinceFailure().command(str(marker))
+        proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert proc.returncode == 0
+        assert facts.SecondsSinceFailure().process(proc.stdout.splitlines()) is None
 
 
 @covers(facts.ImageUserAccess)
