@@ -259,11 +259,12 @@ def _check_canary(name: str, data, groups) -> list[Problem]:
 
 def stanza_create_command() -> str:
     """The async archiver holds the archive lock while it retries a missing repo: wait for
-    a turn instead of failing."""
+    a turn on that error (pgBackRest's [050]) only; any other error fails at once."""
     return (
-        "for _ in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza="
-        + STANZA
-        + " --log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"
+        "for _ in $(seq 1 30); do out=$(runuser -u postgres -- timeout 300 pgbackrest "
+        f"--stanza={STANZA} --log-level-console=warn stanza-create 2>&1) && exit 0; "
+        'case "$out" in *"[050]"*|*"acquire lock"*) sleep 2 ;; '
+        '*) echo "$out" >&2; exit 1 ;; esac; done; echo "$out" >&2; exit 1'
     )
 
 

@@ -412,7 +412,11 @@ def lock_image_user_command(user: str) -> str:
         f'h=$(getent passwd {user} | cut -d: -f6) && {{ [ ! -f "$h/.ssh/authorized_keys" ] || '
         f': > "$h/.ssh/authorized_keys"; }} && '
         f"for f in $(grep -lsE '^[[:space:]]*{user}[[:space:]]' /etc/sudoers.d/*); do "
-        f'rm -f "$f"; done && visudo -cq && usermod -L --expiredate 1 {user}'
+        # Only a file about this user alone goes (cloud-init's); one that also holds other
+        # rules stays as it is: editing sudoers line by line risks a broken sudo.
+        f"if grep -vE '^[[:space:]]*(#|$)' \"$f\" | grep -qvE '^[[:space:]]*{user}[[:space:]]'; "
+        f'then echo "galion: $f also holds other rules: left in place" >&2; '
+        f'else rm -f "$f"; fi; done && visudo -cq && usermod -L --expiredate 1 {user}'
     )
 
 
@@ -427,7 +431,8 @@ def _image_users():
         access = host.get_fact(ImageUserAccess, user=user)
         if access is None:
             continue  # no such user
-        if not access["keys"] and not access["sudo_files"] and access["expired"]:
+        # An expired account cannot log in to use a sudo rule that was left in place.
+        if not access["keys"] and access["expired"]:
             host.noop(f"image user {user} is closed")
             continue
         server.shell(

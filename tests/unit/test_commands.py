@@ -136,11 +136,31 @@ def test_certbot_quotes_what_comes_from_data():
     assert "--keep-until-expiring" in text
 
 
-def test_stanza_create_retries_while_the_archiver_holds_the_lock():
-    assert backups.stanza_create_command() == (
-        "for _ in $(seq 1 30); do runuser -u postgres -- pgbackrest --stanza=main "
-        "--log-level-console=warn stanza-create && exit 0; sleep 2; done; exit 1"
-    )
+def test_stanza_create_retries_only_while_the_archiver_holds_the_lock(tmp_path):
+    """Run the loop with a stand-in pgbackrest: a lock error is retried, another fails."""
+    command = backups.stanza_create_command()
+    assert "--stanza=main --log-level-console=warn stanza-create" in command
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "runuser").write_text('#!/bin/sh\nshift 3\nexec "$@"\n')
+    calls = tmp_path / "calls"
+    for answer, code, wanted_calls in (
+        ("ERROR: [050]: unable to acquire lock on file", 1, 30),
+        ("ERROR: [039]: HTTP request failed", 1, 1),
+        ("", 0, 1),
+    ):
+        calls.write_text("")
+        (fake / "pgbackrest").write_text(
+            f'#!/bin/sh\necho x >> {calls}\necho "{answer}"\nexit {code}\n'
+        )
+        (fake / "sleep").write_text("#!/bin/sh\n")
+        for name in ("runuser", "pgbackrest", "sleep"):
+            (fake / name).chmod(0o755)
+        proc = subprocess.run(
+            ["bash", "-c", command], env={"PATH": f"{fake}:/usr/bin:/bin"}, capture_output=True
+        )
+        assert (proc.returncode == 0) == (code == 0), answer
+        assert len(calls.read_text().split()) == wanted_calls, answer
 
 
 def test_postgres_restart_only_when_allowed():
