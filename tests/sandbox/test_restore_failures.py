@@ -147,3 +147,19 @@ def test_latest_restore_brings_back_every_committed_row(full_backup):
     restore("restore=latest", "restore_repo=2")
     assert psql(f"select count(*) from ops.canary where note = '{marker}'") == "200"
     NODE.host.run(f"rm -rf /var/lib/postgresql/{major()}/main.pre-restore-*")
+
+
+def test_a_database_comes_back_from_its_offsite_dump(full_backup):
+    """The happy path of restore=database from off-site: swapped in, the live one kept
+    as a safety copy, the downloaded dump removed."""
+    db = NODE.data["postgres_databases"][0]["name"]
+    assert NODE.host.run("systemctl start galion-pgdump.service").rc == 0
+    count = "select count(*) from ops.canary where note is distinct from 'metrics'"
+    before = psql(count)
+    restore("restore=database", f"restore_database={db}", "restore_from=offsite")
+    assert psql(count) == before
+    kept = psql(f"select datname from pg_database where datname like '{db}_pre_restore_%'")
+    assert kept, "no safety copy of the live database"
+    assert NODE.host.run(f"ls {NODE.data['backups_dump_dir']}/{db}/*.offsite").rc != 0
+    for name in kept.split():
+        psql(f'drop database "{name}"')
