@@ -162,4 +162,4 @@ def test_a_database_comes_back_from_its_offsite_dump(full_backup):
     assert kept, "no safety copy of the live database"
     assert NODE.host.run(f"ls {NODE.data['backups_dump_dir']}/{db}/*.offsite").rc != 0
     for name in kept.split():
-        psql(f'drop database "{name}"')
+        assert NODE.host.run(f"runuser -u postgres -- dropdb -- {name}").rc == 0
