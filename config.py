@@ -6,6 +6,7 @@
 
 import pyinfra_cli.cli as _cli
 
+from galion import connection as _connection
 from galion import preflight as _preflight
 from operations import ROLES as _ROLES
 
@@ -14,6 +15,8 @@ _connect_all = _cli.connect_all
 
 def _preflight_then_connect(state):
     _preflight.run_once(state.inventory, _ROLES)
+    # pyinfra connects on the port sshd is configured for, unless the run says otherwise.
+    _connection.follow_ssh_port(state.inventory)
     return _connect_all(state)
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import apt, files, python, server, systemd
 
-from galion import commands, keys, secrets
+from galion import commands, connection, keys, secrets
 from galion.facts import (
     ImageUserAccess,
     OpensshAlgorithms,
@@ -50,7 +51,8 @@ KNOBS = {
     # keys emptied, sudo rules removed, account expired. [] keeps them as they are.
     "base_image_users_to_lock": ["ubuntu", "debian", "admin"],
     # --- SSH ---
-    # Port sshd listens on (UFW opens it everywhere).
+    # Port sshd listens on (UFW opens it everywhere); pyinfra connects on it too. To move
+    # it, change it and run once with --data ssh_port=<the old port> (README "Moving SSH").
     "base_ssh_port": 22,
     # Failed authentications per connection before sshd drops it (CIS 5.2.7 says <= 4).
     "base_ssh_max_auth_tries": 3,
@@ -205,6 +207,13 @@ ROLE = Role(
             "use lowercase letters, digits, - or _, e.g. deploy",
         ),
         ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
+        (
+            "ssh_port",
+            lambda v: v is None or is_port(v),
+            "is not a TCP port (1-65535)",
+            "leave it unset (pyinfra then uses base_ssh_port), or give the port sshd "
+            "listens on today while moving SSH",
+        ),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
         (
             "base_ssh_trusted_cidrs",
@@ -326,14 +335,16 @@ def _ufw_source(cidr: str) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def firewall_rules(data, groups) -> tuple[list[str], list[str]]:
-    """(prepend, rules) in the form `ufw show added` prints them."""
-    port = data.get("base_ssh_port")
+def firewall_rules(data, groups, ssh_ports=None) -> tuple[list[str], list[str]]:
+    """(prepend, rules) in the form `ufw show added` prints them. `ssh_ports`: the ports SSH
+    is open on (default the `base_ssh_port` knob; two while SSH moves)."""
+    ssh_ports = ssh_ports or [data.get("base_ssh_port")]
     prepend = [
         f"allow from {_ufw_source(cidr)} to any port {port} proto tcp comment 'galion: trusted ssh'"
+        for port in ssh_ports
         for cidr in data.get("base_ssh_trusted_cidrs") or []
     ]
-    rules = [f"limit {port}/tcp comment 'galion: ssh'"]
+    rules = [f"limit {port}/tcp comment 'galion: ssh'" for port in ssh_ports]
     for group, ports in (data.get("base_firewall_ports_by_group") or {}).items():
         if group in groups:
             rules.extend(f"allow {p} comment 'galion: {group}'" for p in ports)
@@ -441,7 +452,7 @@ def _image_users():
         )
 
 
-def _ssh():
+def _ssh(ports: list[int]):
     supported = host.get_fact(OpensshAlgorithms)
     data = host.data
 
@@ -454,7 +465,7 @@ def _ssh():
     )
     content = render(
         "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
-        port=data.base_ssh_port,
+        ports=ports,
         permit_root_login="no" if proven else "prohibit-password",
         max_auth_tries=data.base_ssh_max_auth_tries,
         login_grace_time=data.base_ssh_login_grace_time,
@@ -465,7 +476,7 @@ def _ssh():
         macs=pick(data.base_ssh_mac_preference, "mac"),
     )
     dropin = config_file(
-        name="SSH hardening drop-in (validated with sshd -t)",
+        name=f"SSH hardening drop-in, port {' and '.join(map(str, ports))} (validated by sshd -t)",
         dest=SSHD_DROPIN,
         content=content,
         validate=sshd_validate_command(),
@@ -483,15 +494,49 @@ def _ssh():
     )
 
 
-def _firewall():
-    prepend, rules = firewall_rules(host.data, host.groups)
+def _firewall(ssh_ports: list[int]):
+    prepend, rules = firewall_rules(host.data, host.groups, ssh_ports)
     ufw_rules(
-        name="UFW: default deny incoming, only what this host's groups need",
+        name=f"UFW: default deny incoming, SSH on {' and '.join(map(str, ssh_ports))}, "
+        "and what this host's groups need",
         prepend=prepend,
         rules=rules,
         defaults={"incoming": "deny", "outgoing": "allow", "routed": "deny"},
-        must_allow_port=host.data.base_ssh_port,
+        must_allow_port=ssh_ports[0],
     )
+
+
+def _prove_login(port: int):
+    """Runs on the operator's machine during the run: a new login on `port`, as this run's
+    user and key, to the same sshd (same host key) as the current connection."""
+    transport = host.connector.client.get_transport()
+    try:
+        connection.prove_login(
+            host.connector.make_paramiko_kwargs(), port, transport.get_remote_server_key()
+        )
+    except connection.LoginNotProven as exc:
+        raise OperationError(
+            f"SSH stays on its old port as well: {exc}. Open port {port} wherever else a "
+            "firewall sits (the provider's panel), then run again with the same --data ssh_port."
+        ) from exc
+
+
+def _ssh_and_firewall():
+    new = int(host.data.base_ssh_port)
+    old = connection.moving_from(host.data)
+    if old is None:
+        _ssh([new])
+        _firewall([new])
+        return
+    # Moving SSH (README "Moving SSH"): never a moment without a port that takes logins.
+    # The new port is opened, sshd listens on both, a fresh login on the new one is
+    # proven; only then sshd leaves the old port and its rule goes. A failed proof stops
+    # the run here, with both ports open.
+    _firewall([old, new])
+    _ssh([old, new])
+    python.call(name=f"Prove a login on the new SSH port {new}", function=_prove_login, port=new)
+    _ssh([new])
+    _firewall([new])
 
 
 def _fail2ban():
@@ -619,8 +664,7 @@ def base():
     _packages()
     _deploy_user()
     _image_users()
-    _ssh()
-    _firewall()
+    _ssh_and_firewall()
     _fail2ban()
     _unattended_upgrades()
     _mail_relay()

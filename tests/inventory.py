@@ -15,6 +15,8 @@ from pyinfra.api import Config, State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
+from galion import connection
+
 REPO = Path(__file__).resolve().parent.parent
 INVENTORY = os.environ.get("GALION_INVENTORY", "inventories/sandbox.py")
 
@@ -77,8 +79,7 @@ def nodes() -> tuple[Node, ...]:
         user = data.get("ssh_user") or "root"
         address = data.get("ssh_hostname") or h.name
         spec = f"ssh://{user}@{address}"
-        if data.get("ssh_port"):
-            spec += f":{data['ssh_port']}"
+        spec += f":{connection.login_port(h.data)}"
         kwargs = {"sudo": user != "root"}
         if data.get("ssh_key"):
             kwargs["ssh_identity_file"] = str(Path(data["ssh_key"]).expanduser())

@@ -72,6 +72,28 @@ def test_firewall_rules_follow_groups_and_print_like_ufw():
     assert db_rules == ["limit 22/tcp comment 'galion: ssh'"]
 
 
+def test_while_ssh_moves_both_ports_are_open_to_the_same_sources():
+    data = _data(base_ssh_port=2222, base_ssh_trusted_cidrs=["10.77.0.1/32"])
+    prepend, rules = base.firewall_rules(data, {"db"}, [22, 2222])
+    assert [r.split(" proto")[0] for r in prepend] == [
+        "allow from 10.77.0.1 to any port 22",
+        "allow from 10.77.0.1 to any port 2222",
+    ]
+    assert rules == ["limit 22/tcp comment 'galion: ssh'", "limit 2222/tcp comment 'galion: ssh'"]
+    assert base.firewall_rules(data, {"db"})[1] == ["limit 2222/tcp comment 'galion: ssh'"]
+
+
+def test_pyinfra_connects_on_the_knobs_port_unless_the_run_says_otherwise():
+    from galion import connection
+
+    assert connection.login_port({"base_ssh_port": 2222}) == 2222
+    assert connection.login_port({"base_ssh_port": 2222, "ssh_port": 22}) == 22
+    assert connection.login_port({}) == 22
+    assert connection.moving_from({"base_ssh_port": 2222, "ssh_port": 22}) == 22
+    assert connection.moving_from({"base_ssh_port": 2222, "ssh_port": 2222}) is None
+    assert connection.moving_from({"base_ssh_port": 2222}) is None
+
+
 def test_ip_forwarding_only_on_docker_hosts():
     assert base.sysctl_hardening(_data(), {"app"})["net.ipv4.ip_forward"] == 1
     assert base.sysctl_hardening(_data(), {"db", "edge"})["net.ipv4.ip_forward"] == 0
@@ -80,7 +102,7 @@ def test_ip_forwarding_only_on_docker_hosts():
 def test_sshd_dropin_renders_every_setting():
     text = render(
         "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
-        port=22,
+        ports=[22, 2222],
         permit_root_login="no",
         max_auth_tries=3,
         login_grace_time=30,
@@ -92,6 +114,7 @@ def test_sshd_dropin_renders_every_setting():
     )
     assert "PermitRootLogin no\n" in text and "PasswordAuthentication no\n" in text
     assert "KexAlgorithms curve25519-sha256\n" in text
+    assert "Port 22\nPort 2222\n" in text
     assert "{{" not in text and "{%" not in text
 
 
