@@ -135,6 +135,19 @@ def required_secrets(data) -> list[str]:
     return ["SMTP_RELAY_PASSWORD"] if data.get("base_mail_relay") else []
 
 
+def _check_host(name: str, data, groups) -> list[Problem]:
+    return _check_login_port(name, data) + _check_keys(name, data, groups)
+
+
+def _check_login_port(name: str, data) -> list[Problem]:
+    """pyinfra's own ssh_port (set only while moving SSH): a port, if given."""
+    port = data.get("ssh_port")
+    if port is None or is_port(port):
+        return []
+    fix = "leave it unset (pyinfra uses base_ssh_port), or the port sshd listens on today"
+    return [Problem(name, "ssh_port", f"{port!r} is not a TCP port (1-65535)", fix)]
+
+
 def _check_keys(name: str, data, groups) -> list[Problem]:
     entries = data.get("base_deploy_authorized_keys")
     if not isinstance(entries, list) or not entries:
@@ -192,7 +205,7 @@ ROLE = Role(
     order=10,
     knob_prefixes=("base_",),
     required_secrets=required_secrets,
-    check_host=_check_keys,
+    check_host=_check_host,
     checks=(
         (
             "base_image_users_to_lock",
@@ -207,13 +220,6 @@ ROLE = Role(
             "use lowercase letters, digits, - or _, e.g. deploy",
         ),
         ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
-        (
-            "ssh_port",
-            lambda v: v is None or is_port(v),
-            "is not a TCP port (1-65535)",
-            "leave it unset (pyinfra then uses base_ssh_port), or give the port sshd "
-            "listens on today while moving SSH",
-        ),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
         (
             "base_ssh_trusted_cidrs",
