@@ -20,7 +20,14 @@ REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = {operations.name(m): Path(m.__file__) for m in operations.ROLES}
 SHARED_FILE = REPO / "group_data" / "all.py"
 # Keys a role reads that are not knobs: connection data and operator actions' --data.
-NOT_KNOBS = {"ssh_user", "ssh_hostname", "ssh_key", "private_address", "backups_restore_pending"}
+NOT_KNOBS = {
+    "ssh_user",
+    "ssh_hostname",
+    "ssh_key",
+    "ssh_port",
+    "private_address",
+    "backups_restore_pending",
+}
 
 
 def _all_py() -> dict:
