@@ -54,6 +54,9 @@ KNOBS = {
     # Port sshd listens on (UFW opens it everywhere); pyinfra connects on it too. To move
     # it, change it and run once with --data ssh_port=<the old port> (README "Moving SSH").
     "base_ssh_port": 22,
+    # Host keys sshd offers: ssh-audit fails ECDSA (NIST P-256). Clients that know only the
+    # host's ECDSA key ask once to accept the ED25519 one (README "Host keys").
+    "base_ssh_host_key_types": ["ed25519", "rsa"],
     # Failed authentications per connection before sshd drops it (CIS 5.2.7 says <= 4).
     "base_ssh_max_auth_tries": 3,
     # Seconds an unauthenticated connection may stay (CIS 5.2.16 says <= 60).
@@ -220,6 +223,12 @@ ROLE = Role(
             "use lowercase letters, digits, - or _, e.g. deploy",
         ),
         ("base_ssh_port", is_port, "is not a TCP port (1-65535)", "use 22 unless you moved SSH"),
+        (
+            "base_ssh_host_key_types",
+            lambda v: isinstance(v, list) and v and set(v) <= {"ed25519", "rsa", "ecdsa"},
+            "is not a non-empty list of ed25519, rsa, ecdsa",
+            'use ["ed25519", "rsa"]',
+        ),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
         (
             "base_ssh_trusted_cidrs",
@@ -472,6 +481,7 @@ def _ssh(ports: list[int]):
     content = render(
         "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
         ports=ports,
+        host_key_types=data.base_ssh_host_key_types,
         permit_root_login="no" if proven else "prohibit-password",
         max_auth_tries=data.base_ssh_max_auth_tries,
         login_grace_time=data.base_ssh_login_grace_time,

@@ -103,6 +103,7 @@ def test_sshd_dropin_renders_every_setting():
     text = render(
         "base/etc/ssh/sshd_config.d/00-galion-hardening.conf.j2",
         ports=[22, 2222],
+        host_key_types=["ed25519", "rsa"],
         permit_root_login="no",
         max_auth_tries=3,
         login_grace_time=30,
@@ -115,6 +116,8 @@ def test_sshd_dropin_renders_every_setting():
     assert "PermitRootLogin no\n" in text and "PasswordAuthentication no\n" in text
     assert "KexAlgorithms curve25519-sha256\n" in text
     assert "Port 22\nPort 2222\n" in text
+    assert "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_rsa_key\n" in text
+    assert "ecdsa" not in text
     assert "{{" not in text and "{%" not in text
 
 
