@@ -61,6 +61,9 @@ def test_sshd_has_no_ssh_audit_failure(probe, node):
         "-m",
         "ssh_audit",
         "--no-colors",
+        # Its DHEat test opens ~40 connections in 1.5 s: UFW's SSH rate limit answers
+        # that (and breaks the tool). 3 connections remain.
+        "--skip-rate-test",
         "-p",
         str(connection.login_port(node.data)),
         node.address,
