@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+import shlex
 from typing import Any, ClassVar
 
 from pyinfra import host
@@ -393,3 +394,29 @@ class ImageUserAccess(_Fact):
             "sudo_files": files.split(),
             "expired": expires.strip() not in ("", "never"),
         }
+
+
+class ToolModes(_Fact):
+    """The real file behind each command name found in PATH and its mode, e.g.
+    ``{"/usr/bin/x86_64-linux-gnu-as": "755"}`` (names not installed are left out)."""
+
+    default_value: ClassVar[Any] = {}
+
+    def command(self, names):
+        listed = " ".join(shlex.quote(n) for n in names)
+        return (
+            f'for n in {listed}; do p=$(command -v "$n") || continue; '
+            'stat -L -c "%a %n" "$(readlink -f "$p")"; done | sort -u'
+        )
+
+    def process(self, output):
+        return parse_tool_modes(output)
+
+
+def parse_tool_modes(output) -> dict[str, str]:
+    modes = {}
+    for line in output:
+        mode, _, path = line.strip().partition(" ")
+        if path:
+            modes[path] = mode
+    return modes

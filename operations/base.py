@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, files, python, server, systemd
+from pyinfra.operations.util import any_changed
 
 from galion import commands, connection, keys, secrets
 from galion.facts import (
@@ -57,6 +58,10 @@ KNOBS = {
     # Host keys sshd offers: ssh-audit fails ECDSA (NIST P-256). Clients that know only the
     # host's ECDSA key ask once to accept the ED25519 one (README "Host keys").
     "base_ssh_host_key_types": ["ed25519", "rsa"],
+    # Unanswered keepalives (each after base_ssh_client_alive_interval) before sshd drops a session.
+    "base_ssh_client_alive_count_max": 2,
+    # Sessions at once per SSH connection (pyinfra runs one command or upload at a time).
+    "base_ssh_max_sessions": 2,
     # Failed authentications per connection before sshd drops it (CIS 5.2.7 says <= 4).
     "base_ssh_max_auth_tries": 3,
     # Seconds an unauthenticated connection may stay (CIS 5.2.16 says <= 60).
@@ -230,6 +235,8 @@ ROLE = Role(
             "is not a non-empty list of ed25519, rsa, ecdsa",
             'use ["ed25519", "rsa"]',
         ),
+        ("base_ssh_client_alive_count_max", int_between(1, 10), "is not between 1 and 10", "use 2"),
+        ("base_ssh_max_sessions", int_between(1, 64), "is not between 1 and 64", "use 2"),
         ("base_ssh_max_auth_tries", int_between(1, 10), "is not between 1 and 10", "use 3"),
         (
             "base_ssh_trusted_cidrs",
@@ -488,6 +495,8 @@ def _ssh(ports: list[int]):
         login_grace_time=data.base_ssh_login_grace_time,
         max_startups=data.base_ssh_max_startups,
         client_alive_interval=data.base_ssh_client_alive_interval,
+        client_alive_count_max=data.base_ssh_client_alive_count_max,
+        max_sessions=data.base_ssh_max_sessions,
         kex=pick(data.base_ssh_kex_preference, "kex"),
         ciphers=pick(data.base_ssh_cipher_preference, "cipher"),
         macs=pick(data.base_ssh_mac_preference, "mac"),
@@ -560,9 +569,9 @@ def _fail2ban():
     data = host.data
     jail = config_file(
         name="fail2ban: sshd jail on the journal, incremental bans",
-        dest="/etc/fail2ban/jail.d/galion.local",
+        dest="/etc/fail2ban/jail.local",
         content=render(
-            "base/etc/fail2ban/jail.d/galion.local.j2",
+            "base/etc/fail2ban/jail.local.j2",
             bantime=data.base_fail2ban_bantime,
             bantime_max=data.base_fail2ban_bantime_max,
             findtime=data.base_fail2ban_findtime,
@@ -570,7 +579,13 @@ def _fail2ban():
             ignoreip=data.base_fail2ban_ignoreip,
             ssh_port=data.base_ssh_port,
         ),
-        validate=commands.fail2ban_jail_test("galion.local"),
+        validate=commands.fail2ban_jail_test("jail.local"),
+    )
+    # Where these settings lived before (jail.d would override jail.local).
+    old = files.file(
+        name="fail2ban: no jail.d/galion.local (moved to jail.local)",
+        path="/etc/fail2ban/jail.d/galion.local",
+        present=False,
     )
     systemd.service(
         name="fail2ban running and enabled", service="fail2ban", running=True, enabled=True
@@ -579,7 +594,7 @@ def _fail2ban():
         name="Reload fail2ban if its jail changed",
         service="fail2ban",
         reloaded=True,
-        _if=jail.did_change,
+        _if=any_changed(jail, old),
     )
 
 

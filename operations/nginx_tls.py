@@ -516,7 +516,7 @@ def _fail2ban():
             bantime=host.data.nginx_fail2ban_bantime,
             bantime_max=host.data.nginx_fail2ban_bantime_max,
         ),
-        validate=commands.fail2ban_jail_test("galion-nginx.local"),
+        validate=commands.fail2ban_jail_test("jail.d/galion-nginx.local"),
     )
     systemd.service(
         name="Reload fail2ban for the nginx jails",

@@ -63,7 +63,7 @@ def scratch_start_command(include: str, extra: str) -> str:
     its files in a scratch directory. `include` adds the staged file to the scratch main
     config; `extra` adds arguments."""
     return (
-        "d=$(mktemp -d) && grep -vxF '"
+        "d=$(mktemp -d -p /tmp) && grep -vxF '"
         + INCLUDE
         + "' /etc/redis/redis.conf > $d/main.conf && "
         + include

@@ -19,7 +19,7 @@ BUILT = {
     "sshd validate": base.sshd_validate_command(),
     "ssh.socket reload": " && ".join(base.SSH_SOCKET_RELOAD),
     "sshd reload": base.SSHD_RELOAD,
-    "fail2ban jail test": commands.fail2ban_jail_test("galion.local"),
+    "fail2ban jail test": commands.fail2ban_jail_test("jail.local"),
     "postgres reload": postgresql.reload_or_restart_command(15),
     "postgres cluster up": " && ".join(postgres.cluster_up_commands(17)),
     "postgres tuning validate": postgres.tuning_validate_command(16),
@@ -104,7 +104,7 @@ def test_sshd_is_validated_with_the_staged_dropin_first():
 
 
 def test_fail2ban_jail_test_replaces_the_live_jail_in_a_scratch_copy():
-    assert commands.fail2ban_jail_test("galion-nginx.local") == (
+    assert commands.fail2ban_jail_test("jail.d/galion-nginx.local") == (
         "d=$(mktemp -d) && cp -a /etc/fail2ban/. $d/ && cp {staged} "
         "$d/jail.d/galion-nginx.local && rm -f $d/jail.d/*.galion-new && "
         "fail2ban-client -c $d -t >/dev/null; r=$?; rm -rf $d; exit $r"

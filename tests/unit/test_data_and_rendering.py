@@ -109,6 +109,8 @@ def test_sshd_dropin_renders_every_setting():
         login_grace_time=30,
         max_startups="10:30:60",
         client_alive_interval=300,
+        client_alive_count_max=2,
+        max_sessions=2,
         kex=["curve25519-sha256"],
         ciphers=["aes256-gcm@openssh.com"],
         macs=["hmac-sha2-512-etm@openssh.com"],

@@ -748,3 +748,29 @@ class TestImageUserAccess:
         closed = facts.ImageUserAccess().process(["0|Jan 02, 1970|"])
         assert closed == {"keys": False, "sudo_files": [], "expired": True}
         assert facts.ImageUserAccess().process([]) is None
+
+
+@covers(facts.ToolModes)
+class TestToolModes:
+    def test_command_resolves_each_name_to_its_real_file(self, tmp_path):
+        import subprocess
+
+        real = tmp_path / "x86_64-linux-gnu-as"
+        real.write_text("#!/bin/sh\n")
+        real.chmod(0o755)
+        (tmp_path / "as").symlink_to(real)
+        command = facts.ToolModes().command(["as", "no-such-compiler"])
+        out = subprocess.run(
+            ["sh", "-c", command],
+            env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert facts.ToolModes().process(out) == {str(real): "755"}
+
+    def test_process(self):
+        assert facts.ToolModes().process(["750 /usr/bin/x86_64-linux-gnu-as", ""]) == {
+            "/usr/bin/x86_64-linux-gnu-as": "750"
+        }
+        assert facts.ToolModes().process([]) == {}

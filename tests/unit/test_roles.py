@@ -59,7 +59,7 @@ def _knob_lines(path: Path) -> dict[str, int]:
 
 def test_roles_are_found_in_converge_order():
     names = [operations.name(m) for m in operations.ROLES]
-    assert names == ["base", "postgres", "redis", "backups", "app_env", "nginx_tls"]
+    assert names == ["base", "os_hardening", "postgres", "redis", "backups", "app_env", "nginx_tls"]
     assert "restore" not in names  # an operator action, not a role
 
 
@@ -211,11 +211,24 @@ def env_with_every_example_secret(tmp_path, monkeypatch):
 def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_every_example_secret):
     roles = throwaway_role
     names = [operations.name(m) for m in roles]
-    assert names == ["base", "postgres", "redis", "cachestore", "backups", "app_env", "nginx_tls"]
+    assert names == [
+        "base",
+        "os_hardening",
+        "postgres",
+        "redis",
+        "cachestore",
+        "backups",
+        "app_env",
+        "nginx_tls",
+    ]
     assert "cache" in operations.known_groups(roles)
     assert "cache" in operations.single_box_groups(roles)
     assert operations.knobs(roles)["cachestore_port"] == 11211
-    assert [f.__name__ for f in operations.for_host({"cache"}, roles)] == ["base", "cachestore"]
+    assert [f.__name__ for f in operations.for_host({"cache"}, roles)] == [
+        "base",
+        "os_hardening",
+        "cachestore",
+    ]
 
     data = dict(
         _all_py(),
