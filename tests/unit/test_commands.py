@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from galion import commands, postgresql
-from operations import backups, base, nginx_tls, postgres, redis
+from operations import backups, base, nginx_tls, postgres, redis, restore
 
 STAGED = "/etc/example.conf.galion-new"
 
@@ -46,6 +46,15 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
+    "restore another cluster's dump": restore.command(
+        {
+            "restore": "database",
+            "restore_database": "galion",
+            "postgres_databases": [{"name": "galion"}],
+            "restore_from": "offsite",
+            "restore_dump_cluster": 7312345678901234567,
+        }
+    ),
     "first backup": backups.first_backup_command([1, 2]),
     "lock image user": base.lock_image_user_command("ubuntu"),
     "issue certificate": nginx_tls.issue_certificate_command(
@@ -221,3 +230,24 @@ def test_private_binds_survive_a_reboot_only_where_there_are_private_binds():
     assert "net.ipv4.ip_nonlocal_bind" not in postgres.os_settings(data, False)
     fleet = postgres.os_settings(data, True)
     assert fleet["net.ipv4.ip_nonlocal_bind"] == fleet["net.ipv6.ip_nonlocal_bind"] == 1
+
+
+def test_a_database_restore_reads_another_clusters_dumps_only_when_asked():
+    data = {
+        "restore": "database",
+        "restore_database": "galion",
+        "postgres_databases": [{"name": "galion"}],
+    }
+    offsite = dict(data, restore_from="offsite")
+    call = "/usr/local/sbin/galion-restore database galion --from offsite"
+    assert restore.command(offsite) == call
+    assert restore.command(dict(offsite, restore_dump_cluster="")) == call
+    # pyinfra's --data turns the digits into an int.
+    assert restore.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
+        f"{call} --cluster 7312345678901234567"
+    )
+    for bad in ("abc", "73 12", "1;id", "-1", "7312\n", "../7312"):
+        with pytest.raises(restore.RestoreRequestError, match="digits only"):
+            restore.command(dict(offsite, restore_dump_cluster=bad))
+    with pytest.raises(restore.RestoreRequestError, match="restore_from=offsite"):
+        restore.command(dict(data, restore_dump_cluster="7312345678901234567"))
