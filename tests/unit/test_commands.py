@@ -1,6 +1,8 @@
 """Shell the roles run, built by small functions and checked here without a host: the
 exact text where it matters, and `bash -n` + shellcheck for every command."""
 
+import os
+import shutil
 import subprocess
 
 import pytest
@@ -27,9 +29,10 @@ BUILT = {
     "createdb": postgres.createdb_command("galion", "galion"),
     "pgbouncer restart": " && ".join(postgres.PGBOUNCER_RESTART),
     "redis acl validate": redis.scratch_start_command("true", "--aclfile {staged}"),
-    "redis conf validate": redis.scratch_start_command(
-        "echo 'include {staged}' >> $d/main.conf", ""
-    ),
+    "redis bind check": redis.bind_check_command(["127.0.0.1", "-::1", "10.0.0.4", "fd00::4"]),
+    "redis conf validate": redis.bind_check_command(["127.0.0.1", "-::1"])
+    + "; "
+    + redis.scratch_start_command("echo 'include {staged}' >> $d/main.conf", ""),
     "pgbackrest validate": backups.config_validate_command(),
     "stanza-create": backups.stanza_create_command(),
     "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
@@ -125,6 +128,44 @@ def test_redis_scratch_start_never_listens_and_passes_only_if_still_up():
     assert "--port 0 --unixsocket $d/sock" in text
     assert "--supervised no --aclfile {staged}; r=$?" in text
     assert text.endswith("[ $r = 124 ]")  # timeout's code: it was still running
+
+
+def test_redis_bind_check_skips_optional_addresses():
+    assert redis.bind_check_command(["127.0.0.1", "-::1", "10.0.0.4"]) == (
+        'set -- 127.0.0.1 10.0.0.4; for a in "$@"; do case $a in *:*) v=6 ;; *) v=4 ;; esac; '
+        'ip -o addr show | awk -v a="$a" \'{sub("/.*", "", $4)} $4 == a {f = 1} '
+        'END {exit !f}\' || [ "$(sysctl -n net.ipv$v.ip_nonlocal_bind 2>/dev/null)" = 1 ] '
+        '|| { echo "redis: bind address $a is not on this host (and '
+        'net.ipv$v.ip_nonlocal_bind is not 1)" >&2; exit 1; }; done'
+    )
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="no ip (iproute2) here")
+@pytest.mark.parametrize(
+    "addresses,nonlocal_bind,passes",
+    [
+        (["127.0.0.1", "-::1"], "0", True),
+        (["127.0.0.1", "-192.0.2.123"], "0", True),  # optional: Redis skips it
+        (["127.0.0.1", "192.0.2.123"], "0", False),
+        (["192.0.2.123"], "1", True),  # the kernel binds addresses it does not have
+        (["2001:db8::123"], "0", False),
+    ],
+)
+def test_redis_bind_check_runs_here(tmp_path, addresses, nonlocal_bind, passes):
+    """Run under sh as config_file does: the real `ip -o addr show`, sysctl stood in
+    for (it answers `nonlocal_bind` whatever it is asked)."""
+    (tmp_path / "sysctl").write_text(f"#!/bin/sh\necho {nonlocal_bind}\n")
+    (tmp_path / "sysctl").chmod(0o755)
+    path = f"{tmp_path}:{os.path.dirname(shutil.which('ip'))}:/usr/bin:/bin"
+    proc = subprocess.run(
+        ["sh", "-c", redis.bind_check_command(addresses)],
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode == 0) == passes, proc.stderr
+    if not passes:
+        assert "redis: bind address " in proc.stderr and "is not on this host" in proc.stderr
 
 
 def test_nginx_test_rewrites_paths_into_the_scratch_copy():
