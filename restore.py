@@ -4,9 +4,12 @@
 #   pyinfra INVENTORY restore.py --data restore=latest [--data restore_repo=1]
 #   pyinfra INVENTORY restore.py --data restore=time --data restore_target='2026-11-22 03:00:00+00'
 #   pyinfra INVENTORY restore.py --data restore=database --data restore_database=galion \
-#       [--data restore_from=offsite]
+#       [--data restore_from=offsite [--data restore_dump_cluster=7312345678901234567]]
 #
 # restore_repo: 2 (off-site, the default: survives the server) or 1 (local, faster).
+# restore_dump_cluster: whose off-site dumps (a PostgreSQL system identifier); by default
+#   this cluster's own. Another's after a server loss, when the new cluster was initialised
+#   empty: without one for this cluster, the restore lists the identifiers that have dumps.
 
 import sys
 

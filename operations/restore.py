@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import server
 
 MODES = ("latest", "time", "database")
+SYSTEM_IDENTIFIER = re.compile(r"[0-9]+")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}(:?\d{2})?|Z)$")
 
 
@@ -42,7 +43,16 @@ def command(data) -> str:
     source = data.get("restore_from", "local")
     if source not in ("local", "offsite"):
         raise RestoreRequestError(f"restore_from={source!r}: local or offsite")
-    return f"/usr/local/sbin/galion-restore database {database} --from {source}"
+    cluster = str(data.get("restore_dump_cluster", ""))
+    if not cluster:
+        return f"/usr/local/sbin/galion-restore database {database} --from {source}"
+    if not SYSTEM_IDENTIFIER.fullmatch(cluster):
+        raise RestoreRequestError(
+            f"restore_dump_cluster={cluster!r}: a PostgreSQL system identifier (digits only)"
+        )
+    if source != "offsite":
+        raise RestoreRequestError("restore_dump_cluster picks off-site dumps: restore_from=offsite")
+    return f"/usr/local/sbin/galion-restore database {database} --from offsite --cluster {cluster}"
 
 
 @deploy("Restore")

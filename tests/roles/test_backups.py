@@ -94,9 +94,12 @@ def test_logical_dumps_local_and_offsite(node):
     remote = node.host.check_output(
         "bash -c 'set -a; . /etc/galion/backups.env; . /etc/galion/backups.conf; set +a; "
         'rclone lsf -R "$OFFSITE_DUMPS" 2>/dev/null\''
-    )
+    ).split()
+    # Under the cluster's system identifier: another cluster's dumps never mix in.
+    sysid = psql(node, "select system_identifier from pg_control_system()")
     for db in node.data["postgres_databases"]:
-        assert f"{db['name']}/{db['name']}-" in remote and ".dump.enc" in remote
+        prefix = f"{sysid}/{db['name']}/{db['name']}-"
+        assert any(p.startswith(prefix) and p.endswith(".dump.enc") for p in remote), remote
 
 
 @pytest.mark.parametrize("repo", [1, 2])

@@ -1,12 +1,14 @@
 """Shell the roles run, built by small functions and checked here without a host: the
 exact text where it matters, and `bash -n` + shellcheck for every command."""
 
+import os
+import shutil
 import subprocess
 
 import pytest
 
 from galion import commands, postgresql
-from operations import backups, base, nginx_tls, postgres, redis
+from operations import backups, base, nginx_tls, postgres, redis, restore
 
 STAGED = "/etc/example.conf.galion-new"
 
@@ -27,9 +29,10 @@ BUILT = {
     "createdb": postgres.createdb_command("galion", "galion"),
     "pgbouncer restart": " && ".join(postgres.PGBOUNCER_RESTART),
     "redis acl validate": redis.scratch_start_command("true", "--aclfile {staged}"),
-    "redis conf validate": redis.scratch_start_command(
-        "echo 'include {staged}' >> $d/main.conf", ""
-    ),
+    "redis bind check": redis.bind_check_command(["127.0.0.1", "-::1", "10.0.0.4", "fd00::4"]),
+    "redis conf validate": redis.bind_check_command(["127.0.0.1", "-::1"])
+    + "; "
+    + redis.scratch_start_command("echo 'include {staged}' >> $d/main.conf", ""),
     "pgbackrest validate": backups.config_validate_command(),
     "stanza-create": backups.stanza_create_command(),
     "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
@@ -46,6 +49,15 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": nginx_tls.NGINX_RELOAD,
+    "restore another cluster's dump": restore.command(
+        {
+            "restore": "database",
+            "restore_database": "galion",
+            "postgres_databases": [{"name": "galion"}],
+            "restore_from": "offsite",
+            "restore_dump_cluster": 7312345678901234567,
+        }
+    ),
     "first backup": backups.first_backup_command([1, 2]),
     "lock image user": base.lock_image_user_command("ubuntu"),
     "issue certificate": nginx_tls.issue_certificate_command(
@@ -116,6 +128,44 @@ def test_redis_scratch_start_never_listens_and_passes_only_if_still_up():
     assert "--port 0 --unixsocket $d/sock" in text
     assert "--supervised no --aclfile {staged}; r=$?" in text
     assert text.endswith("[ $r = 124 ]")  # timeout's code: it was still running
+
+
+def test_redis_bind_check_skips_optional_addresses():
+    assert redis.bind_check_command(["127.0.0.1", "-::1", "10.0.0.4"]) == (
+        'set -- 127.0.0.1 10.0.0.4; for a in "$@"; do case $a in *:*) v=6 ;; *) v=4 ;; esac; '
+        'ip -o addr show | awk -v a="$a" \'{sub("/.*", "", $4)} $4 == a {f = 1} '
+        'END {exit !f}\' || [ "$(sysctl -n net.ipv$v.ip_nonlocal_bind 2>/dev/null)" = 1 ] '
+        '|| { echo "redis: bind address $a is not on this host (and '
+        'net.ipv$v.ip_nonlocal_bind is not 1)" >&2; exit 1; }; done'
+    )
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="no ip (iproute2) here")
+@pytest.mark.parametrize(
+    "addresses,nonlocal_bind,passes",
+    [
+        (["127.0.0.1", "-::1"], "0", True),
+        (["127.0.0.1", "-192.0.2.123"], "0", True),  # optional: Redis skips it
+        (["127.0.0.1", "192.0.2.123"], "0", False),
+        (["192.0.2.123"], "1", True),  # the kernel binds addresses it does not have
+        (["2001:db8::123"], "0", False),
+    ],
+)
+def test_redis_bind_check_runs_here(tmp_path, addresses, nonlocal_bind, passes):
+    """Run under sh as config_file does: the real `ip -o addr show`, sysctl stood in
+    for (it answers `nonlocal_bind` whatever it is asked)."""
+    (tmp_path / "sysctl").write_text(f"#!/bin/sh\necho {nonlocal_bind}\n")
+    (tmp_path / "sysctl").chmod(0o755)
+    path = f"{tmp_path}:{os.path.dirname(shutil.which('ip'))}:/usr/bin:/bin"
+    proc = subprocess.run(
+        ["sh", "-c", redis.bind_check_command(addresses)],
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode == 0) == passes, proc.stderr
+    if not passes:
+        assert "redis: bind address " in proc.stderr and "is not on this host" in proc.stderr
 
 
 def test_nginx_test_rewrites_paths_into_the_scratch_copy():
@@ -221,3 +271,24 @@ def test_private_binds_survive_a_reboot_only_where_there_are_private_binds():
     assert "net.ipv4.ip_nonlocal_bind" not in postgres.os_settings(data, False)
     fleet = postgres.os_settings(data, True)
     assert fleet["net.ipv4.ip_nonlocal_bind"] == fleet["net.ipv6.ip_nonlocal_bind"] == 1
+
+
+def test_a_database_restore_reads_another_clusters_dumps_only_when_asked():
+    data = {
+        "restore": "database",
+        "restore_database": "galion",
+        "postgres_databases": [{"name": "galion"}],
+    }
+    offsite = dict(data, restore_from="offsite")
+    call = "/usr/local/sbin/galion-restore database galion --from offsite"
+    assert restore.command(offsite) == call
+    assert restore.command(dict(offsite, restore_dump_cluster="")) == call
+    # pyinfra's --data turns the digits into an int.
+    assert restore.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
+        f"{call} --cluster 7312345678901234567"
+    )
+    for bad in ("abc", "73 12", "1;id", "-1", "7312\n", "../7312"):
+        with pytest.raises(restore.RestoreRequestError, match="digits only"):
+            restore.command(dict(offsite, restore_dump_cluster=bad))
+    with pytest.raises(restore.RestoreRequestError, match="restore_from=offsite"):
+        restore.command(dict(data, restore_dump_cluster="7312345678901234567"))
