@@ -33,6 +33,12 @@ def unit(major: int) -> str:
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
+def serving(clusters: list[dict], major: int) -> bool:
+    """Whether a cluster of this major version is online (from the PostgresClusters fact):
+    one that serves restarts only when the run allows it; one this run creates may."""
+    return any(c["version"] == str(major) and c["status"] == "online" for c in clusters)
+
+
 def restart_allowed(data) -> bool:
     """`postgres_restart_allowed` from data or `--data` (where it arrives as a string)."""
     value = data.get("postgres_restart_allowed")

@@ -444,10 +444,7 @@ def _archiving(major: int):
     conf_path = f"{postgresql.config_dir(major)}/conf.d/91-galion-archiving.conf"
     # archive_mode needs a restart: a cluster this run creates may restart, a serving one
     # only when allowed (adding backups to a busy primary waits for a maintenance window).
-    serving = any(
-        c["version"] == str(major) and c["status"] == "online"
-        for c in host.get_fact(PostgresClusters)
-    )
+    serving = postgresql.serving(host.get_fact(PostgresClusters), major)
     allow_restart = postgresql.restart_allowed(data) or not serving
     conf = config_file(
         name="PostgreSQL archives WAL through pgBackRest",

@@ -301,10 +301,7 @@ def _tuning(major: int):
     tuning_path = f"{conf_dir}/conf.d/90-galion.conf"
     # A cluster this run creates or starts may restart (nothing is served yet); one that
     # serves already only when the run allows it.
-    serving = any(
-        c["version"] == str(major) and c["status"] == "online"
-        for c in host.get_fact(PostgresClusters)
-    )
+    serving = postgresql.serving(host.get_fact(PostgresClusters), major)
     allow_restart = postgresql.restart_allowed(host.data) or not serving
     conf = config_file(
         name="PostgreSQL tuning (validated with postgres -C)",

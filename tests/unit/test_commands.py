@@ -292,3 +292,13 @@ def test_a_database_restore_reads_another_clusters_dumps_only_when_asked():
             restore.command(dict(offsite, restore_dump_cluster=bad))
     with pytest.raises(restore.RestoreRequestError, match="restore_from=offsite"):
         restore.command(dict(data, restore_dump_cluster="7312345678901234567"))
+
+
+def test_a_cluster_serves_only_when_its_major_is_online():
+    clusters = [
+        {"version": "15", "cluster": "main", "status": "down"},
+        {"version": "16", "cluster": "main", "status": "online"},
+    ]
+    assert postgresql.serving(clusters, 16) is True
+    assert postgresql.serving(clusters, 15) is False
+    assert postgresql.serving([], 16) is False
