@@ -269,11 +269,15 @@ def stanza_create_command() -> str:
 
 
 def config_validate_command() -> str:
-    """pgBackRest parses its whole configuration for any command; an unknown option or a
-    bad value makes it fail, so ask it to print the plan of a backup."""
+    """pgBackRest parses its whole configuration for any command: a bad value makes it
+    fail, an unknown option name only warns ("configuration file contains invalid
+    option"), so a warning fails the check too."""
     return (
-        f"runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
-        "--log-level-console=error help backup >/dev/null"
+        f"out=$(runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
+        "--log-level-console=warn help backup 2>&1); r=$?; "
+        "if [ $r != 0 ] || printf '%s\\n' \"$out\" | grep -qE '^(WARN|ERROR):'; then "
+        "{ printf '%s\\n' \"$out\" | grep -E '^(WARN|ERROR):' || printf '%s\\n' \"$out\" "
+        "| tail -n 5; } >&2; exit 1; fi"
     )
 
 

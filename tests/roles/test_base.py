@@ -57,6 +57,19 @@ def test_sshd_keys_only_and_no_root(node):
     assert cfg["authenticationmethods"] == "publickey"
     assert cfg["maxauthtries"] == str(node.data["base_ssh_max_auth_tries"])
     assert cfg["logingracetime"] == str(node.data["base_ssh_login_grace_time"])
+    assert cfg["maxsessions"] == str(node.data["base_ssh_max_sessions"])
+    assert cfg["clientalivecountmax"] == str(node.data["base_ssh_client_alive_count_max"])
+    assert cfg["tcpkeepalive"] == "no" and cfg["compression"] == "no"
+
+
+def test_sshd_offers_only_the_chosen_host_keys(node):
+    offered = sorted(
+        line.split()[1]
+        for line in node.host.check_output("sshd -T").splitlines()
+        if line.startswith("hostkey ")
+    )
+    wanted = sorted(f"/etc/ssh/ssh_host_{t}_key" for t in node.data["base_ssh_host_key_types"])
+    assert offered == wanted
 
 
 def test_sshd_no_forwarding(node):
