@@ -275,8 +275,8 @@ def config_validate_command() -> str:
     return (
         f"out=$(runuser -u postgres -- pgbackrest --config={{staged}} --stanza={STANZA} "
         "--log-level-console=warn help backup 2>&1); r=$?; "
-        "if [ $r != 0 ] || printf '%s\\n' \"$out\" | grep -qE '^(WARN|ERROR):'; then "
-        "{ printf '%s\\n' \"$out\" | grep -E '^(WARN|ERROR):' || printf '%s\\n' \"$out\" "
+        "if [ $r != 0 ] || printf '%s\\n' \"$out\" | grep -qE 'P[0-9]+ +(WARN|ERROR):'; then "
+        "{ printf '%s\\n' \"$out\" | grep -E 'P[0-9]+ +(WARN|ERROR):' || printf '%s\\n' \"$out\" "
         "| tail -n 5; } >&2; exit 1; fi"
     )
 

@@ -54,7 +54,7 @@ KNOBS = {
     "hardening_shell_idle_timeout": 900,
     # pam_pwquality for the few local passwords there are (none for the deploy user).
     "hardening_password_quality": True,
-    # debsums: verify installed package files against their checksums.
+    # debsums: verify installed package files against their checksums, weekly (mailed).
     "hardening_debsums": True,
     # Compilers and assemblers only root may run (exploits are often built on the box they
     # attack); dpkg-statoverride keeps the mode across upgrades.
@@ -144,7 +144,9 @@ def _core_dumps():
         name="No core dumps: limits",
         dest="/etc/security/limits.d/90-galion-no-core-dumps.conf",
         content="# Managed by galion-infra (operations/os_hardening.py).\n"
-        "* hard core 0\n* soft core 0\n",
+        # root too: Debian 13's limits.d/10-coredump-debian.conf gives root an unlimited
+        # hard limit, and a user's own line beats the `*` one.
+        "* hard core 0\n* soft core 0\nroot hard core 0\nroot soft core 0\n",
     )
     config_file(
         name="No core dumps: login shells",
@@ -286,6 +288,17 @@ def _log_martians():
     )
 
 
+def _debsums_weekly():
+    if not host.data.hardening_debsums:
+        return
+    files.line(
+        name="debsums checks package files weekly",
+        path="/etc/default/debsums",
+        line=r"^CRON_CHECK=.*$",
+        replace="CRON_CHECK=weekly",
+    )
+
+
 def _idle_shells():
     seconds = host.data.hardening_shell_idle_timeout
     config_file(
@@ -317,6 +330,7 @@ def os_hardening():
     _kernel_modules()
     _banners()
     _packages()
+    _debsums_weekly()
     _idle_shells()
     _root_only_tools()
     _dev_shm()

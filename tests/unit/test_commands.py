@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from galion import commands, postgresql
-from operations import backups, base, nginx_tls, postgres, redis, restore
+from operations import backups, base, file_integrity, nginx_tls, postgres, redis, restore
 
 STAGED = "/etc/example.conf.galion-new"
 
@@ -34,6 +34,7 @@ BUILT = {
     + "; "
     + redis.scratch_start_command("echo 'include {staged}' >> $d/main.conf", ""),
     "pgbackrest validate": backups.config_validate_command(),
+    "aide config check": file_integrity.config_check_command(),
     "stanza-create": backups.stanza_create_command(),
     "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
     "nginx test": nginx_tls.nginx_test_command("conf.d/20-vhost-galion.app.conf"),

@@ -59,7 +59,16 @@ def _knob_lines(path: Path) -> dict[str, int]:
 
 def test_roles_are_found_in_converge_order():
     names = [operations.name(m) for m in operations.ROLES]
-    assert names == ["base", "os_hardening", "postgres", "redis", "backups", "app_env", "nginx_tls"]
+    assert names == [
+        "base",
+        "os_hardening",
+        "postgres",
+        "redis",
+        "backups",
+        "app_env",
+        "nginx_tls",
+        "file_integrity",
+    ]
     assert "restore" not in names  # an operator action, not a role
 
 
@@ -220,6 +229,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "backups",
         "app_env",
         "nginx_tls",
+        "file_integrity",
     ]
     assert "cache" in operations.known_groups(roles)
     assert "cache" in operations.single_box_groups(roles)
@@ -228,6 +238,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "base",
         "os_hardening",
         "cachestore",
+        "file_integrity",
     ]
 
     data = dict(

@@ -1,0 +1,102 @@
+"""File integrity monitoring with AIDE, on every host: a baseline of the system's files
+made once, at the end of the first converge, and the distro's daily check against it
+(its report goes to root's mail). Data directories that change by design are left out.
+After a change you made on purpose, `sudo aideinit -y -f` takes a new baseline."""
+
+import re
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, server
+
+from galion.facts import PathExists
+from galion.ops import config_file, render
+from galion.role import Role
+
+AIDE_DB = "/var/lib/aide/aide.db"
+# aide.conf includes aide.conf.d files whose names match ^[a-zA-Z0-9_-]+$ (no dots).
+EXCLUSIONS_FILE = "/etc/aide/aide.conf.d/90_galion_exclusions"
+ABSOLUTE_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+KNOBS = {
+    # AIDE: a baseline of the system's files and a daily check against it.
+    "file_integrity_enabled": True,
+    # Paths AIDE leaves out: they change all day by design (databases, backups, logs,
+    # containers). Everything else under / is watched.
+    "file_integrity_excluded_paths": [
+        "/var/lib/postgresql",
+        "/var/lib/pgbackrest",
+        "/var/lib/redis",
+        "/var/lib/docker",
+        "/var/lib/containerd",
+        "/var/backups",
+        "/var/log",
+        "/var/cache",
+        "/var/spool",
+        "/var/lib/galion",
+        "/var/lib/letsencrypt",
+        "/var/lib/prometheus",
+        "/tmp",
+        "/var/tmp",
+    ],
+}
+
+ROLE = Role(
+    groups=(),
+    # Last: the baseline is taken once everything else is installed.
+    order=99,
+    knob_prefixes=("file_integrity_",),
+    checks=(
+        (
+            "file_integrity_excluded_paths",
+            lambda v: isinstance(v, list) and all(ABSOLUTE_PATH.match(str(p)) for p in v),
+            "is not a list of absolute paths",
+            'e.g. ["/var/lib/postgresql"]',
+        ),
+    ),
+)
+
+
+def exclusion_lines(paths: list[str]) -> list[str]:
+    """AIDE selection lines: `!` + an anchored regex of the path and all below it."""
+    return [f"!{re.escape(path)}(/|$)" for path in paths]
+
+
+def config_check_command() -> str:
+    """config_file validation: AIDE checks a scratch copy of its whole configuration with
+    the staged exclusions in place of the live ones."""
+    return (
+        "d=$(mktemp -d -p /tmp) && cp -a /etc/aide/. $d/ && rm -f $d/aide.conf.d/*.galion-new"
+        f" && cp {{staged}} $d/aide.conf.d/{EXCLUSIONS_FILE.rsplit('/', 1)[1]}"
+        ' && sed -i "s#/etc/aide/aide.conf.d#$d/aide.conf.d#" $d/aide.conf'
+        " && aide --config-check --config $d/aide.conf >/dev/null; r=$?; rm -rf $d; exit $r"
+    )
+
+
+@deploy("File integrity (AIDE)")
+def file_integrity():
+    data = host.data
+    if not data.file_integrity_enabled:
+        return
+    apt.packages(
+        name="AIDE",
+        # aide-common: aide.conf, aideinit and the daily check (only recommended on Debian 13).
+        packages=["aide", "aide-common"],
+        no_recommends=True,
+        cache_time=3600,
+        update=True,
+    )
+    config_file(
+        name="AIDE leaves out what changes by design",
+        dest=EXCLUSIONS_FILE,
+        content=render(
+            "file_integrity/aide-exclusions.j2",
+            lines=exclusion_lines(data.file_integrity_excluded_paths),
+        ),
+        validate=config_check_command(),
+    )
+    if not host.get_fact(PathExists, path=AIDE_DB):
+        server.shell(
+            name="AIDE baseline of this host's files (first converge only)",
+            commands=["aideinit --yes --force >/dev/null"],
+        )
