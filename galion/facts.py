@@ -420,3 +420,47 @@ def parse_tool_modes(output) -> dict[str, str]:
         if path:
             modes[path] = mode
     return modes
+
+
+class DockerImages(_Fact):
+    """The `repository:tag` names of the images on the host (empty without Docker)."""
+
+    required_command = "docker"
+    default_value: ClassVar[set] = set()
+
+    def command(self):
+        return "docker images --format '{{.Repository}}:{{.Tag}}'"
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}
+
+
+class AppContainers(_Fact):
+    """(containers, live ports): the app services' containers by name, each
+    {"running": bool, "hash": its galion.config-hash label}, and the port each nginx
+    upstream's servers file points at, by upstream name."""
+
+    default_value: ClassVar[tuple] = ({}, {})
+
+    def command(self, servers_dir):
+        d = shlex.quote(servers_dir)
+        return (
+            f'for f in {d}/*.servers; do [ -e "$f" ] || continue; '
+            "p=$(sed -n 's/^server [^ ]*:\\([0-9][0-9]*\\)[ ;].*/\\1/p' \"$f\" | head -n 1); "
+            'echo "servers $(basename "$f" .servers) $p"; done; '
+            "if command -v docker >/dev/null; then docker ps -a --filter label=galion.service "
+            "--format 'container {{.Names}} {{.State}} {{.Label \"galion.config-hash\"}}'; fi"
+        )
+
+    def process(self, output):
+        containers, ports = {}, {}
+        for line in output:
+            parts = line.split()
+            if parts[:1] == ["servers"] and len(parts) == 3 and parts[2].isdigit():
+                ports[parts[1]] = int(parts[2])
+            elif parts[:1] == ["container"] and len(parts) >= 3:
+                containers[parts[1]] = {
+                    "running": parts[2] == "running",
+                    "hash": parts[3] if len(parts) > 3 else "",
+                }
+        return containers, ports

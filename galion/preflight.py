@@ -50,6 +50,25 @@ Check = tuple[str, Callable[[object], bool], str, str]
 # --- shared validators --------------------------------------------------------------------
 
 
+def is_interface(value) -> bool:
+    """An address with its prefix, e.g. 172.19.0.1/24 (not the network address)."""
+    try:
+        iface = ipaddress.ip_interface(value)
+    except (ValueError, TypeError):
+        return False
+    return "/" in str(value) and iface.ip != iface.network.network_address
+
+
+def is_cidr_list(value) -> bool:
+    """A list of networks or single addresses (e.g. ["10.0.0.0/24", "192.0.2.1"])."""
+    try:
+        return isinstance(value, list) and all(
+            ipaddress.ip_network(str(c), strict=False) for c in value
+        )
+    except ValueError:
+        return False
+
+
 def is_ip(value) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -208,6 +227,12 @@ SHARED_CHECKS: list[Check] = [
     ("postgres_port", is_port, "is not a TCP port", "use 5432"),
     ("pgbouncer_port", is_port, "is not a TCP port", "use 6432"),
     ("redis_port", is_port, "is not a TCP port", "use 6379"),
+    (
+        "docker_bridge_address",
+        lambda v: is_interface(v) and ipaddress.ip_interface(v).network.prefixlen <= 28,
+        "is not an address/prefix of at most /28 (e.g. 172.19.0.1/24)",
+        "use 172.19.0.1/24, or a range your private network does not use",
+    ),
 ]
 
 

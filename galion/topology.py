@@ -47,12 +47,41 @@ def data_tier_bind_addresses(inventory, this) -> list[str]:
     return [private_address(this)] if data_tier_clients(inventory, this) else []
 
 
+def is_app_host(inventory, this) -> bool:
+    return any(h.name == this.name for h in group(inventory, "app"))
+
+
+def container_gateway(inventory, this) -> str | None:
+    """The host's address on its Docker bridge (`docker_bridge_address`): where the app
+    containers of an app host reach services on the host itself. None off app hosts."""
+    if not is_app_host(inventory, this):
+        return None
+    return str(ipaddress.ip_interface(this.data.get("docker_bridge_address")).ip)
+
+
+def container_network(inventory, this) -> str | None:
+    """The app containers' source network on an app host (the bridge's subnet), else None."""
+    if not is_app_host(inventory, this):
+        return None
+    return str(ipaddress.ip_interface(this.data.get("docker_bridge_address")).network)
+
+
+def local_data_tier_for_containers(inventory, this) -> str | None:
+    """The bridge address PgBouncer and Redis listen on when this host runs both the data
+    tier and app containers (the single box), else None."""
+    primary = group(inventory, "db")
+    if primary and primary[0].name == this.name:
+        return container_gateway(inventory, this)
+    return None
+
+
 def database_address(inventory, this) -> str:
-    """Where an app host finds PgBouncer and Redis: loopback on the same box, else the
-    primary's private address."""
+    """Where the app containers of an app host find PgBouncer and Redis: the host's own
+    Docker bridge address on the same box (127.0.0.1 inside a container is the container),
+    else the primary's private address."""
     primary = group(inventory, "db")
     if not primary or primary[0].name == this.name:
-        return "127.0.0.1"
+        return container_gateway(inventory, this) or "127.0.0.1"
     return private_address(primary[0])
 
 

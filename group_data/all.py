@@ -37,6 +37,12 @@ redis_port = 6379
 # Redis ACL user of the apps (all keys, no dangerous commands).
 redis_app_user = "galion"
 
+# --- the app tier (docker, apps, app_env, and the data tier's binds read this) ---------
+# Docker's default bridge on app hosts (address/prefix): the app containers live here and
+# reach PgBouncer and Redis on the box at this address. Must not overlap the private
+# network, the operator's addresses or docker_address_pools.
+docker_bridge_address = "172.19.0.1/24"
+
 # --- every role's own knobs -------------------------------------------------------------
 from operations import knobs as _role_knobs  # noqa: E402 (the shared knobs come first)
 

@@ -20,9 +20,10 @@ _titanaxe = (
         # Pinned: an OS upgrade that brings another PostgreSQL major must not start an empty
         # new cluster beside the data (upgrade with pg_upgradecluster, then change this).
         "postgres_version": 16,
-        # PostgreSQL's share of the 16 GB box, fixed here rather than read from MemTotal
-        # (the architecture's budget: shared_buffers 2 GB).
-        "postgres_memory_budget_mb": 8192,
+        # PostgreSQL's share of the 16 GB box, fixed here rather than read from MemTotal.
+        # The apps' limits (6 GB), Redis (2 GB) and the OS reserve (1.5 GB) must fit
+        # beside it: the apps role refuses a plan that exceeds the RAM.
+        "postgres_memory_budget_mb": 6144,
         # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
         "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
     },

@@ -8,10 +8,28 @@
 
 import os
 
+from operations import knobs as _role_knobs
 from sandbox import state as _sandbox_state
 
 _state = _sandbox_state.load()
 os.environ.setdefault("GALION_ENV_FILE", _state["secrets_env"])
+
+# The apps run the sandbox's test image (sandbox/app_image.py), loaded from its archive
+# (no registry here), with the plan's limits and ports; short drains and watch windows
+# keep the update tests quick (the tests read the knobs, never the numbers).
+_services = []
+for _s in _role_knobs()["apps_services"]:
+    _websocket = _s["drain_seconds"] > 60
+    _services.append(
+        {
+            **_s,
+            "image": "galion-test-app:v1",
+            "image_archive": _state.get("app_image_archive"),
+            "container_port": 8000,
+            "drain_seconds": 8 if _websocket else 2,
+            "migrate": "/usr/bin/python3 -S /app/app.py --migrate" if _s["migrate"] else None,
+        }
+    )
 
 _groups: dict[str, list] = {}
 for _h in _state["hosts"]:
@@ -49,6 +67,12 @@ for _h in _state["hosts"]:
         # Certificates from the sandbox's Pebble, trusted through the sandbox CA.
         "nginx_acme_directory": _state.get("acme", {}).get("directory", ""),
         "nginx_acme_ca_bundle": _state["ca_file"],
+        # The test machine is the operator's: its load tests are not rate-limited.
+        "nginx_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
+        "apps_services": _services,
+        "apps_health_timeout_seconds": 20,
+        "apps_watch_seconds": 10,
+        "apps_backup_before_migrate": False,
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))

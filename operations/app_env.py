@@ -5,8 +5,8 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from galion import secrets, topology
-from galion.ops import config_file, render
+from galion import app_environment
+from galion.ops import config_file
 from galion.preflight import Problem
 from galion.role import Role
 
@@ -62,28 +62,14 @@ ROLE = Role(
 @deploy("App connection settings")
 def app_env():
     data = host.data
-    databases = {db["name"]: db for db in data.postgres_databases}
     files.directory(
         name="Directory of the apps' environment files", path=data.app_env_dir, mode="700"
     )
-    db_host = topology.database_address(inventory, host)
     for stack in data.app_stacks:
-        db = databases[stack["database"]]
         config_file(
             name=f"Environment of {stack['name']} (secret)",
-            dest=f"{data.app_env_dir}/{stack['name']}.env",
+            dest=app_environment.env_file(data, stack["name"]),
             mode="600",
             secret=True,
-            content=render(
-                "app_env/app.env.j2",
-                db_user=db["owner"],
-                db_password=secrets.get(db["password_secret"]),
-                db_host=db_host,
-                pgbouncer_port=data.pgbouncer_port,
-                database=db["name"],
-                redis_user=data.redis_app_user,
-                redis_password=secrets.get("REDIS_APP_PASSWORD"),
-                redis_port=data.redis_port,
-                redis_db=stack["redis_db"],
-            ),
+            content=app_environment.content(data, inventory, host, stack),
         )

@@ -373,6 +373,14 @@ def firewall_rules(data, groups, ssh_ports=None) -> tuple[list[str], list[str]]:
     for group, ports in (data.get("base_firewall_ports_by_group") or {}).items():
         if group in groups:
             rules.extend(f"allow {p} comment 'galion: {group}'" for p in ports)
+    if {"app", "db"} <= set(groups):
+        # The single box: its app containers reach PgBouncer and Redis on the bridge.
+        network = ipaddress.ip_interface(data.get("docker_bridge_address")).network
+        rules.extend(
+            f"allow from {network} to any port {data.get(key)} proto tcp "
+            "comment 'galion: app containers'"
+            for key in ("pgbouncer_port", "redis_port")
+        )
     return prepend, rules
 
 

@@ -20,6 +20,7 @@ from galion.preflight import (
     Problem,
     int_between,
     is_address_or_name,
+    is_cidr_list,
     is_port,
     is_readable_file_or_none,
     matches,
@@ -103,6 +104,9 @@ KNOBS = {
     "nginx_rate_general_per_minute": 200,
     # Burst allowed above the general rate.
     "nginx_rate_general_burst": 40,
+    # Client addresses no rate or connection limit applies to (monitoring probes, the
+    # operator's office, load tests); every other address is limited.
+    "nginx_rate_limit_exempt_cidrs": [],
     # Simultaneous connections per client IP.
     "nginx_connections_per_ip": 50,
     # Proxy cache sizes: API responses and static assets (the plan's 1 GB + 500 MB).
@@ -245,6 +249,12 @@ ROLE = Role(
             "use 15 (Let's Encrypt: at most 5 failures per name and hour)",
         ),
         ("nginx_fail2ban_bantime_max", matches(DURATION), "is not a duration", "e.g. 1d"),
+        (
+            "nginx_rate_limit_exempt_cidrs",
+            is_cidr_list,
+            "is not a list of addresses or CIDRs",
+            'e.g. ["192.0.2.10/32"], or []',
+        ),
     ),
 )
 
@@ -318,6 +328,15 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
 
 # Never a restart: a reload keeps connections and refuses a config nginx -t rejects.
 NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
+
+
+# One file per upstream with its `server` lines: on an app host the app tier's rollouts
+# rewrite it (operations/apps.py), elsewhere this role does from the inventory.
+UPSTREAM_SERVERS_DIR = "/etc/nginx/galion-upstreams"
+
+
+def upstream_servers_file(name: str) -> str:
+    return f"{UPSTREAM_SERVERS_DIR}/{name}.servers"
 
 
 def upstream_servers(port: int) -> list[str]:
@@ -398,12 +417,32 @@ def _configs(brotli: bool, vhosts):
                 cloudflare_ranges=data.nginx_cloudflare_ranges,
                 rate_api=data.nginx_rate_api_per_minute,
                 rate_general=data.nginx_rate_general_per_minute,
+                rate_limit_exempt=data.nginx_rate_limit_exempt_cidrs,
                 cache_api_size=data.nginx_cache_api_size,
                 cache_static_size=data.nginx_cache_static_size,
             ),
         )
     )
+    files.directory(
+        name="Directory of the upstreams' server lists", path=UPSTREAM_SERVERS_DIR, mode="755"
+    )
+    app_host = topology.is_app_host(inventory, host)
     for name, port in sorted(data.nginx_upstream_ports.items()):
+        servers_file = upstream_servers_file(name)
+        if app_host and host.get_fact(PathExists, path=servers_file):
+            # The app tier's rollouts switch this host's own containers (galion-rollout).
+            host.noop(f"{servers_file} belongs to the app tier's rollouts")
+        else:
+            changed.append(
+                config_file(
+                    name=f"Servers of upstream {name}",
+                    dest=servers_file,
+                    content=render(
+                        "nginx_tls/etc/nginx/galion-upstreams/servers.j2",
+                        servers=upstream_servers(port),
+                    ),
+                )
+            )
         changed.append(
             _nginx_file(
                 f"Upstream {name}",
@@ -411,7 +450,7 @@ def _configs(brotli: bool, vhosts):
                 render(
                     "nginx_tls/etc/nginx/conf.d/upstream.conf.j2",
                     name=name,
-                    servers=upstream_servers(port),
+                    servers_file=servers_file,
                 ),
             )
         )

@@ -501,7 +501,7 @@ def _pgbouncer():
         "postgres/etc/pgbouncer/pgbouncer.ini.j2",
         databases=data.postgres_databases,
         postgres_port=data.postgres_port,
-        listen=["127.0.0.1"] + topology.data_tier_bind_addresses(inventory, host),
+        listen=["127.0.0.1"] + data_tier_binds(),
         port=data.pgbouncer_port,
         max_client_conn=data.pgbouncer_max_client_conn,
         default_pool_size=data.pgbouncer_default_pool_size,
@@ -589,15 +589,23 @@ def os_settings(data, binds_private_address: bool) -> dict:
         "vm.overcommit_memory": data.get("postgres_vm_overcommit_memory"),
     }
     if binds_private_address:
-        # After a reboot the private interface may come up after PostgreSQL, PgBouncer
-        # and Redis: let them bind its address anyway instead of failing to start.
+        # After a reboot the private interface (or Docker's bridge) may come up after
+        # PostgreSQL, PgBouncer and Redis: let them bind its address anyway instead of
+        # failing to start.
         values["net.ipv4.ip_nonlocal_bind"] = 1
         values["net.ipv6.ip_nonlocal_bind"] = 1
     return values
 
 
+def data_tier_binds() -> list[str]:
+    """PgBouncer's and Redis' addresses beyond loopback: the private address when other
+    hosts connect, the Docker bridge's when this host's app containers do."""
+    gateway = topology.local_data_tier_for_containers(inventory, host)
+    return topology.data_tier_bind_addresses(inventory, host) + ([gateway] if gateway else [])
+
+
 def _os_settings():
-    values = os_settings(host.data, bool(topology.data_tier_bind_addresses(inventory, host)))
+    values = os_settings(host.data, bool(data_tier_binds()))
     config_file(
         name="Kernel memory settings for a database host",
         dest="/etc/sysctl.d/91-galion-database.conf",

@@ -93,7 +93,12 @@ def bind_check_command(addresses: list[str]) -> str:
 
 
 def bind_addresses() -> list[str]:
-    return ["127.0.0.1", "-::1"] + topology.data_tier_bind_addresses(inventory, host)
+    gateway = topology.local_data_tier_for_containers(inventory, host)
+    return (
+        ["127.0.0.1", "-::1"]
+        + topology.data_tier_bind_addresses(inventory, host)
+        + ([gateway] if gateway else [])
+    )
 
 
 @deploy("Redis")

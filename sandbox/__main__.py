@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 
-from . import hosts, network, rootfs, services, settings
+from . import app_image, hosts, network, rootfs, services, settings
 from . import secrets as sandbox_secrets
 from . import state as sandbox_state
 from .shell import SandboxError, run, say
@@ -107,6 +107,8 @@ def up(topology: str, distro: str) -> dict:
     if edge:
         state["acme"] = services.start_acme(ca, edge[0]["address"])
     state["s3"] = {k: v for k, v in s3.items() if k not in ("access_key", "secret_key")}
+    # The apps' image: no registry here, so the apps role loads it from this archive.
+    state["app_image_archive"] = str(app_image.build(settings.CACHE_DIR / "app-image"))
     sandbox_secrets.write(
         sandbox_secrets.generate(
             {"BACKUPS_S3_ACCESS_KEY": s3["access_key"], "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}

@@ -177,8 +177,15 @@ CASES = {
         "postgres_memory_budget_mb: 100 is not a size in MB",
     ),
     "app without database": (
-        dict(data={"app_stacks": [{"name": "x", "database": "nope", "redis_db": 0}]}),
-        "app_stacks: 'x' uses database 'nope'",
+        dict(
+            data={
+                "app_stacks": [
+                    {"name": "galion", "database": "nope", "redis_db": 0},
+                    {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
+                ]
+            }
+        ),
+        "app_stacks: 'galion' uses database 'nope'",
     ),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
     "backups without db": (

@@ -20,7 +20,11 @@ def test_every_variable_a_template_uses_is_passed_by_its_role(template):
     """The role module that renders a template passes each variable the template reads."""
     source = _jinja.loader.get_source(_jinja, template)[0]
     used = meta.find_undeclared_variables(_jinja.parse(source)) - {"range", "loop"}
-    callers = [p for p in (REPO / "operations").glob("*.py") if f'"{template}"' in p.read_text()]
+    callers = [
+        p
+        for p in [*(REPO / "operations").glob("*.py"), *(REPO / "galion").glob("*.py")]
+        if f'"{template}"' in p.read_text()
+    ]
     assert callers, f"no role renders {template}"
     for caller in callers:
         passed = _passed_names(caller.read_text(), template)

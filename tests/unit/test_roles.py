@@ -65,8 +65,10 @@ def test_roles_are_found_in_converge_order():
         "postgres",
         "redis",
         "backups",
+        "docker",
         "app_env",
         "nginx_tls",
+        "apps",
         "file_integrity",
     ]
     assert "restore" not in names  # an operator action, not a role
@@ -227,8 +229,10 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "redis",
         "cachestore",
         "backups",
+        "docker",
         "app_env",
         "nginx_tls",
+        "apps",
         "file_integrity",
     ]
     assert "cache" in operations.known_groups(roles)

@@ -17,7 +17,7 @@ def host(name, **data):
     return SimpleNamespace(name=name, data=data)
 
 
-BOX = host("titanaxe", ssh_hostname="54.37.161.67")
+BOX = host("titanaxe", ssh_hostname="54.37.161.67", docker_bridge_address="172.19.0.1/24")
 SINGLE = Inventory(app=[BOX], db=[BOX], edge=[BOX], backups=[BOX])
 
 EDGE = host("edge1", ssh_hostname="203.0.113.1", private_address="10.0.0.1")
@@ -31,7 +31,10 @@ FLEET = Inventory(edge=[EDGE], app=[APP1, APP2], db=[DB1], db_replica=[DB2], bac
 def test_single_box_keeps_the_data_tier_on_loopback():
     assert topology.data_tier_clients(SINGLE, BOX) == []
     assert topology.data_tier_bind_addresses(SINGLE, BOX) == []
-    assert topology.database_address(SINGLE, BOX) == "127.0.0.1"
+    # The apps run in containers: 127.0.0.1 there is the container, the bridge is the box.
+    assert topology.database_address(SINGLE, BOX) == "172.19.0.1"
+    assert topology.local_data_tier_for_containers(SINGLE, BOX) == "172.19.0.1"
+    assert topology.container_network(SINGLE, BOX) == "172.19.0.0/24"
     assert topology.upstream_servers(SINGLE, BOX, 8001) == ["127.0.0.1:8001"]
     assert topology.database_replicas(SINGLE) == []
 
@@ -45,12 +48,23 @@ def test_fleet_connects_over_private_addresses():
 
 
 def test_a_db_host_that_is_also_an_app_host_is_not_its_own_client():
-    both = host("both", ssh_hostname="198.51.100.9", private_address="10.0.0.9")
+    both = host(
+        "both",
+        ssh_hostname="198.51.100.9",
+        private_address="10.0.0.9",
+        docker_bridge_address="172.19.0.1/24",
+    )
     inv = Inventory(app=[both, APP1], db=[both])
     assert topology.data_tier_clients(inv, both) == [APP1]
-    assert topology.database_address(inv, both) == "127.0.0.1"
+    assert topology.database_address(inv, both) == "172.19.0.1"
+    assert topology.local_data_tier_for_containers(inv, APP1) is None
     assert topology.database_address(inv, APP1) == "10.0.0.9"
     assert topology.upstream_servers(inv, both, 8001) == ["127.0.0.1:8001", "10.0.0.2:8001"]
+
+
+def test_a_db_host_of_a_fleet_binds_nothing_on_a_bridge():
+    assert topology.container_gateway(FLEET, DB1) is None
+    assert topology.local_data_tier_for_containers(FLEET, DB1) is None
 
 
 def test_private_address_falls_back_to_the_ssh_address_then_the_name():

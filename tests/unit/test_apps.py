@@ -1,0 +1,164 @@
+"""The app tier's decisions without hosts: the memory plan, what restarts a container,
+where ports are published, the DOCKER-USER rules and the data checks."""
+
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+from pyinfra.api.exceptions import DeployError
+
+import operations
+from galion.ops import render
+from operations import apps, docker
+
+
+class Data(dict):
+    """Host data as roles see it: attributes and .get()."""
+
+    __getattr__ = dict.__getitem__
+
+
+def data(**changes) -> Data:
+    d = Data(operations.knobs())
+    d.update(
+        postgres_databases=[],
+        app_stacks=operations.knobs()["app_stacks"],
+        docker_bridge_address="172.19.0.1/24",
+        postgres_memory_budget_mb=8192,
+        redis_maxmemory_mb=2048,
+        base_ssh_trusted_cidrs=[],
+    )
+    d.update(changes)
+    return d
+
+
+class Inventory:
+    def __init__(self, **groups):
+        self.groups = groups
+
+    def get_group(self, name, default=None):
+        return self.groups.get(name, default)
+
+
+def test_the_plan_s_apps_and_data_tier_do_not_fit_16_gb_with_an_8_gb_database():
+    plan = apps.memory_plan(data(), {"app", "db"})
+    assert plan["galion-api"] == 1536 and plan["galion-frontend"] == 384
+    with pytest.raises(DeployError) as err:
+        apps.check_memory_plan(plan, 15_990, "titanaxe")
+    message = str(err.value)
+    assert "titanaxe" in message and "15990 MB" in message
+    assert f"needs {sum(plan.values())} MB" in message
+    assert "PostgreSQL (postgres_memory_budget_mb) 8192" in message
+    assert "galion-voice 1536" in message
+
+
+def test_the_plan_fits_with_the_architecture_s_database_budget():
+    plan = apps.memory_plan(data(postgres_memory_budget_mb=6144), {"app", "db"})
+    apps.check_memory_plan(plan, 15_990, "titanaxe")  # no error
+    # An app-only host of a fleet counts only its containers and the reserve.
+    assert "Redis (redis_maxmemory_mb)" not in apps.memory_plan(data(), {"app"})
+
+
+def _conf(d, **service_changes):
+    service = {**d.apps_services[1], **service_changes}
+    return apps.service_conf(d, service, "127.0.0.1", "DATABASE_URL=x\n")
+
+
+def test_a_new_image_limit_or_environment_changes_the_hash_watch_settings_do_not():
+    d = data()
+    base = apps.config_hash(_conf(d))
+    assert apps.config_hash(_conf(d, image="ghcr.io/galion-app/galion-api:1.0.1")) != base
+    assert apps.config_hash(_conf(d, memory_mb=2048)) != base
+    other_env = apps.service_conf(d, d.apps_services[1], "127.0.0.1", "DATABASE_URL=y\n")
+    assert apps.config_hash(other_env) != base
+    assert apps.config_hash(_conf(data(apps_watch_seconds=99), drain_seconds=5)) == base
+    conf = _conf(d)
+    assert "PORT_A=8001\n" in conf and "PORT_B=18001\n" in conf
+    assert "MIGRATE='alembic upgrade head'\n" in conf
+
+
+def test_up_to_date_only_when_the_live_slot_runs_the_wanted_hash():
+    d = data()
+    service = d.apps_services[1]
+    conf = _conf(d)
+    wanted = apps.config_hash(conf)
+    running = {"running": True, "hash": wanted}
+    assert apps.up_to_date(service, conf, d, {"galion-api-b": running}, {"galion_api": 18001})
+    # nginx points at slot a, but only b runs the wanted version: not done.
+    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, {"galion_api": 8001})
+    stopped = {"galion-api-a": {"running": False, "hash": wanted}}
+    assert not apps.up_to_date(service, conf, d, stopped, {"galion_api": 8001})
+    old = {"galion-api-a": {"running": True, "hash": "old"}}
+    assert not apps.up_to_date(service, conf, d, old, {"galion_api": 8001})
+    assert not apps.up_to_date(service, conf, d, {}, {})
+
+
+def test_ports_publish_on_loopback_with_the_edge_on_the_box_else_the_private_address():
+    box = SimpleNamespace(name="box", data={})
+    app1 = SimpleNamespace(name="app1", data={"private_address": "10.0.0.2"})
+    edge = SimpleNamespace(name="edge", data={"private_address": "10.0.0.1"})
+    assert apps.publish_address(Inventory(app=[box], edge=[box]), box) == "127.0.0.1"
+    assert apps.publish_address(Inventory(app=[app1], edge=[edge]), app1) == "10.0.0.2"
+
+
+def test_docker_user_drops_new_outside_connections_last_and_lets_listed_sources_in():
+    rules = docker.docker_user_rules(data(docker_published_port_sources=["10.0.0.1/32"]))
+    assert rules[0].endswith("--ctstate RELATED,ESTABLISHED -j RETURN")
+    assert "-A DOCKER-USER -s 10.0.0.1/32 -j RETURN" in rules
+    assert rules[-1] == "-A DOCKER-USER -j DROP"
+
+
+def test_after_init_is_valid_shell_and_loads_the_rules_atomically(tmp_path):
+    script = tmp_path / "after.init"
+    script.write_text(
+        render("docker/etc/ufw/after.init.j2", rules=docker.docker_user_rules(data()))
+    )
+    subprocess.run(["sh", "-n", str(script)], check=True)
+    text = script.read_text()
+    assert "iptables-restore --noflush" in text and ":DOCKER-USER - [0:0]" in text
+    # `ufw disable` leaves the rules: containers never become reachable by accident.
+    out = subprocess.run(["sh", str(script), "stop"], capture_output=True, text=True)
+    assert out.returncode == 0
+
+
+def test_daemon_json_carries_the_knobs():
+    settings = docker.daemon_settings(data())
+    assert settings["bip"] == "172.19.0.1/24"
+    assert settings["live-restore"] is True
+    assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    assert settings["metrics-addr"] == "127.0.0.1:9323"
+
+
+def test_docker_ranges_may_not_overlap_the_private_network_or_each_other():
+    ok = data(private_address="10.0.0.2", ssh_hostname="203.0.113.2")
+    assert docker._check_overlaps("h", ok, {"app"}) == []
+    clash = data(private_address="172.19.0.5")
+    problems = docker._check_overlaps("h", clash, {"app"})
+    assert [p.key for p in problems] == ["docker_bridge_address/private_address"]
+    pools = data(docker_address_pools=[{"base": "172.19.0.0/16", "size": 24}])
+    assert [p.key for p in docker._check_overlaps("h", pools, {"app"})] == [
+        "docker_bridge_address/docker_address_pools"
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "ghcr.io/galion-app/galion-api:latest"},
+        {"image": "ghcr.io/galion-app/galion-api"},
+        {"upstream": "nope"},
+        {"stack": "nope"},
+        {"memory_mb": 8},
+        {"name": "Galion API"},
+    ],
+)
+def test_a_bad_service_is_named_with_its_index(change):
+    d = data()
+    d["apps_services"] = [dict(s) for s in d.apps_services]
+    d["apps_services"][1].update(change)
+    problems = apps._check_services("h", d, {"app"})
+    assert [p.key for p in problems] == ["apps_services[1]"]
+
+
+def test_the_default_services_pass():
+    assert apps._check_services("h", data(), {"app"}) == []
