@@ -382,3 +382,31 @@ def postgres_sql(sql: str, database: str = "postgres", secret: bool = False):
         for line in sql.strip().splitlines():
             logger.info("  %s", line)
     yield from postgres_sql_commands(sql, database, _sudo_upload_user())
+
+
+@operation()
+def local_file(src: str, dest: str, mode: str = "600"):
+    """
+    Upload a file from the operator's machine (binary too, e.g. an image archive) when its
+    hash differs; root-owned, never diffed, through a private temp path under sudo.
+
+    + src: local path
+    + dest: remote path (its directory must exist)
+    + mode: permission bits
+    """
+    digest = hashlib.sha256()
+    with open(src, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if host.get_fact(Sha256File, path=dest) == digest.hexdigest():
+        host.noop(f"{dest} is up to date")
+        return
+    sudo_user = _sudo_upload_user()
+    staged = f"{dest}.galion-new"
+    temp = None
+    if sudo_user:
+        temp = upload_temp_path(staged, sudo_user)
+        yield StringCommand("install", "-d", "-m", "0700", "-o", sudo_user, str(Path(temp).parent))
+    yield StringCommand("install", "-m", "0600", "-o", "root", "-g", "root", "/dev/null", staged)
+    yield FileUploadCommand(src, staged, remote_temp_filename=temp)
+    yield install_command(staged, dest, "root", "root", mode)

@@ -70,7 +70,7 @@ for _h in _state["hosts"]:
         # The test machine is the operator's: its load tests are not rate-limited.
         "nginx_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
         "apps_services": _services,
-        "apps_health_timeout_seconds": 20,
+        "apps_health_timeout_seconds": 10,
         "apps_watch_seconds": 10,
         "apps_backup_before_migrate": False,
     }

@@ -21,7 +21,7 @@ from pyinfra.operations import apt, files, server
 
 from galion import app_environment, secrets, topology
 from galion.facts import AppContainers, DockerImages, MemoryTotalMb
-from galion.ops import config_file
+from galion.ops import config_file, local_file
 from galion.preflight import Problem, int_between, matches
 from galion.role import Role
 
@@ -29,6 +29,7 @@ CONF_DIR = "/etc/galion/apps"
 ROLLOUT = "/usr/local/sbin/galion-rollout"
 IMAGES_DIR = "/var/lib/galion/images"
 SERVERS_DIR = "/etc/nginx/galion-upstreams"
+REPO = Path(__file__).resolve().parent.parent
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
 
@@ -351,7 +352,7 @@ def _image_archives(services: list[dict]):
         if all(image in present for image in wanted):
             continue
         remote = f"{IMAGES_DIR}/{Path(archive).name}"
-        files.put(
+        local_file(
             name=f"Upload image archive {Path(archive).name}", src=archive, dest=remote, mode="600"
         )
         server.shell(
@@ -365,11 +366,12 @@ def apps():
     data = host.data
     check_memory_plan(memory_plan(data, host.groups), host.get_fact(MemoryTotalMb), host.name)
     apt.packages(name="curl for the health checks", packages=["curl"], no_recommends=True)
-    files.put(
+    config_file(
         name="galion-rollout (zero-downtime update with rollback)",
-        src=str(Path(__file__).resolve().parent.parent / "files" / "apps" / "galion-rollout"),
         dest=ROLLOUT,
         mode="755",
+        content=(REPO / "files" / "apps" / "galion-rollout").read_text(),
+        validate="bash -n {staged}",
     )
     files.directory(name="Directory of the services' rollout settings", path=CONF_DIR, mode="700")
     _registry_login()

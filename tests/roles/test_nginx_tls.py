@@ -10,7 +10,6 @@ import json
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,25 +23,25 @@ REQUIRED_HEADERS = (
     "permissions-policy",
     "content-security-policy",
 )
-BACKEND = Path(__file__).resolve().parent.parent / "files" / "backend.py"
 
 
 @pytest.fixture(scope="module")
-def backend(request):
-    """The stand-in app services on the app host's upstream ports (until step 5's real ones)."""
+def backend():
+    """The app tier's containers (the sandbox's test image) answer on every upstream port."""
     from tests.inventory import in_group
 
     app = in_group("app")[0]
-    code = base64.b64encode(BACKEND.read_bytes()).decode()
-    ports = " ".join(str(p) for p in app.data["nginx_upstream_ports"].values())
-    app.host.check_output(f"echo {code} | base64 -d > /root/galion-test-backend.py")
-    app.host.check_output(
-        f"nohup python3 /root/galion-test-backend.py {ports} >/dev/null 2>&1 & "
-        "echo $! > /run/galion-test-backend.pid"
-    )
-    time.sleep(1)
-    yield
-    app.host.run("kill $(cat /run/galion-test-backend.pid); rm -f /root/galion-test-backend.py")
+    for port in app.data["nginx_upstream_ports"].values():
+        code = app.host.check_output(
+            f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/health || true"
+        )
+        if code != "200":
+            # After an update the service may run on its alternate port.
+            alt = port + app.data["apps_alternate_port_offset"]
+            code = app.host.check_output(
+                f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{alt}/health || true"
+            )
+        assert code == "200", f"no app container answers on {port}"
 
 
 @pytest.fixture(scope="module")

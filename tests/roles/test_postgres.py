@@ -110,11 +110,16 @@ def test_hba_has_no_trust_and_no_md5(node):
     assert psql(node, "select count(*) from pg_hba_file_rules where error is not null") == "0"
 
 
-def test_listens_on_loopback_only(node):
+def test_listens_on_loopback_and_pgbouncer_also_on_the_app_containers_bridge(node):
+    gateway = node.data["docker_bridge_address"].split("/")[0]
     for port in (node.data["postgres_port"], node.data["pgbouncer_port"]):
         listeners = node.host.check_output(f"ss -Htln 'sport = :{port}'")
         addresses = {line.split()[3].rsplit(":", 1)[0] for line in listeners.splitlines()}
-        assert addresses and addresses <= {"127.0.0.1", "[::1]"}, (port, addresses)
+        wanted = {"127.0.0.1", "[::1]"}
+        if port == node.data["pgbouncer_port"] and "app" in node.groups:
+            assert gateway in addresses
+            wanted.add(gateway)
+        assert addresses and addresses <= wanted, (port, addresses)
 
 
 @pytest.mark.parametrize("app", ["galion", "galion_studio"])
@@ -169,7 +174,9 @@ def test_pgbouncer_pools_by_transaction(node):
 def test_pgbouncer_serves_1000_clients_without_failures(node):
     clients = node.data["pgbouncer_max_client_conn"]
     pgbench = f"/usr/lib/postgresql/{major(node)}/bin/pgbench"
-    init = app_env_shell(node, "galion", f'{pgbench} -q -i -s 10 "${{DATABASE_URL/:6432/:5432}}"')
+    init = app_env_shell(
+        node, "galion", f'{pgbench} -q -i -s 10 "${{DATABASE_URL/@*:6432/@127.0.0.1:5432}}"'
+    )
     assert init.rc == 0, init.stderr
     sampler = (
         "runuser -u postgres -- bash -c 'echo $$ > /tmp/pg-sampler.pid; m=0; "

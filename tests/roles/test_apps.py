@@ -1,0 +1,194 @@
+"""Docker and the apps' containers on app hosts, checked live (operations/docker.py,
+operations/apps.py)."""
+
+import json
+import shlex
+import time
+
+GROUP = "app"
+
+
+def docker_info(node) -> dict:
+    return json.loads(node.host.check_output("docker info --format '{{json .}}'"))
+
+
+def inspect(node, name: str) -> dict:
+    return json.loads(node.host.check_output(f"docker inspect {name}"))[0]
+
+
+def live_containers(node) -> dict[str, dict]:
+    """Each service's running container, by service name."""
+    names = node.host.check_output(
+        "docker ps --filter label=galion.service --format '{{.Names}}'"
+    ).split()
+    found = {}
+    for name in names:
+        info = inspect(node, name)
+        found[info["Config"]["Labels"]["galion.service"]] = info
+    return found
+
+
+def test_docker_runs_with_the_daemon_json_values_live(node):
+    info = docker_info(node)
+    assert info["LoggingDriver"] == "json-file"
+    assert info["LiveRestoreEnabled"] is True
+    assert info["ServerVersion"]
+    bridge = json.loads(node.host.check_output("docker network inspect bridge"))[0]
+    subnet = bridge["IPAM"]["Config"][0]
+    gateway, prefix = node.data["docker_bridge_address"].split("/")
+    assert subnet.get("Gateway") == gateway or subnet["Subnet"].endswith(f"/{prefix}")
+    assert node.host.interface("docker0").addresses[0] == gateway
+    metrics = node.host.run(f"curl -fsS http://{node.data['docker_metrics_address']}/metrics")
+    assert metrics.rc == 0 and "engine_daemon" in metrics.stdout
+    listener = node.host.check_output(
+        f"ss -Htln 'sport = :{node.data['docker_metrics_address'].rsplit(':', 1)[1]}'"
+    )
+    assert node.data["docker_metrics_address"] in listener
+
+
+def test_docker_user_drops_new_connections_from_outside_last(node):
+    rules = node.host.check_output("iptables -S DOCKER-USER").splitlines()
+    assert "-A DOCKER-USER -j DROP" in rules
+    assert rules.index("-A DOCKER-USER -j DROP") > rules.index(
+        "-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+    )
+    forward = node.host.check_output("iptables -S FORWARD").splitlines()
+    assert forward[1] == "-A FORWARD -j DOCKER-USER", forward[:3]
+
+
+def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
+    live = live_containers(node)
+    for service in node.data["apps_services"]:
+        info = live[service["name"]]
+        assert info["State"]["Running"], service["name"]
+        assert info["State"]["Health"]["Status"] == "healthy", service["name"]
+        assert info["HostConfig"]["Memory"] == service["memory_mb"] * 1024 * 1024
+        assert info["HostConfig"]["NanoCpus"] == int(service["cpus"] * 1e9)
+        assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert info["HostConfig"]["LogConfig"] == {
+            "Type": "json-file",
+            "Config": {
+                "max-file": str(node.data["docker_log_max_files"]),
+                "max-size": node.data["docker_log_max_size"],
+            },
+        }
+        assert info["Config"]["Image"] == service["image"]
+        # Published on loopback only, on the plan's port or its alternate.
+        bindings = [b for bs in info["HostConfig"]["PortBindings"].values() for b in bs]
+        port = node.data["nginx_upstream_ports"][service["upstream"]]
+        assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+        assert int(bindings[0]["HostPort"]) in (
+            port,
+            port + node.data["apps_alternate_port_offset"],
+        )
+
+
+def test_environment_files_are_root_only_and_point_at_the_bridge(node):
+    gateway = node.data["docker_bridge_address"].split("/")[0]
+    for stack in node.data["app_stacks"]:
+        f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
+        assert f.user == "root" and f.mode == 0o600
+        assert f"@{gateway}:{node.data['pgbouncer_port']}/" in f.content_string
+    conf = node.host.file(f"/etc/galion/apps/{node.data['apps_services'][0]['name']}.conf")
+    assert conf.user == "root" and conf.mode == 0o600
+
+
+def _from_a_container(node, stack: str, command: str):
+    """Run a host binary inside a throwaway container of the app image, on the same bridge
+    and with the stack's environment file: the path the apps' own connections take."""
+    image = node.data["apps_services"][0]["image"]
+    env = f"{node.data['app_env_dir']}/{stack}.env"
+    return node.host.run(
+        f"docker run --rm --env-file {env} -v /usr:/usr:ro "
+        f"-v /etc/alternatives:/etc/alternatives:ro "
+        f"--entrypoint /bin/sh {image} -c {shlex.quote(command)}"
+    )
+
+
+def test_the_apps_containers_reach_pgbouncer_and_redis_with_their_credentials(node):
+    psql = node.host.check_output("ls /usr/lib/postgresql/*/bin/psql | tail -n 1")
+    for stack in node.data["app_stacks"]:
+        # The shim shell runs one command: env(1) would not expand, so python does.
+        sql = _from_a_container(
+            node,
+            stack["name"],
+            "/usr/bin/python3 -S -c \"import os; os.execv('"
+            + psql
+            + "', ['psql', '-X', '-At', os.environ['DATABASE_URL'], '-c', "
+            "'select current_user, inet_server_port()'])\"",
+        )
+        assert sql.rc == 0, sql.stderr
+        db = next(d for d in node.data["postgres_databases"] if d["name"] == stack["database"])
+        # PgBouncer connects to PostgreSQL: the server port is PostgreSQL's.
+        assert sql.stdout.strip() == f"{db['owner']}|{node.data['postgres_port']}"
+        ping = _from_a_container(
+            node,
+            stack["name"],
+            "/usr/bin/python3 -S -c \"import os; os.execv('/usr/bin/redis-cli', "
+            "['redis-cli', '--no-auth-warning', '-u', os.environ['REDIS_URL'], 'ping'])\"",
+        )
+        assert ping.rc == 0 and ping.stdout.strip() == "PONG", ping.stdout + ping.stderr
+
+
+def test_a_container_cannot_reach_postgresql_itself_or_other_host_ports(node):
+    """Only PgBouncer and Redis are open to the bridge: PostgreSQL's own port and a port
+    the host listens on everywhere but UFW does not open stay closed to containers (UFW's
+    default deny applies to them too)."""
+    gateway = node.data["docker_bridge_address"].split("/")[0]
+    script = (
+        "import socket, sys\n"
+        "for port in sys.argv[2:]:\n"
+        "    s = socket.socket(); s.settimeout(2)\n"
+        "    try:\n"
+        "        s.connect((sys.argv[1], int(port))); print(port, 'open')\n"
+        "    except OSError:\n"
+        "        print(port, 'closed')\n"
+    )
+    node.host.check_output(f"printf %s {shlex.quote(script)} > /tmp/galion-ports.py")
+    image = node.data["apps_services"][0]["image"]
+    ports = [node.data["postgres_port"], node.data["pgbouncer_port"], node.data["redis_port"]]
+    node.host.run(
+        "nohup timeout 30 python3 -c 'import socket, time; s = socket.socket(); "
+        's.bind(("0.0.0.0", 18080)); s.listen(4); time.sleep(30)\' >/dev/null 2>&1 &'
+    )
+    out = node.host.check_output(
+        f"docker run --rm -v /tmp/galion-ports.py:/ports.py:ro {image} "
+        f"/usr/bin/python3 -S /ports.py {gateway} {' '.join(map(str, ports))} 18080"
+    )
+    assert (
+        node.host.run(
+            "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 18080), 2)'"
+        ).rc
+        == 0
+    )
+    state = dict(line.split() for line in out.splitlines())
+    assert state == {
+        str(node.data["postgres_port"]): "closed",
+        str(node.data["pgbouncer_port"]): "open",
+        str(node.data["redis_port"]): "open",
+        "18080": "closed",
+    }
+
+
+def test_no_container_port_answers_another_host_not_even_one_published_by_hand(node, probe):
+    image = node.data["apps_services"][0]["image"]
+    service_port = node.data["nginx_upstream_ports"][node.data["apps_services"][0]["upstream"]]
+    node.host.check_output(
+        f"docker run -d --rm --name galion-test-by-hand -p 18081:8000 -e PORT=8000 {image}"
+    )
+    try:
+        # It listens on every address of the host, and answers there from the host itself...
+        for _ in range(20):
+            if node.host.run(f"curl -fsS -m 2 http://{node.address}:18081/health").rc == 0:
+                break
+            time.sleep(0.5)
+        assert node.host.run(f"curl -fsS -m 2 http://{node.address}:18081/health").rc == 0
+        # ...but not from another machine, nor the apps' own ports, even after ufw reloads.
+        assert probe.tcp(node.address, 18081) == "filtered"
+        assert probe.tcp(node.address, service_port) in ("filtered", "refused")
+        node.host.check_output("ufw reload")
+        assert probe.tcp(node.address, 18081) == "filtered"
+    finally:
+        node.host.run("docker rm -f galion-test-by-hand")
+    # The edge itself is still reachable from outside.
+    assert probe.tcp(node.address, 443) == "open"

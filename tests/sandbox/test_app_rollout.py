@@ -1,0 +1,197 @@
+"""Updating an app service under load through the edge (TLS): a good image ends with no
+failed request, an image that never turns healthy and one that fails after cutover each
+end with the old version serving and a run that fails naming the service. A WebSocket
+open before the update lives on until the old container's drain time is over.
+
+Runs after tests/roles on a converged sandbox; leaves it converged as the data says.
+"""
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from sandbox.converge import converge
+from tests.inventory import in_group
+from tests.load import Load
+
+pytestmark = [
+    pytest.mark.once,
+    pytest.mark.skipif(not in_group("app") or not in_group("edge"), reason="no app/edge host"),
+]
+NODE = in_group("app")[0] if in_group("app") else None
+RATE = 200  # requests per second through nginx for the whole update
+
+
+def vhost_of(upstream: str) -> str:
+    return next(v["name"] for v in NODE.data["nginx_vhosts"] if v["upstream"] == upstream)
+
+
+def service(name: str) -> dict:
+    return next(s for s in NODE.data["apps_services"] if s["name"] == name)
+
+
+def with_images(**images: str) -> tuple[str, str]:
+    """--data that sets these services' images (test tags of the sandbox image)."""
+    services = [
+        {**s, "image": f"galion-test-app:{images[s['name']]}"} if s["name"] in images else s
+        for s in NODE.data["apps_services"]
+    ]
+    return "--data", "apps_services=" + json.dumps(services)
+
+
+def serving(name: str) -> str:
+    """The version the service's public name answers with, asked from the test machine
+    (the operator's address: exempt from the rate limits)."""
+    host = vhost_of(service(name)["upstream"])
+    ctx = ssl._create_unverified_context()
+    conn = http.client.HTTPSConnection(NODE.address, 443, timeout=10, context=ctx)
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection((NODE.address, 443), timeout=10), server_hostname=host
+    )
+    conn.request("GET", "/version", headers={"Host": host})
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return body.split()[-1]
+
+
+def containers(name: str) -> list[str]:
+    return NODE.host.check_output(
+        f"docker ps -a --filter label=galion.service={name} --format '{{{{.Image}}}}'"
+    ).split()
+
+
+def update_under_load(name: str, tag: str, **more_images: str) -> tuple:
+    """Converge with `name` (and `more_images`) at new tags while `name`'s public host
+    gets RATE requests per second."""
+    with Load(NODE.address, vhost_of(service(name)["upstream"]), rate=RATE) as load:
+        time.sleep(2)
+        result = converge(*with_images(**{name: tag}, **more_images))
+        time.sleep(2)
+    return result, load
+
+
+class WebSocketWatch:
+    """A WebSocket through the edge to a service, echoing every 0.25 s until it closes;
+    also notes when the service's public name first answers with `version`."""
+
+    def __init__(self, name: str, version: str):
+        self.name, self.version = name, version
+        self.events: dict[str, float] = {}
+        host = vhost_of(service(name)["upstream"])
+        ctx = ssl._create_unverified_context()
+        self.ws = ctx.wrap_socket(
+            socket.create_connection((NODE.address, 443), timeout=5), server_hostname=host
+        )
+        self.ws.sendall(
+            (
+                f"GET /socket HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        assert self.ws.recv(4096).startswith(b"HTTP/1.1 101")
+        self.threads = [threading.Thread(target=self._echo), threading.Thread(target=self._switch)]
+        for t in self.threads:
+            t.start()
+
+    def _echo(self):
+        self.ws.settimeout(2)
+        while True:
+            try:
+                self.ws.sendall(b"ping")
+                if self.ws.recv(64) != b"ping":
+                    break
+            except OSError:
+                break
+            time.sleep(0.25)
+        self.events["closed"] = time.monotonic()
+
+    def _switch(self):
+        while "switched" not in self.events and "closed" not in self.events:
+            if serving(self.name) == self.version:
+                self.events["switched"] = time.monotonic()
+            time.sleep(0.25)
+
+    def lived_after_switch(self) -> float:
+        for t in self.threads:
+            t.join(timeout=30)
+        self.ws.close()
+        assert "switched" in self.events and "closed" in self.events, self.events
+        return self.events["closed"] - self.events["switched"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def back_to_the_data():
+    yield
+    # Back to the data's images; no watch window needed for that (not a knob of the hash).
+    converge("--data", "apps_watch_seconds=0").check()
+    assert {serving(s["name"]) for s in NODE.data["apps_services"]} == {"v1"}
+
+
+def test_a_good_image_replaces_the_old_one_with_no_failed_request():
+    """galion-api under load; galion-voice, in the same run, with a WebSocket open."""
+    assert serving("galion-api") == "v1"
+    websocket = WebSocketWatch("galion-voice", "v2")
+    result, load = update_under_load("galion-api", "v2", **{"galion-voice": "v2"})
+    result.check()
+    print(
+        f"good update: {len(load.samples)} requests at {load.rate_achieved():.0f}/s, "
+        f"{len(load.failed())} failed, {load.retried} resent on a fresh connection, "
+        f"p99 {load.p99_ms():.0f} ms"
+    )
+    assert load.rate_achieved() >= RATE * 0.9
+    assert load.failed() == []
+    versions = load.versions()
+    assert versions[0] == "v1" and versions[-1] == "v2"
+    # Once v2 answered, v1 never did again: a clean switch.
+    assert "v1" not in versions[versions.index("v2") :]
+    assert containers("galion-api") == ["galion-test-app:v2"]
+    # The previous image stays on the host: rolling back by hand needs no registry.
+    assert NODE.host.run("docker image inspect galion-test-app:v1").rc == 0
+    # The migration ran once, in the new image, before cutover; the journal has it.
+    log = NODE.host.check_output("journalctl -q -o cat -t galion-rollout -n 60")
+    assert log.count("migrated the schema to v2") == 1, log
+    # The WebSocket opened before the update lived through the watch window and the
+    # drain: the old container kept it until then.
+    lived = websocket.lived_after_switch()
+    drain = service("galion-voice")["drain_seconds"]
+    print(f"WebSocket lived {lived:.1f}s after cutover (drain {drain}s)")
+    assert lived >= NODE.data["apps_watch_seconds"] + drain - 1
+
+
+def test_an_image_that_never_turns_healthy_is_removed_and_the_old_one_serves():
+    before = serving("galion-api")
+    result, load = update_under_load("galion-api", "broken")
+    assert result.returncode != 0
+    assert "galion-api" in result.stderr and "never turned healthy" in result.stderr
+    assert "GET /health" in result.stderr  # the last health answer is named
+    assert load.failed() == []
+    assert set(load.versions()) == {before}
+    assert serving("galion-api") == before
+    assert containers("galion-api") == [f"galion-test-app:{before}"]
+
+
+def test_an_image_that_fails_after_cutover_is_rolled_back():
+    before = serving("galion-api")
+    result, load = update_under_load("galion-api", "fades")
+    assert result.returncode != 0
+    assert "galion-api" in result.stderr and "rolled back" in result.stderr
+    assert serving("galion-api") == before
+    assert containers("galion-api") == [f"galion-test-app:{before}"]
+    failed = load.failed()
+    window = NODE.data["apps_watch_seconds"]
+    if failed:
+        # Failures only within the detection window, none after the switch back.
+        assert failed[-1].at - failed[0].at <= window, (failed[0], failed[-1])
+        after = [s for s in load.samples if s.at > failed[-1].at]
+        assert after and all(s.status == 200 for s in after)
+        assert {s.body.split()[-1] for s in after if s.status == 200} == {before}
+    print(
+        f"failing after cutover: {len(load.samples)} requests, {len(failed)} failed "
+        f"within the detection window (watch {window}s)"
+    )
