@@ -26,7 +26,7 @@ for _s in _role_knobs()["apps_services"]:
             "image": "galion-test-app:v1",
             "image_archive": _state.get("app_image_archive"),
             "container_port": 8000,
-            "drain_seconds": 8 if _websocket else 2,
+            "drain_seconds": 5 if _websocket else 2,
             "migrate": "/usr/bin/python3 -S /app/app.py --migrate" if _s["migrate"] else None,
         }
     )
@@ -71,7 +71,10 @@ for _h in _state["hosts"]:
         "nginx_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
         "apps_services": _services,
         "apps_health_timeout_seconds": 10,
-        "apps_watch_seconds": 10,
+        # Short: every secret or port change rolls the services out (the update tests
+        # pass a longer window); the sandbox has the RAM for updating all at once.
+        "apps_watch_seconds": 2,
+        "apps_parallel_rollouts": 6,
         "apps_backup_before_migrate": False,
     }
     for _group in _h["groups"]:

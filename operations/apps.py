@@ -128,6 +128,9 @@ KNOBS = {
     "apps_alternate_port_offset": 10000,
     # Back up the database (pgBackRest, incremental) before a migration runs.
     "apps_backup_before_migrate": True,
+    # Services updated at once. During its update a service runs two containers, so each
+    # one beyond the first adds its memory_mb to the plan; 1 uses the OS reserve instead.
+    "apps_parallel_rollouts": 1,
     # Memory kept for the OS, nginx and the page cache when checking the memory plan.
     "apps_os_reserve_mb": 1536,
 }
@@ -220,6 +223,7 @@ ROLE = Role(
         ("apps_alternate_port_offset", int_between(1, 60000), "is not a port offset", "10000"),
         ("apps_backup_before_migrate", lambda v: isinstance(v, bool), "is not a bool", "True"),
         ("apps_os_reserve_mb", int_between(256, 10**7), "is not MB", "use 1536"),
+        ("apps_parallel_rollouts", int_between(1, 64), "is not a count 1-64", "use 1"),
     ),
 )
 
@@ -232,6 +236,10 @@ def memory_plan(data, groups) -> dict[str, int]:
         plan["PostgreSQL (postgres_memory_budget_mb)"] = data.postgres_memory_budget_mb
         plan["Redis (redis_maxmemory_mb)"] = data.redis_maxmemory_mb
     plan["OS reserve (apps_os_reserve_mb)"] = data.apps_os_reserve_mb
+    extra = sorted((s["memory_mb"] for s in data.apps_services), reverse=True)
+    headroom = sum(extra[: max(0, data.apps_parallel_rollouts - 1)])
+    if headroom:
+        plan["second containers of parallel updates (apps_parallel_rollouts)"] = headroom
     return plan
 
 
@@ -322,6 +330,28 @@ def up_to_date(service: dict, conf: str, data, containers: dict, live_ports: dic
     return bool(live) and live["running"] and live["hash"] == config_hash(conf)
 
 
+def rollout_command(names: list[str], parallel: int) -> str:
+    """Roll the services out, `parallel` at a time; fails if any rollout failed (each
+    failure names its service)."""
+    if len(names) == 1 or parallel == 1:
+        return " && ".join(f"{ROLLOUT} {shlex.quote(n)}" for n in names)
+    listed = " ".join(shlex.quote(n) for n in names)
+    return f"printf '%s\\n' {listed} | xargs -P {parallel} -n 1 {ROLLOUT}"
+
+
+def stale_containers(service: dict, data, containers: dict, live_ports: dict) -> list[str]:
+    """The service's containers other than the live one (nginx's servers file)."""
+    base = data.nginx_upstream_ports[service["upstream"]]
+    live = {base: "a", base + data.apps_alternate_port_offset: "b"}.get(
+        live_ports.get(service["upstream"])
+    )
+    return [
+        f"{service['name']}-{slot}"
+        for slot in ("a", "b")
+        if slot != live and f"{service['name']}-{slot}" in containers
+    ]
+
+
 def _registry_login():
     data = host.data
     if not data.apps_registry:
@@ -379,6 +409,7 @@ def apps():
     containers, live_ports = host.get_fact(AppContainers, servers_dir=SERVERS_DIR)
     bind = publish_address(inventory, host)
     stacks = {s["name"]: s for s in data.app_stacks}
+    outdated = []
     for service in data.apps_services:
         env = app_environment.content(data, inventory, host, stacks[service["stack"]])
         conf = service_conf(data, service, bind, env)
@@ -390,8 +421,17 @@ def apps():
         )
         if up_to_date(service, conf, data, containers, live_ports):
             host.noop(f"{service['name']} runs {service['image']}")
+            leftover = stale_containers(service, data, containers, live_ports)
+            if leftover:
+                # A rollout killed during its watch or drain left the old one running.
+                server.shell(
+                    name=f"Remove {', '.join(leftover)} (left by an interrupted rollout)",
+                    commands=[f"docker rm -f {' '.join(leftover)}"],
+                )
             continue
+        outdated.append(service)
+    if outdated:
         server.shell(
-            name=f"Roll out {service['name']} ({service['image']})",
-            commands=[f"{ROLLOUT} {service['name']}"],
+            name="Roll out " + ", ".join(f"{s['name']} ({s['image']})" for s in outdated),
+            commands=[rollout_command([s["name"] for s in outdated], data.apps_parallel_rollouts)],
         )

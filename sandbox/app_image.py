@@ -56,16 +56,24 @@ def _runtime_files() -> list[str]:
     return [python, *shared, *modules, *encodings, f"{stdlib}/os.py"]
 
 
+def _usr_merged(path: str) -> str:
+    """Where a file lives in a merged-/usr tree (Debian's layout): /lib/x -> /usr/lib/x."""
+    for top in ("/lib64/", "/lib/", "/bin/", "/sbin/"):
+        if path.startswith(top):
+            return "/usr" + path
+    return path
+
+
 def _layer() -> bytes:
+    """Everything under /usr (/lib, /lib64, /bin are links into it, as on Debian): a
+    container can run the host's own binaries with the host's /usr mounted over it."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         seen: set[str] = set()
         files = _runtime_files()
         python = files[0]
 
-        def add(real: str, name: str):
-            if name in seen:
-                return
+        def directories(name: str):
             parts = Path(name).parts[1:-1]
             for i in range(1, len(parts) + 1):
                 d = "/".join(parts[:i])
@@ -74,39 +82,43 @@ def _layer() -> bytes:
                     info = tarfile.TarInfo(d)
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(info)
+
+        def add(data: bytes, name: str):
+            name = _usr_merged(name)
+            if name in seen:
+                return
+            directories(name)
             seen.add(name)
-            data = Path(real).read_bytes()
             info = tarfile.TarInfo(name.lstrip("/"))
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
 
         for f in sorted(set(files)):
-            add(str(Path(f).resolve()), f)
-        add(python, "/usr/bin/python3")
-        add(str(APP), "/app/app.py")
+            add(Path(f).resolve().read_bytes(), f)
+        add(Path(python).read_bytes(), "/usr/bin/python3")
+        add(APP.read_bytes(), "/app/app.py")
         # Just enough of a shell for `sh -c "<one command>"` (the rollout's migrations).
         shim = (
             "#!/usr/bin/python3 -S\nimport os, shlex, sys\n"
             "args = shlex.split(sys.argv[2]) if sys.argv[1:2] == ['-c'] else sys.argv[1:]\n"
             "os.execv(args[0], args)\n"
         ).encode()
-        info = tarfile.TarInfo("bin/sh")
-        info.size, info.mode = len(shim), 0o755
-        if "bin" not in seen:
-            d = tarfile.TarInfo("bin")
-            d.type, d.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(d)
-        tar.addfile(info, io.BytesIO(shim))
-        for d in ("tmp",):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777
+        add(shim, "/usr/bin/sh")
+        for link in ("lib", "lib64", "bin", "sbin"):
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, f"usr/{link}"
             tar.addfile(info)
+        info = tarfile.TarInfo("tmp")
+        info.type, info.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(info)
     return buf.getvalue()
 
 
 def build(dest: Path) -> Path:
     """Write the archive (gzip) to `dest`; skip if it exists for this app source."""
-    stamp = hashlib.sha256(APP.read_bytes() + json.dumps(TAGS).encode()).hexdigest()[:12]
+    stamp = hashlib.sha256(
+        APP.read_bytes() + Path(__file__).read_bytes() + json.dumps(TAGS).encode()
+    ).hexdigest()[:12]
     path = dest / f"galion-test-app-{stamp}.tar.gz"
     if path.exists():
         return path

@@ -162,3 +162,35 @@ def test_a_bad_service_is_named_with_its_index(change):
 
 def test_the_default_services_pass():
     assert apps._check_services("h", data(), {"app"}) == []
+
+
+def test_a_container_left_by_an_interrupted_rollout_is_found():
+    d = data()
+    service = d.apps_services[1]
+    both = {"galion-api-a": {"running": True, "hash": "x"}, "galion-api-b": {"running": True}}
+    assert apps.stale_containers(service, d, both, {"galion_api": 18001}) == ["galion-api-a"]
+    assert apps.stale_containers(service, d, both, {"galion_api": 8001}) == ["galion-api-b"]
+    one = {"galion-api-a": {"running": True, "hash": "x"}}
+    assert apps.stale_containers(service, d, one, {"galion_api": 8001}) == []
+
+
+def test_rollouts_run_one_after_another_unless_parallel_is_allowed(tmp_path):
+    assert apps.rollout_command(["a", "b"], 1) == (
+        "/usr/local/sbin/galion-rollout a && /usr/local/sbin/galion-rollout b"
+    )
+    parallel = apps.rollout_command(["a", "b", "c"], 3)
+    # Run for real with a stand-in rollout: every service gets one call, any failure fails.
+    fake = tmp_path / "galion-rollout"
+    fake.write_text('#!/bin/sh\necho "$1" >> "$(dirname "$0")/calls"\n[ "$1" != b ]\n')
+    fake.chmod(0o755)
+    out = subprocess.run(
+        ["sh", "-c", parallel.replace(apps.ROLLOUT, str(fake))], capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert sorted((tmp_path / "calls").read_text().split()) == ["a", "b", "c"]
+
+
+def test_parallel_updates_count_the_second_containers_in_the_memory_plan():
+    plan = apps.memory_plan(data(apps_parallel_rollouts=3), {"app"})
+    assert plan["second containers of parallel updates (apps_parallel_rollouts)"] == 1536 * 2
+    assert not any("parallel" in k for k in apps.memory_plan(data(), {"app"}))
