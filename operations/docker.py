@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
+from galion.facts import AptCandidate
 from galion.ops import config_file, render
 from galion.preflight import Problem, int_between, is_cidr_list
 from galion.role import Role
@@ -166,9 +167,11 @@ def docker():
         commands=[f"{UFW_AFTER_INIT} start"],
         _if=firewall.did_change,
     )
+    # Debian 13 ships the client apart (docker-cli); Debian 12 and Ubuntu keep it in docker.io.
+    cli = ["docker-cli"] if host.get_fact(AptCandidate, package="docker-cli") else []
     installed = apt.packages(
-        name="Install Docker (docker.io from the distro)",
-        packages=["docker.io"],
+        name="Install Docker (docker.io from the distro)" + (" and docker-cli" if cli else ""),
+        packages=["docker.io", *cli],
         update=True,
         cache_time=3600,
         no_recommends=True,
