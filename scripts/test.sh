@@ -18,10 +18,10 @@ for distro in ${GALION_TEST_DISTROS:-bookworm trixie}; do
     echo "== sandbox on $distro" >&2
     python -m sandbox up --distro "$distro"
     python -m sandbox.converge bootstrap
-    pytest -q -W ignore::DeprecationWarning tests/roles
+    pytest -q --durations=10 -W ignore::DeprecationWarning tests/roles
     # Tests marked "once" prove what no distro changes (pyinfra's output, the failure
     # paths of restores, restarts, certificates, image users): the first distro only.
-    pytest -q tests/sandbox "${only_first[@]}"
+    pytest -q --durations=25 tests/sandbox "${only_first[@]}"
     only_first=(-m "not once")
     python -m sandbox down
 done
