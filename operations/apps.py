@@ -22,10 +22,11 @@ from pyinfra.operations import apt, files, server
 from galion import app_environment, secrets, topology
 from galion.facts import AppContainers, DockerImages, MemoryTotalMb
 from galion.ops import config_file, local_file
-from galion.preflight import Problem, int_between, matches
+from galion.preflight import Problem, in_group, int_between, matches
 from galion.role import Role
 
 CONF_DIR = "/etc/galion/apps"
+STATE_DIR = "/var/lib/galion/apps"  # galion-rollout's markers of finished rollouts
 ROLLOUT = "/usr/local/sbin/galion-rollout"
 IMAGES_DIR = "/var/lib/galion/images"
 SERVERS_DIR = "/etc/nginx/galion-upstreams"
@@ -39,7 +40,10 @@ KNOBS = {
     # it reads), image pinned by tag or digest, container_port (where the image listens;
     # it also gets PORT), memory_mb and cpus (limits), drain_seconds (how long the old
     # container keeps its open connections after cutover: longer for WebSockets),
-    # migrate (a command run once in the new image before cutover, or None), and
+    # migrate (a command run as `/bin/sh -c` in the new image, its ENTRYPOINT bypassed,
+    # before cutover when the image changes, on the first app host only, or None; it
+    # must leave a schema the previous image still works with, since a rollback after
+    # cutover runs the previous image on the migrated schema), and
     # optionally image_archive (a `docker save` file on the operator's machine, loaded
     # when the host lacks the image: hosts without a registry).
     "apps_services": [
@@ -126,8 +130,11 @@ KNOBS = {
     "apps_rollback_min_requests": 20,
     # Each service runs on its plan port or on plan port + this offset during an update.
     "apps_alternate_port_offset": 10000,
-    # Back up the database (pgBackRest, incremental) before a migration runs.
+    # Back up the database (pgBackRest, incremental) before a migration runs, on a host
+    # that also runs the database (a fleet's app hosts rely on the db host's schedule).
     "apps_backup_before_migrate": True,
+    # Seconds a migration may run before it is stopped and the rollout fails.
+    "apps_migrate_timeout_seconds": 600,
     # Services updated at once. During its update a service runs two containers, so each
     # one beyond the first adds its memory_mb to the plan; 1 uses the OS reserve instead.
     "apps_parallel_rollouts": 1,
@@ -201,6 +208,22 @@ def _check_services(name: str, data, groups) -> list[Problem]:
     return problems
 
 
+def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
+    """Until the fleet (ROADMAP step 9) gives app hosts their own rollout path, a
+    rollout switches the nginx on its own host: every app host is also an edge host."""
+    alone = [h for h in in_group(hosts, "app") if "edge" not in hosts[h]]
+    if not alone:
+        return []
+    return [
+        Problem(
+            ",".join(alone),
+            "group app",
+            "has app hosts without the edge: galion-rollout switches the local nginx",
+            "put every app host in group edge too (app-only hosts come with the fleet)",
+        )
+    ]
+
+
 ROLE = Role(
     groups=("app",),
     # After the edge: a rollout switches nginx upstreams that the edge role created.
@@ -208,6 +231,7 @@ ROLE = Role(
     knob_prefixes=("apps_",),
     required_secrets=required_secrets,
     check_host=_check_services,
+    check_inventory=_check_inventory,
     checks=(
         ("apps_registry", lambda v: v is None or IMAGE.match(str(v)), "is not a host", "ghcr.io"),
         (
@@ -222,6 +246,7 @@ ROLE = Role(
         ("apps_rollback_min_requests", int_between(1, 10**6), "is not a count", "use 20"),
         ("apps_alternate_port_offset", int_between(1, 60000), "is not a port offset", "10000"),
         ("apps_backup_before_migrate", lambda v: isinstance(v, bool), "is not a bool", "True"),
+        ("apps_migrate_timeout_seconds", int_between(10, 86400), "is not 10-86400 s", "600"),
         ("apps_os_reserve_mb", int_between(256, 10**7), "is not MB", "use 1536"),
         ("apps_parallel_rollouts", int_between(1, 64), "is not a count 1-64", "use 1"),
     ),
@@ -262,9 +287,13 @@ def publish_address(inventory, this) -> str:
     return topology.private_address(this)
 
 
-def service_conf(data, service: dict, bind: str, env_content: str) -> str:
+def service_conf(
+    data, service: dict, bind: str, env_content: str, migrates: bool = True, db_here: bool = True
+) -> str:
     """The service's rollout settings (shell variables galion-rollout reads); the last
-    line is a hash of everything a container is made from, its environment included."""
+    line is a hash of everything a container is made from, its environment included.
+    `migrates`: this host runs the migrations (the first app host); `db_here`: it also
+    runs the database, so it can back it up before one."""
     port = data.nginx_upstream_ports[service["upstream"]]
     values = {
         "IMAGE": service["image"],
@@ -286,8 +315,9 @@ def service_conf(data, service: dict, bind: str, env_content: str) -> str:
         "ACCESS_LOG": "/var/log/nginx/access.log",
         "LOG_MAX_SIZE": data.docker_log_max_size,
         "LOG_MAX_FILES": data.docker_log_max_files,
-        "MIGRATE": service.get("migrate") or "",
-        "BACKUP_BEFORE_MIGRATE": str(bool(data.apps_backup_before_migrate)).lower(),
+        "MIGRATE": (service.get("migrate") or "") if migrates else "",
+        "MIGRATE_TIMEOUT": data.apps_migrate_timeout_seconds,
+        "BACKUP_BEFORE_MIGRATE": str(bool(data.apps_backup_before_migrate and db_here)).lower(),
     }
     body = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in values.items())
     # The container's make-up: image, limits, ports, environment. Watch settings are not
@@ -321,13 +351,25 @@ def config_hash(conf: str) -> str:
     return conf.rsplit("CONFIG_HASH=", 1)[1].strip()
 
 
-def up_to_date(service: dict, conf: str, data, containers: dict, live_ports: dict) -> bool:
-    """The live container (the one nginx's servers file points at) runs with this hash."""
+def up_to_date(
+    service: dict, conf: str, data, containers: dict, live_ports: dict, finished: dict
+) -> bool:
+    """The live container (the one nginx's servers file points at) runs with this hash,
+    its rollout finished (galion-rollout's marker: watch passed, old container gone) and
+    no other container of the service is left. Anything else is galion-rollout's to
+    sort out, under its lock: a rollout killed halfway is resumed, not guessed at here."""
     port = live_ports.get(service["upstream"])
     base = data.nginx_upstream_ports[service["upstream"]]
     slot = {base: "a", base + data.apps_alternate_port_offset: "b"}.get(port)
     live = containers.get(f"{service['name']}-{slot}") if slot else None
-    return bool(live) and live["running"] and live["hash"] == config_hash(conf)
+    wanted = config_hash(conf)
+    return (
+        bool(live)
+        and live["running"]
+        and live["hash"] == wanted
+        and finished.get(service["name"]) == wanted
+        and not stale_containers(service, data, containers, live_ports)
+    )
 
 
 def rollout_command(names: list[str], parallel: int) -> str:
@@ -406,28 +448,25 @@ def apps():
     files.directory(name="Directory of the services' rollout settings", path=CONF_DIR, mode="700")
     _registry_login()
     _image_archives(data.apps_services)
-    containers, live_ports = host.get_fact(AppContainers, servers_dir=SERVERS_DIR)
+    containers, live_ports, finished = host.get_fact(
+        AppContainers, servers_dir=SERVERS_DIR, state_dir=STATE_DIR
+    )
     bind = publish_address(inventory, host)
+    app_hosts = topology.group(inventory, "app")
+    migrates = not app_hosts or app_hosts[0].name == host.name
     stacks = {s["name"]: s for s in data.app_stacks}
     outdated = []
     for service in data.apps_services:
         env = app_environment.content(data, inventory, host, stacks[service["stack"]])
-        conf = service_conf(data, service, bind, env)
+        conf = service_conf(data, service, bind, env, migrates, "db" in host.groups)
         config_file(
             name=f"Rollout settings of {service['name']}",
             dest=f"{CONF_DIR}/{service['name']}.conf",
             mode="600",
             content=conf,
         )
-        if up_to_date(service, conf, data, containers, live_ports):
+        if up_to_date(service, conf, data, containers, live_ports, finished):
             host.noop(f"{service['name']} runs {service['image']}")
-            leftover = stale_containers(service, data, containers, live_ports)
-            if leftover:
-                # A rollout killed during its watch or drain left the old one running.
-                server.shell(
-                    name=f"Remove {', '.join(leftover)} (left by an interrupted rollout)",
-                    commands=[f"docker rm -f {' '.join(leftover)}"],
-                )
             continue
         outdated.append(service)
     if outdated:

@@ -136,7 +136,8 @@ def docker_user_rules(data) -> list[str]:
         "-A DOCKER-USER -i br-+ -j RETURN",
     ]
     lines += [f"-A DOCKER-USER -s {cidr} -j RETURN" for cidr in data.docker_published_port_sources]
-    lines.append("-A DOCKER-USER -j DROP")
+    # Only traffic to containers: other forwarded traffic (a VPN, a router) is not ours.
+    lines += ["-A DOCKER-USER -o docker0 -j DROP", "-A DOCKER-USER -o br-+ -j DROP"]
     return lines
 
 

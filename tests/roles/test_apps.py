@@ -48,8 +48,8 @@ def test_docker_runs_with_the_daemon_json_values_live(node):
 
 def test_docker_user_drops_new_connections_from_outside_last(node):
     rules = node.host.check_output("iptables -S DOCKER-USER").splitlines()
-    assert "-A DOCKER-USER -j DROP" in rules
-    assert rules.index("-A DOCKER-USER -j DROP") > rules.index(
+    assert rules[-2:] == ["-A DOCKER-USER -o docker0 -j DROP", "-A DOCKER-USER -o br-+ -j DROP"]
+    assert rules.index("-A DOCKER-USER -o docker0 -j DROP") > rules.index(
         "-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
     )
     forward = node.host.check_output("iptables -S FORWARD").splitlines()

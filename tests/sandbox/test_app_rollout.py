@@ -8,8 +8,11 @@ Runs after tests/roles on a converged sandbox; leaves it converged as the data s
 
 import http.client
 import json
+import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 
@@ -203,3 +206,88 @@ def test_an_image_that_fails_after_cutover_is_rolled_back():
         f"failing after cutover: {len(load.samples)} requests, {len(failed)} failed "
         f"within the detection window (watch {window}s)"
     )
+
+
+def test_a_switch_nginx_refuses_leaves_the_old_version_serving():
+    """nginx -t fails at the moment of the switch (here: a broken file beside ours):
+    the servers file goes back, the new container goes, the old one never stopped."""
+    before = serving("galion-frontend")
+    servers = f"/etc/nginx/galion-upstreams/{service('galion-frontend')['upstream']}.servers"
+    servers_before = NODE.host.file(servers).content_string
+    broken = "/etc/nginx/conf.d/zz-broken-by-test.conf"
+    NODE.host.check_output(f"echo 'this is not nginx;' > {broken}")
+    try:
+        result, load = update_under_load("galion-frontend", "v2")
+    finally:
+        NODE.host.check_output(f"rm -f {broken}")
+    assert result.returncode != 0
+    assert "galion-frontend" in result.stderr and "the switch to" in result.stderr
+    assert load.failed() == []
+    assert set(load.versions()) == {before}
+    assert NODE.host.file(servers).content_string == servers_before
+    assert containers("galion-frontend") == [f"galion-test-app:{before}"]
+    assert NODE.host.run("nginx -t").rc == 0
+
+
+def test_a_failing_migration_keeps_the_old_version_and_prints_no_secret():
+    """The migration fails after printing the database URL (an app's traceback can):
+    the run fails naming it, the old version serves, the password is masked in the
+    run's output and in the journal."""
+    before = serving("galion-api")
+    env = NODE.host.check_output("grep '^DATABASE_URL=' /etc/galion/env/galion.env")
+    password = re.search(r"://[^:/@]*:([^@]+)@", env).group(1)
+    migrate = (
+        "/usr/bin/python3 -S -c \"import os, sys; print('connecting to', "
+        "os.environ['DATABASE_URL']); sys.exit(3)\""
+    )
+    since = NODE.host.check_output("date +%s")
+    services = [
+        {**s, "image": "galion-test-app:v2", "migrate": migrate} if s["name"] == "galion-api" else s
+        for s in NODE.data["apps_services"]
+    ]
+    result = converge("--data", "apps_services=" + json.dumps(services))
+    assert result.returncode != 0
+    assert "galion-api" in result.stderr and "migration failed (exit 3)" in result.stderr
+    assert "connecting to" in result.stderr and "***" in result.stderr
+    log = NODE.host.check_output(f"journalctl -q -o cat -t galion-rollout --since @{since}")
+    assert "connecting to" in log
+    assert password not in result.stdout + result.stderr + log
+    assert serving("galion-api") == before
+    assert containers("galion-api") == [f"galion-test-app:{before}"]
+
+
+def test_a_rollout_killed_after_cutover_is_finished_by_the_next_converge():
+    """The converge dies during the watch window (operator's laptop, lost SSH): both
+    containers are left, nginx on the new one. The next converge resumes: watches the
+    new version again, drains and removes the old one; no request fails meanwhile."""
+    before = serving("galion-frontend")
+    upstream = service("galion-frontend")["upstream"]
+    since = NODE.host.check_output("date +%s")
+    args = ("-y", "inventories/sandbox.py", "deploy.py", *with_images(**{"galion-frontend": "v2"}))
+    with Load(NODE.address, vhost_of(upstream), rate=RATE) as load:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pyinfra", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and run.poll() is None:
+            log = NODE.host.check_output(f"journalctl -q -o cat -t galion-rollout --since @{since}")
+            if f"nginx sends {upstream} to" in log:
+                break
+            time.sleep(0.5)
+        # [g]: the pattern must not match the shell that runs pkill.
+        NODE.host.run("pkill -KILL -f '[g]alion-rollout galion-frontend'")
+        assert run.wait(timeout=120) != 0
+        assert sorted(containers("galion-frontend")) == sorted(
+            [f"galion-test-app:{before}", "galion-test-app:v2"]
+        )
+        assert serving("galion-frontend") == "v2"
+        converge(*with_images(**{"galion-frontend": "v2"})).check()
+        time.sleep(1)
+    log = NODE.host.check_output(f"journalctl -q -o cat -t galion-rollout --since @{since}")
+    assert "resuming an interrupted rollout" in log
+    assert containers("galion-frontend") == ["galion-test-app:v2"]
+    assert load.failed() == []
+    again = converge(*with_images(**{"galion-frontend": "v2"})).check()
+    assert again.changed == []

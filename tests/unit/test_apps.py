@@ -77,20 +77,52 @@ def test_a_new_image_limit_or_environment_changes_the_hash_watch_settings_do_not
     assert "MIGRATE='alembic upgrade head'\n" in conf
 
 
-def test_up_to_date_only_when_the_live_slot_runs_the_wanted_hash():
+def test_up_to_date_only_when_the_live_slot_runs_the_wanted_hash_and_its_rollout_finished():
     d = data()
     service = d.apps_services[1]
     conf = _conf(d)
     wanted = apps.config_hash(conf)
+    done = {"galion-api": wanted}
     running = {"running": True, "hash": wanted}
-    assert apps.up_to_date(service, conf, d, {"galion-api-b": running}, {"galion_api": 18001})
+    b_live = {"galion_api": 18001}
+    assert apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, done)
+    # Killed before its marker (during the watch or the drain): galion-rollout resumes.
+    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, {})
+    stale_marker = {"galion-api": "0123456789abcdef"}
+    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, stale_marker)
+    # The old container is still there: not finished either.
+    both = {"galion-api-b": running, "galion-api-a": {"running": True, "hash": "old"}}
+    assert not apps.up_to_date(service, conf, d, both, b_live, done)
     # nginx points at slot a, but only b runs the wanted version: not done.
-    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, {"galion_api": 8001})
+    assert not apps.up_to_date(
+        service, conf, d, {"galion-api-b": running}, {"galion_api": 8001}, done
+    )
     stopped = {"galion-api-a": {"running": False, "hash": wanted}}
-    assert not apps.up_to_date(service, conf, d, stopped, {"galion_api": 8001})
+    assert not apps.up_to_date(service, conf, d, stopped, {"galion_api": 8001}, done)
     old = {"galion-api-a": {"running": True, "hash": "old"}}
-    assert not apps.up_to_date(service, conf, d, old, {"galion_api": 8001})
-    assert not apps.up_to_date(service, conf, d, {}, {})
+    assert not apps.up_to_date(service, conf, d, old, {"galion_api": 8001}, done)
+    assert not apps.up_to_date(service, conf, d, {}, {}, done)
+
+
+def test_migrations_run_on_the_first_app_host_and_back_up_only_beside_the_database():
+    d = data()
+    service = d.apps_services[1]
+    first = apps.service_conf(d, service, "127.0.0.1", "", migrates=True, db_here=True)
+    assert "MIGRATE='alembic upgrade head'\n" in first
+    assert "BACKUP_BEFORE_MIGRATE=true\n" in first
+    assert "MIGRATE_TIMEOUT=600\n" in first
+    other = apps.service_conf(d, service, "10.0.0.3", "", migrates=False, db_here=False)
+    assert "MIGRATE=''\n" in other and "BACKUP_BEFORE_MIGRATE=false\n" in other
+    # Who migrates is no part of the container's make-up.
+    assert apps.config_hash(first) == apps.config_hash(
+        apps.service_conf(d, service, "127.0.0.1", "", migrates=False, db_here=False)
+    )
+
+
+def test_every_app_host_must_also_be_an_edge_host_until_the_fleet():
+    assert apps._check_inventory({"box": {"app", "edge", "db"}}) == []
+    problems = apps._check_inventory({"app1": {"app"}, "lb": {"edge"}})
+    assert [p.host for p in problems] == ["app1"]
 
 
 def test_ports_publish_on_loopback_with_the_edge_on_the_box_else_the_private_address():
@@ -105,7 +137,9 @@ def test_docker_user_drops_new_outside_connections_last_and_lets_listed_sources_
     rules = docker.docker_user_rules(data(docker_published_port_sources=["10.0.0.1/32"]))
     assert rules[0].endswith("--ctstate RELATED,ESTABLISHED -j RETURN")
     assert "-A DOCKER-USER -s 10.0.0.1/32 -j RETURN" in rules
-    assert rules[-1] == "-A DOCKER-USER -j DROP"
+    # Only traffic to the containers' bridges is dropped: other forwarding is not ours.
+    assert rules[-2:] == ["-A DOCKER-USER -o docker0 -j DROP", "-A DOCKER-USER -o br-+ -j DROP"]
+    assert "-A DOCKER-USER -j DROP" not in rules
 
 
 def test_after_init_is_valid_shell_and_loads_the_rules_atomically(tmp_path):

@@ -783,10 +783,18 @@ class TestDockerImages:
         assert facts.DockerImages().default() == set()
 
     def test_process(self):
-        out = ["galion-test-app:v1", "ghcr.io/galion-app/galion-api:1.0.0", ""]
+        digest = "sha256:" + "ab" * 32
+        out = [
+            "galion-test-app:v1 galion-test-app@<none>",
+            f"ghcr.io/galion-app/galion-api:1.0.0 ghcr.io/galion-app/galion-api@{digest}",
+            f"ghcr.io/galion-app/galion-voice:<none> ghcr.io/galion-app/galion-voice@{digest}",
+            "",
+        ]
         assert facts.DockerImages().process(out) == {
             "galion-test-app:v1",
             "ghcr.io/galion-app/galion-api:1.0.0",
+            f"ghcr.io/galion-app/galion-api@{digest}",
+            f"ghcr.io/galion-app/galion-voice@{digest}",
         }
 
 
@@ -801,7 +809,10 @@ class TestAppContainers:
             "server 127.0.0.1:8003 max_fails=3 fail_timeout=10s;\n"
         )
         (tmp_path / "empty.servers").write_text("")
-        command = facts.AppContainers().command(str(tmp_path))
+        state = tmp_path / "state"
+        state.mkdir()
+        (state / "galion-api.live").write_text("0123456789abcdef galion-api-b\n")
+        command = facts.AppContainers().command(str(tmp_path), str(state))
         env = {"PATH": "/usr/bin:/bin"}  # no docker on this PATH
         out = subprocess.run(
             ["sh", "-c", command], capture_output=True, text=True, check=True, env=env
@@ -809,6 +820,7 @@ class TestAppContainers:
         assert facts.AppContainers().process(out.stdout.splitlines()) == (
             {},
             {"galion_api": 18001, "studio_api": 8003},
+            {"galion-api": "0123456789abcdef"},
         )
 
     def test_process_containers(self):
@@ -817,9 +829,11 @@ class TestAppContainers:
             "container galion-api-a running 0123456789abcdef",
             "container galion-api-b exited 89abcdef01234567",
             "container studio-api-a created",
+            "finished galion-api 0123456789abcdef",
         ]
-        containers, ports = facts.AppContainers().process(out)
+        containers, ports, finished = facts.AppContainers().process(out)
         assert ports == {"galion_api": 8001}
+        assert finished == {"galion-api": "0123456789abcdef"}
         assert containers == {
             "galion-api-a": {"running": True, "hash": "0123456789abcdef"},
             "galion-api-b": {"running": False, "hash": "89abcdef01234567"},
@@ -827,4 +841,4 @@ class TestAppContainers:
         }
 
     def test_default_is_no_container_and_no_port(self):
-        assert facts.AppContainers().default() == ({}, {})
+        assert facts.AppContainers().default() == ({}, {}, {})

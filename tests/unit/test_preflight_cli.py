@@ -153,13 +153,13 @@ CASES = {
         "base_deploy_authorized_keys: ssh-ed25519 key with invalid base64",
     ),
     "root as deploy user": (dict(data={"base_deploy_user": "root"}), "base_deploy_user: 'root'"),
-    "unknown group": (dict(groups=("app", "dbs")), "group dbs: is not a role group"),
+    "unknown group": (dict(groups=("app", "edge", "dbs")), "group dbs: is not a role group"),
     "primary and replica": (
-        dict(groups=("app", "db", "db_replica")),
+        dict(groups=("app", "edge", "db", "db_replica")),
         "groups: is in both db and db_replica",
     ),
     "replica without primary": (
-        dict(groups=("app", "db_replica")),
+        dict(groups=("app", "edge", "db_replica")),
         "group db_replica: has replicas but no primary",
     ),
     "edge without app": (dict(groups=("edge",)), "group edge: has nothing to proxy to"),
@@ -189,8 +189,12 @@ CASES = {
     ),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
     "backups without db": (
-        dict(groups=("app", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
+        dict(groups=("app", "edge", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
         "groups: is in backups but not in db",
+    ),
+    "app host without the edge": (
+        dict(groups=("app", "edge", "db"), extra_hosts=[("app2", ["app"])]),
+        "group app: has app hosts without the edge",
     ),
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
