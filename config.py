@@ -7,6 +7,7 @@
 import pyinfra_cli.cli as _cli
 
 from galion import connection as _connection
+from galion import fact_memo as _fact_memo
 from galion import preflight as _preflight
 from operations import ROLES as _ROLES
 
@@ -21,3 +22,7 @@ def _preflight_then_connect(state):
 
 
 _cli.connect_all = _preflight_then_connect
+
+# Each distinct fact is asked once until the host changes, and right after connecting
+# last run's facts are asked in a few batches (galion/fact_memo.py).
+_fact_memo.install()

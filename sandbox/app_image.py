@@ -29,7 +29,8 @@ TAGS = {
 }
 
 _FILES = """
-import sys, base64, hashlib, os, shlex, socket, socketserver, threading, time, encodings.idna
+import sys, base64, hashlib, os, shlex, signal, socket, socketserver, threading, time
+import encodings.idna
 print("\\n".join(sorted({m.__file__ for m in list(sys.modules.values())
                          if getattr(m, "__file__", None)})))
 """

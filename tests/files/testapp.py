@@ -14,6 +14,7 @@ python3 app.py --migrate  prints what a schema migration would say
 import base64
 import hashlib
 import os
+import signal
 import socket
 import socketserver
 import sys
@@ -107,6 +108,9 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--migrate"]:
         print(f"migrated the schema to {VERSION}")
         sys.exit(0)
+    # PID 1 in its container: without a handler SIGTERM is ignored and `docker stop`
+    # waits its whole timeout. Real apps (uvicorn, node) exit on it too.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     server = Server(("0.0.0.0", PORT), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Event().wait()
