@@ -43,6 +43,7 @@ from pyinfra.api.command import StringCommand
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".galion-cache" / "fact-keys"
 DEBUG = os.environ.get("GALION_FACT_MEMO_DEBUG") == "1"  # prints misses and batches
+BATCH_TIMEOUT = 120  # seconds
 BATCH_BYTES = 48_000  # one prefetch command stays well under Linux's 128 KiB argument cap
 
 # The arguments that change what a fact's command sees: who runs it, where, how.
@@ -90,7 +91,10 @@ def forget(host_name: str) -> None:
 
 
 def _key_file(host) -> Path:
-    where = f"{host.name}|{host.data.get('ssh_hostname') or ''}"
+    """One file per host and per run kind: a restore (restore.py) asks other facts than
+    a converge (deploy.py), and must not prefetch the converge's."""
+    scripts = sorted(Path(a).name for a in sys.argv[1:] if a.endswith(".py"))
+    where = f"{host.name}|{host.data.get('ssh_hostname') or ''}|{','.join(scripts)}"
     return CACHE_DIR / (hashlib.sha256(where.encode()).hexdigest()[:16] + ".json")
 
 
@@ -124,10 +128,13 @@ def save_keys() -> None:
             rows = [r for r in rows if not any(v in json.dumps(r) for v in hidden)]
             text = json.dumps(rows, sort_keys=True)
         path = _key_file(host)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+        except OSError as error:  # a read-only checkout: the next run asks one by one
+            print(f"galion: {name}: fact keys not saved: {error}", file=sys.stderr)
 
 
 def _fact_command(row) -> tuple[object, str, str | None] | None:
@@ -199,7 +206,10 @@ def _run_batch(state, host, how: dict, batch: list) -> None:
     run_kwargs = {k: v for k, v in how.items() if k in CONNECTOR_ARGUMENT_KEYS}
     _in_fact.add(host.name)
     try:
-        ok, output = host.run_shell_command(StringCommand(script), **run_kwargs)
+        # A batch that takes this long is abandoned: its facts are asked one by one.
+        ok, output = host.run_shell_command(
+            StringCommand(script), _timeout=BATCH_TIMEOUT, **run_kwargs
+        )
     except Exception:
         return
     finally:
