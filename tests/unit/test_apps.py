@@ -228,3 +228,32 @@ def test_parallel_updates_count_the_second_containers_in_the_memory_plan():
     plan = apps.memory_plan(data(apps_parallel_rollouts=3), {"app"})
     assert plan["second containers of parallel updates (apps_parallel_rollouts)"] == 1536 * 2
     assert not any("parallel" in k for k in apps.memory_plan(data(), {"app"}))
+
+
+def _rollout_function(name: str) -> str:
+    """One shell function of galion-rollout, as written (from `name() {` to its `}`)."""
+    text = (apps.REPO / "files" / "apps" / "galion-rollout").read_text()
+    start = text.index(f"\n{name}() {{") + 1
+    return text[start : text.index("\n}\n", start) + 3]
+
+
+def test_rollout_output_masks_the_environment_files_secrets(tmp_path):
+    env = tmp_path / "app.env"
+    env.write_text(
+        "# a comment=notasecretvalue\n"
+        "DATABASE_URL=postgresql://galion:pgbouncer-s3cret@172.19.0.1:6432/galion\n"
+        "REDIS_URL=redis://app:redis-pw-123@172.19.0.1:6379/0\n"
+        "SESSION_KEY=abcdefgh12345678\n"
+        "SHORT=abc\n"
+    )
+    printed = (
+        "connecting to postgresql://galion:pgbouncer-s3cret@172.19.0.1:6432/galion failed; "
+        "password pgbouncer-s3cret, redis-pw-123 and key abcdefgh12345678, abc stays"
+    )
+    script = f'{_rollout_function("redact")}\nENV_FILE={env}\nredact "$1"\n'
+    out = subprocess.run(
+        ["bash", "-c", script, "bash", printed], capture_output=True, text=True, check=True
+    ).stdout
+    for secret in ("pgbouncer-s3cret", "redis-pw-123", "abcdefgh12345678"):
+        assert secret not in out
+    assert out.startswith("connecting to ***") and "abc stays" in out
