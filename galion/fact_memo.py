@@ -130,8 +130,9 @@ def save_keys() -> None:
         path = _key_file(host)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel runs never share it
             tmp.write_text(text)
+            tmp.chmod(0o600)
             tmp.replace(path)
         except OSError as error:  # a read-only checkout: the next run asks one by one
             print(f"galion: {name}: fact keys not saved: {error}", file=sys.stderr)
@@ -267,6 +268,7 @@ def install(enabled: bool | None = None) -> None:
     original_get_fact = _facts._get_fact
     original_run = _host.Host.run_shell_command
     original_put = _host.Host.put_file
+    original_rsync = _host.Host.rsync
 
     def get_fact(state, host, cls, args=None, kwargs=None, *rest, **more):
         asked[host.name] += 1
@@ -290,13 +292,16 @@ def install(enabled: bool | None = None) -> None:
                 f"galion: fact asked ({len(known)} known): {key or cls.__qualname__}",
                 file=sys.stderr,
             )
+        failed_before = len(state.failed_hosts)
         _in_fact.add(host.name)
         try:
             data = original_get_fact(state, host, cls, args, kwargs, *rest, **more)
         finally:
             _in_fact.discard(host.name)
-        if key is not None and host.name not in state.failed_hosts:
-            _memo.setdefault(host.name, {})[key] = copy.deepcopy(data)
+        # A fact that failed (its default answer) is not kept: the next asker asks again.
+        if key is not None and host not in state.failed_hosts:
+            if len(state.failed_hosts) == failed_before:
+                _memo.setdefault(host.name, {})[key] = copy.deepcopy(data)
         return data
 
     def run_shell_command(self, *args, **kwargs):
@@ -311,9 +316,14 @@ def install(enabled: bool | None = None) -> None:
         forget(self.name)
         return original_put(self, *args, **kwargs)
 
+    def rsync(self, *args, **kwargs):
+        forget(self.name)
+        return original_rsync(self, *args, **kwargs)
+
     _facts._get_fact = get_fact
     _host.Host.run_shell_command = run_shell_command
     _host.Host.put_file = put_file
+    _host.Host.rsync = rsync
     if enabled:
         atexit.register(save_keys)
         # The CLI connects every host, then runs the deploy: the prefetch goes between.

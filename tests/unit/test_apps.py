@@ -244,16 +244,18 @@ def test_rollout_output_masks_the_environment_files_secrets(tmp_path):
         "DATABASE_URL=postgresql://galion:pgbouncer-s3cret@172.19.0.1:6432/galion\n"
         "REDIS_URL=redis://app:redis-pw-123@172.19.0.1:6379/0\n"
         "SESSION_KEY=abcdefgh12345678\n"
+        "ENCODED_URL=postgresql://u:p%40ss%3Aword-9@db/x\n"
         "SHORT=abc\n"
     )
     printed = (
         "connecting to postgresql://galion:pgbouncer-s3cret@172.19.0.1:6432/galion failed; "
-        "password pgbouncer-s3cret, redis-pw-123 and key abcdefgh12345678, abc stays"
+        "password pgbouncer-s3cret, redis-pw-123 and key abcdefgh12345678, abc stays; "
+        "decoded p@ss:word-9"
     )
     script = f'{_rollout_function("redact")}\nENV_FILE={env}\nredact "$1"\n'
     out = subprocess.run(
         ["bash", "-c", script, "bash", printed], capture_output=True, text=True, check=True
     ).stdout
-    for secret in ("pgbouncer-s3cret", "redis-pw-123", "abcdefgh12345678"):
+    for secret in ("pgbouncer-s3cret", "redis-pw-123", "abcdefgh12345678", "p@ss:word-9"):
         assert secret not in out
     assert out.startswith("connecting to ***") and "abc stays" in out
