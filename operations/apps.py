@@ -351,6 +351,14 @@ def config_hash(conf: str) -> str:
     return conf.rsplit("CONFIG_HASH=", 1)[1].strip()
 
 
+def live_slot(service: dict, data, live_ports: dict) -> str | None:
+    """The slot ("a": plan port, "b": plan port + offset) nginx's servers file points
+    at, or None."""
+    base = data.nginx_upstream_ports[service["upstream"]]
+    pair = {base: "a", base + data.apps_alternate_port_offset: "b"}
+    return pair.get(live_ports.get(service["upstream"]))
+
+
 def up_to_date(
     service: dict, conf: str, data, containers: dict, live_ports: dict, finished: dict
 ) -> bool:
@@ -358,9 +366,7 @@ def up_to_date(
     its rollout finished (galion-rollout's marker: watch passed, old container gone) and
     no other container of the service is left. Anything else is galion-rollout's to
     sort out, under its lock: a rollout killed halfway is resumed, not guessed at here."""
-    port = live_ports.get(service["upstream"])
-    base = data.nginx_upstream_ports[service["upstream"]]
-    slot = {base: "a", base + data.apps_alternate_port_offset: "b"}.get(port)
+    slot = live_slot(service, data, live_ports)
     live = containers.get(f"{service['name']}-{slot}") if slot else None
     wanted = config_hash(conf)
     return (
@@ -383,10 +389,7 @@ def rollout_command(names: list[str], parallel: int) -> str:
 
 def stale_containers(service: dict, data, containers: dict, live_ports: dict) -> list[str]:
     """The service's containers other than the live one (nginx's servers file)."""
-    base = data.nginx_upstream_ports[service["upstream"]]
-    live = {base: "a", base + data.apps_alternate_port_offset: "b"}.get(
-        live_ports.get(service["upstream"])
-    )
+    live = live_slot(service, data, live_ports)
     return [
         f"{service['name']}-{slot}"
         for slot in ("a", "b")
