@@ -215,6 +215,47 @@ def test_an_image_that_fails_after_cutover_is_rolled_back():
     )
 
 
+def test_a_rollback_after_a_changed_port_pair_returns_to_where_the_old_one_listens():
+    """The port pair changed in the same rollout that fails after cutover (an edited
+    offset or port map): nginx must go back to the old container's real address, not to
+    the one the new config computes for its slot. Run on the host with a copy of the
+    service's config as a converge would write it, both ports moved by 20000."""
+    name = "galion-frontend"
+    before = serving(name)
+    servers = f"/etc/nginx/galion-upstreams/{service(name)['upstream']}.servers"
+    marker = f"/var/lib/galion/apps/{name}.live"
+
+    def target() -> str:
+        return re.search(r"^server (\S+)", NODE.host.file(servers).content_string, re.M)[1]
+
+    target_before, marker_before = target(), NODE.host.file(marker).content_string
+    conf = NODE.host.check_output(f"cat /etc/galion/apps/{name}.conf")
+    conf = re.sub(r"^(PORT_[AB])=(\d+)$", lambda m: f"{m[1]}={int(m[2]) + 20000}", conf, flags=re.M)
+    conf = re.sub(r"^IMAGE=.*$", "IMAGE=galion-test-app:fades", conf, flags=re.M)
+    conf = re.sub(r"^CONFIG_HASH=.*$", "CONFIG_HASH=moved-ports", conf, flags=re.M)
+    conf = re.sub(r"^WATCH_SECONDS=.*$", f"WATCH_SECONDS={WATCH}", conf, flags=re.M)
+    assert "moved-ports" in conf and str(int(target_before.split(":")[1]) + 20000) in conf
+    moved = "/tmp/galion-test-moved-ports"
+    NODE.host.check_output(
+        f"rm -rf {moved} && install -d -m 700 {moved} && "
+        f"cat > {moved}/{name}.conf <<'EOF'\n{conf}\nEOF"
+    )
+    with Load(NODE.address, vhost_of(service(name)["upstream"]), rate=RATE) as load:
+        run = NODE.host.run(f"GALION_APPS_CONF_DIR={moved} galion-rollout {name}")
+    NODE.host.run(f"rm -rf {moved}")
+    assert run.rc == 1, run.stderr
+    assert "rolled back" in run.stderr and "switched back" in run.stderr
+    assert target() == target_before
+    assert serving(name) == before
+    assert containers(name) == [f"galion-test-app:{before}"]
+    assert NODE.host.file(marker).content_string == marker_before
+    failed = load.failed()
+    if failed:  # only within the watch window: all answered after the switch back
+        after = [s for s in load.samples if s.at > failed[-1].at]
+        assert after and all(s.status == 200 for s in after)
+        assert {s.body.split()[-1] for s in after} == {before}
+
+
 def test_a_switch_nginx_refuses_leaves_the_old_version_serving():
     """nginx -t fails at the moment of the switch (here: a broken file beside ours):
     the servers file goes back, the new container goes, the old one never stopped."""
