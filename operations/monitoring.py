@@ -68,7 +68,10 @@ KNOBS = {
         "container_memory_percent": 90,  # P1: of the container's limit
         "container_restarts_per_hour": 3,  # P1: restarts by Docker's restart policy
         "cache_hit_percent": 70,  # P2: Redis keyspace hits below this over an hour
-        "certificate_days": 14,  # P1: a public certificate expires within this
+        "certificate_days": 14,
+        # P2, the scaling trigger: open client connections at the edge (the plan's box
+        # serves 500-1000 concurrent users).
+        "edge_connections": 800,  # P1: a public certificate expires within this
         "backup_max_age_hours": 26,  # P0: newest good backup per repo is older
         "wal_archive_max_age_minutes": 15,  # P0: no WAL segment archived for this long
         "restore_drill_max_age_days": 8,  # P2: no restore drill ran for this long

@@ -151,6 +151,15 @@ CASES = {
         firing="70m",
         labels={"job": "probe", "instance": "https://bad/health"},
     ),
+    "EdgeConnectionsHigh": dict(
+        series={
+            'nginx_connections_active{instance="bad"}': "900x30",
+            'nginx_connections_active{instance="ok"}': "300x30",
+        },
+        silent="10m",
+        firing="20m",
+        labels={"instance": "bad"},
+    ),
     "NginxDown": dict(
         series={'nginx_up{instance="bad"}': "1 0x10", 'nginx_up{instance="ok"}': "1x11"},
         silent="1m",
@@ -566,3 +575,19 @@ def test_without_a_mail_relay_every_severity_reaches_the_webhook(tmp_path):
         receiver = _routes(tmp_path, config, f"severity={severity}")
         got = next(r for r in config["receivers"] if r["name"] == receiver)
         assert "webhook_configs" in got and "email_configs" not in got
+
+
+def test_the_grafana_dashboard_reads_only_proven_names():
+    """Every panel of the shipped dashboard reads a recording rule or a metric the alert
+    rules read (which the contract test proves exists on real hosts)."""
+    from tests.roles.test_monitoring import metric_names
+
+    path = Path(__file__).resolve().parents[2] / "files/monitoring/grafana-galion-overview.json"
+    dashboard = json.loads(path.read_text())
+    text = rules_text()
+    recorded = set(re.findall(r"- record: (\S+)", text))
+    read = set().union(*(metric_names(e) for e in re.findall(r"expr: (.+)", text)))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        assert metric_names(expr) <= recorded | read | {"ALERTS"}, expr
