@@ -194,6 +194,30 @@ def _databases_ok(value) -> bool:
 # The host's connection and the knobs of group_data/all.py that several roles read.
 SHARED_CHECKS: list[Check] = [
     (
+        "node_exporter_port",
+        int_between(1024, 65535),
+        "is not an unprivileged TCP port",
+        "use 9100",
+    ),
+    (
+        "postgres_exporter_port",
+        int_between(1024, 65535),
+        "is not an unprivileged TCP port",
+        "use 9187",
+    ),
+    (
+        "redis_exporter_port",
+        int_between(1024, 65535),
+        "is not an unprivileged TCP port",
+        "use 9121",
+    ),
+    (
+        "nginx_exporter_port",
+        int_between(1024, 65535),
+        "is not an unprivileged TCP port",
+        "use 9113",
+    ),
+    (
         "ssh_hostname",
         is_address_or_name,
         "is not an IP address or host name",

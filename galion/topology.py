@@ -92,3 +92,22 @@ def upstream_servers(inventory, this, port: int) -> list[str]:
         f"{'127.0.0.1' if h.name == this.name else private_address(h)}:{port}"
         for h in group(inventory, "app")
     ]
+
+
+def monitoring_hosts(inventory) -> list:
+    """Hosts that run Prometheus and Alertmanager (the `monitoring` group)."""
+    return group(inventory, "monitoring")
+
+
+def exporter_bind_address(inventory, this) -> str:
+    """Where this host's exporters listen: loopback when only this host scrapes them (the
+    single box), else the private address the monitoring hosts reach."""
+    scrapers = monitoring_hosts(inventory)
+    if all(h.name == this.name for h in scrapers):
+        return "127.0.0.1"
+    return private_address(this)
+
+
+def scrape_address(inventory, this, target) -> str:
+    """How Prometheus on `this` reaches `target`'s exporters: where they listen."""
+    return exporter_bind_address(inventory, target)

@@ -43,6 +43,17 @@ redis_app_user = "galion"
 # network, the operator's addresses or docker_address_pools.
 docker_bridge_address = "172.19.0.1/24"
 
+# --- metrics (each role's exporter, and monitoring's scrape targets, read these) -------
+# node_exporter on every host (host metrics, and the textfile metrics of backups and
+# containers).
+node_exporter_port = 9100
+# postgres_exporter on database hosts (connects as postgres_monitoring_role).
+postgres_exporter_port = 9187
+# redis_exporter on the Redis host (logs in as redis_admin_user).
+redis_exporter_port = 9121
+# nginx-prometheus-exporter on edge hosts (reads stub_status on loopback).
+nginx_exporter_port = 9113
+
 # --- every role's own knobs -------------------------------------------------------------
 from operations import knobs as _role_knobs  # noqa: E402 (the shared knobs come first)
 

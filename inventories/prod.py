@@ -33,3 +33,6 @@ app = [_titanaxe]
 db = [_titanaxe]
 edge = [_titanaxe]
 backups = [_titanaxe]
+# Prometheus and Alertmanager on the box itself (the plan's 1 GB share); a host of its
+# own later (docs/SCALING.md).
+monitoring = [_titanaxe]

@@ -76,6 +76,12 @@ for _h in _state["hosts"]:
         "apps_watch_seconds": 2,
         "apps_parallel_rollouts": 6,
         "apps_backup_before_migrate": False,
+        # The probes trust Pebble's root (new at every `up`), as clients trust Let's Encrypt.
+        "monitoring_probe_ca_bundle": _state.get("acme", {}).get("root_file", ""),
+        # Quick to notice and to tell: the alert tests wait for the rule's `for`, one
+        # scrape and the group wait; the tests read these knobs, never the numbers.
+        "monitoring_scrape_interval": "5s",
+        "monitoring_group_wait": "5s",
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))

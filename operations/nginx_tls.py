@@ -11,7 +11,7 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import commands, topology
+from galion import commands, exporters, topology
 from galion.facts import AptCandidate, CertbotLineage, PathExists, SecondsSinceFailure
 from galion.ops import config_file, render
 from galion.preflight import (
@@ -333,6 +333,9 @@ NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
 # One file per upstream with its `server` lines: on an app host the app tier's rollouts
 # rewrite it (operations/apps.py), elsewhere this role does from the inventory.
 UPSTREAM_SERVERS_DIR = "/etc/nginx/galion-upstreams"
+# stub_status, on loopback only: read by the nginx exporter on the same host.
+STUB_STATUS_LISTEN = "127.0.0.1:8081"
+STUB_STATUS_URL = f"http://{STUB_STATUS_LISTEN}/nginx_status"
 
 
 def upstream_servers_file(name: str) -> str:
@@ -420,6 +423,7 @@ def _configs(brotli: bool, vhosts):
                 rate_limit_exempt=data.nginx_rate_limit_exempt_cidrs,
                 cache_api_size=data.nginx_cache_api_size,
                 cache_static_size=data.nginx_cache_static_size,
+                stub_status_listen=STUB_STATUS_LISTEN,
             ),
         )
     )
@@ -573,3 +577,12 @@ def nginx_tls():
     _configs(brotli, vhosts)
     _certificates(vhosts)
     _fail2ban()
+    listen = topology.exporter_bind_address(inventory, host)
+    exporters.exporter(
+        "nginx exporter",
+        "prometheus-nginx-exporter",
+        [
+            f"--nginx.scrape-uri={STUB_STATUS_URL}",
+            f"--web.listen-address={listen}:{host.data.nginx_exporter_port}",
+        ],
+    )

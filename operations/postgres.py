@@ -1,12 +1,14 @@
 """PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
 
+import urllib.parse
+
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import postgresql, scram, secrets, topology
+from galion import exporters, postgresql, scram, secrets, topology
 from galion.facts import (
     ConfigSettings,
     MemoryTotalMb,
@@ -614,6 +616,23 @@ def _os_settings():
     sysctl_values(name="Database host memory settings applied where allowed", values=values)
 
 
+def _exporter():
+    """postgres_exporter, logged in as the monitoring role (pg_monitor) over loopback."""
+    data = host.data
+    password = urllib.parse.quote(secrets.get("POSTGRES_MONITORING_PASSWORD"), safe="")
+    listen = topology.exporter_bind_address(inventory, host)
+    exporters.exporter(
+        "PostgreSQL exporter",
+        "prometheus-postgres-exporter",
+        [f"--web.listen-address={listen}:{data.postgres_exporter_port}"],
+        environment={
+            "DATA_SOURCE_NAME": f"postgresql://{data.postgres_monitoring_role}:{password}"
+            f"@127.0.0.1:{data.postgres_port}/postgres?sslmode=disable"
+        },
+        secret=True,
+    )
+
+
 @deploy("PostgreSQL and PgBouncer")
 def postgres():
     major = postgresql.version(host.data, host.get_fact(OsRelease))
@@ -626,3 +645,4 @@ def postgres():
     _extensions()
     _pgbouncer_auth_function()
     _pgbouncer()
+    _exporter()

@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import secrets, topology
+from galion import exporters, secrets, topology
 from galion.facts import in_container
 from galion.ops import config_file, render
 from galion.preflight import int_between
@@ -171,4 +171,16 @@ def redis():
     )
     systemd.service(
         name="Redis enabled and running", service="redis-server", running=True, enabled=True
+    )
+    listen = topology.exporter_bind_address(inventory, host)
+    exporters.exporter(
+        "Redis exporter",
+        "prometheus-redis-exporter",
+        [f"--web.listen-address={listen}:{data.redis_exporter_port}"],
+        environment={
+            "REDIS_ADDR": f"redis://127.0.0.1:{data.redis_port}",
+            "REDIS_USER": data.redis_admin_user,
+            "REDIS_PASSWORD": secrets.get("REDIS_ADMIN_PASSWORD"),
+        },
+        secret=True,
     )

@@ -9,6 +9,8 @@ import shutil
 import sys
 import time
 
+import operations
+
 from . import app_image, hosts, network, rootfs, services, settings
 from . import secrets as sandbox_secrets
 from . import state as sandbox_state
@@ -74,11 +76,17 @@ def up(topology: str, distro: str) -> dict:
             "eth0",
         )
     state["probe"] = {"netns": probe_ns, "address": probe_addr, "extra_addresses": extra}
+    edge_spec = next((s for s in specs if "edge" in s.groups), None)
+    public_names = {}
+    if edge_spec:
+        for vhost in operations.knobs()["nginx_vhosts"]:
+            for name in [vhost["name"], *vhost.get("aliases", [])]:
+                public_names[name] = settings.host_address(edge_spec.host_index)
     for spec in specs:
         address = settings.host_address(spec.host_index)
         netns = settings.netns_name(spec.name)
         network.namespace_up(netns, settings.veth_name(spec.host_index), address)
-        root = rootfs.make_host_root(distro, spec.name, address, public_key)
+        root = rootfs.make_host_root(distro, spec.name, address, public_key, public_names)
         log = settings.HOSTS_DIR / spec.name / "console.log"
         pid = hosts.boot(spec.name, root, netns, log)
         state["hosts"].append(
@@ -111,7 +119,13 @@ def up(topology: str, distro: str) -> dict:
     state["app_image_archive"] = str(app_image.build(settings.CACHE_DIR / "app-image"))
     sandbox_secrets.write(
         sandbox_secrets.generate(
-            {"BACKUPS_S3_ACCESS_KEY": s3["access_key"], "BACKUPS_S3_SECRET_KEY": s3["secret_key"]}
+            {
+                "BACKUPS_S3_ACCESS_KEY": s3["access_key"],
+                "BACKUPS_S3_SECRET_KEY": s3["secret_key"],
+                # Alertmanager posts to the tests' receiver on the gateway.
+                "ALERTMANAGER_WEBHOOK_URL": f"http://{settings.gateway_address()}:"
+                f"{settings.ALERT_WEBHOOK_PORT}/alerts",
+            }
         )
     )
     sandbox_state.save(state)

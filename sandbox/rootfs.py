@@ -95,8 +95,12 @@ def ensure_base(distro: str) -> Path:
     return base
 
 
-def make_host_root(distro: str, name: str, address: str, authorized_key: str) -> Path:
-    """Copy the base into a fresh root file system for one host and personalise it."""
+def make_host_root(
+    distro: str, name: str, address: str, authorized_key: str, public_names: dict[str, str]
+) -> Path:
+    """Copy the base into a fresh root file system for one host and personalise it.
+    `public_names` ({name: address}) stand in for public DNS: the apps' names resolve to
+    the edge, as they do for real clients (the monitoring probes use them)."""
     base = ensure_base(distro)
     host_dir = settings.HOSTS_DIR / name
     root = host_dir / "rootfs"
@@ -108,6 +112,7 @@ def make_host_root(distro: str, name: str, address: str, authorized_key: str) ->
     (root / "etc/hosts").write_text(
         f"127.0.0.1 localhost\n{address} {name}\n::1 localhost ip6-localhost ip6-loopback\n"
         f"{settings.gateway_address()} s3.galion.test\n"
+        + "".join(f"{a} {n}\n" for n, a in sorted(public_names.items()))
     )
     (root / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
     resolv = root / "etc/resolv.conf"

@@ -5,9 +5,11 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from . import settings
@@ -199,6 +201,21 @@ ACME_MANAGEMENT_PORT = 15000
 ACME_DNS_PORT = 8053
 
 
+def _save_root(url: str, ca_file: str) -> str:
+    """Pebble's root CA (new at every start), saved for whatever must trust the sandbox's
+    certificates from outside (the monitoring probes: monitoring_probe_ca_bundle)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    path = settings.STATE_DIR / "acme-root.pem"
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=5) as response:
+                path.write_bytes(response.read())
+            return str(path)
+        except OSError:
+            time.sleep(0.2)
+    raise SandboxError(f"pebble's root CA did not come from {url}")
+
+
 def start_acme(ca: dict[str, str], web_host: str) -> dict:
     """Pebble (a test ACME server) with challtestsrv as its DNS: every name resolves to
     the sandbox's edge host, so HTTP-01 validation really fetches from its nginx."""
@@ -247,7 +264,9 @@ def start_acme(ca: dict[str, str], web_host: str) -> dict:
         )
     _wait_port(gateway, ACME_PORT, proc.pid, log)
     say(f"ACME (pebble) on https://{gateway}:{ACME_PORT}/dir, names resolve to {web_host}")
+    roots = f"https://{gateway}:{ACME_MANAGEMENT_PORT}/roots/0"
     return {
+        "root_file": _save_root(roots, ca["ca"]),
         "directory": f"https://{gateway}:{ACME_PORT}/dir",
         "pid": proc.pid,
         "dns_pid": dns,

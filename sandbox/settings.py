@@ -54,6 +54,10 @@ TOPOLOGIES = {
     ),
 }
 
+# Where the tests listen, on the gateway, for Alertmanager's webhook (the sandbox's
+# ALERTMANAGER_WEBHOOK_URL points here).
+ALERT_WEBHOOK_PORT = 9099
+
 # A bare network namespace (no systemd) that tests probe from: "another machine".
 PROBE_NAME = "probe"
 PROBE_INDEX = 240

@@ -30,3 +30,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q -e '.[test]'
     touch "$stamp"
 fi
+
+# promtool and amtool for the rule and route tests (tests/unit/test_monitoring.py): taken
+# out of Debian's packages into .venv/bin, never installed as services on this machine.
+if [ ! -x .venv/bin/promtool ] || [ ! -x .venv/bin/amtool ]; then
+    echo "install: promtool and amtool from Debian's prometheus packages" >&2
+    debs=$(mktemp -d)
+    download() { (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root \
+        prometheus prometheus-alertmanager >/dev/null); }
+    download || { apt-get update -qq && download; }
+    for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$debs/root"; done
+    install -m 0755 "$debs/root/usr/bin/promtool" "$debs/root/usr/bin/amtool" .venv/bin/
+    rm -rf "$debs"
+fi

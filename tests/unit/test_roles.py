@@ -61,6 +61,7 @@ def test_roles_are_found_in_converge_order():
     names = [operations.name(m) for m in operations.ROLES]
     assert names == [
         "base",
+        "node_exporter",
         "os_hardening",
         "postgres",
         "redis",
@@ -69,6 +70,7 @@ def test_roles_are_found_in_converge_order():
         "app_env",
         "nginx_tls",
         "apps",
+        "monitoring",
         "file_integrity",
     ]
     assert "restore" not in names  # an operator action, not a role
@@ -137,9 +139,16 @@ def test_each_check_is_for_a_knob_its_role_or_all_py_defines():
 def test_role_groups_and_the_sandbox_follow_the_declarations():
     from sandbox import settings
 
-    assert operations.known_groups() == ["app", "backups", "db", "db_replica", "edge"]
+    assert operations.known_groups() == [
+        "app",
+        "backups",
+        "db",
+        "db_replica",
+        "edge",
+        "monitoring",
+    ]
     single = settings.TOPOLOGIES["single"][0].groups
-    assert set(single) == {"app", "backups", "db", "edge"}
+    assert set(single) == {"app", "backups", "db", "edge", "monitoring"}
     for spec in settings.TOPOLOGIES["fleet"]:
         assert set(spec.groups) <= set(operations.known_groups()), spec
 
@@ -224,6 +233,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
     names = [operations.name(m) for m in roles]
     assert names == [
         "base",
+        "node_exporter",
         "os_hardening",
         "postgres",
         "redis",
@@ -233,6 +243,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "app_env",
         "nginx_tls",
         "apps",
+        "monitoring",
         "file_integrity",
     ]
     assert "cache" in operations.known_groups(roles)
@@ -240,6 +251,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
     assert operations.knobs(roles)["cachestore_port"] == 11211
     assert [f.__name__ for f in operations.for_host({"cache"}, roles)] == [
         "base",
+        "node_exporter",
         "os_hardening",
         "cachestore",
         "file_integrity",

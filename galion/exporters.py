@@ -1,0 +1,78 @@
+"""A Prometheus exporter from the distro, the way every role that has one installs it:
+the Debian package, its /etc/default file (listen address, flags, environment), a
+restart only when that file changed, and a check that it came back up.
+
+Every Debian exporter package runs `/usr/bin/<package> $ARGS` as user prometheus with
+EnvironmentFile=/etc/default/<package>, so one helper fits node, postgres, redis,
+nginx and blackbox exporters alike. Where they listen comes from galion/topology.py:
+loopback on the single box, the private address when a monitoring host scrapes them.
+"""
+
+import shlex
+
+from pyinfra.operations import apt, server, systemd
+
+from .ops import config_file
+
+
+def default_file(args: list[str], environment: dict[str, str] | None = None) -> str:
+    """The /etc/default file: environment lines, then ARGS (systemd's quoting)."""
+    lines = ["# Managed by galion-infra (galion/exporters.py)."]
+    for key, value in (environment or {}).items():
+        lines.append(f"{key}={shlex.quote(value)}")
+    lines.append(f"ARGS={shlex.quote(' '.join(args))}")
+    return "\n".join(lines) + "\n"
+
+
+def started_check(unit: str) -> str:
+    """After a restart: the unit is still active a moment later (a bad flag makes an
+    exporter exit at once), else its last log lines and a failed run."""
+    u = shlex.quote(unit)
+    return (
+        f"sleep 1; systemctl is-active --quiet {u} || "
+        f"{{ journalctl -u {u} -n 5 --no-pager -o cat >&2; echo '{unit} did not start' >&2; "
+        "exit 1; }"
+    )
+
+
+def exporter(
+    title: str,
+    package: str,
+    args: list[str],
+    environment: dict[str, str] | None = None,
+    secret: bool = False,
+    restart_if=None,
+):
+    """
+    Install and run one exporter from its Debian package.
+
+    + title: what it exports, for the operation names ("PostgreSQL exporter")
+    + package: the Debian package, also the unit's and the /etc/default file's name
+    + args: its command line flags (the listen address among them)
+    + environment: variables for it (a DSN, a password); `secret` keeps them out of diffs
+      and the file root-only
+    + restart_if: also restart when this returns True (its own config file changed)
+    """
+    apt.packages(
+        name=f"Install the {title}",
+        packages=[package],
+        no_recommends=True,
+        update=True,
+        cache_time=3600,
+    )
+    conf = config_file(
+        name=f"{title}: flags" + (" and credentials (secret)" if secret else ""),
+        dest=f"/etc/default/{package}",
+        mode="600" if secret else "644",
+        secret=secret,
+        content=default_file(args, environment),
+    )
+    changed = lambda: conf.did_change() or bool(restart_if and restart_if())  # noqa: E731
+    systemd.service(
+        name=f"Restart the {title} (its settings changed)",
+        service=package,
+        restarted=True,
+        _if=changed,
+    )
+    server.shell(name=f"The {title} came back up", commands=[started_check(package)], _if=changed)
+    systemd.service(name=f"The {title} runs at boot", service=package, running=True, enabled=True)

@@ -1,0 +1,196 @@
+"""Monitoring on `monitoring` hosts, checked live (operations/monitoring.py): every target
+generated from the groups is up, every metric name the rules use exists in a real scrape
+of this distro's exporters (the contract), nothing answers from another machine."""
+
+import json
+import re
+import time
+import urllib.parse
+
+import pytest
+
+GROUP = "monitoring"
+# Written by galion-restore-drill when a drill has run (the weekly timer, or the
+# restore drill tests in tests/sandbox): absent from a freshly converged host.
+AFTER_THE_FIRST_DRILL = {
+    "galion_restore_drill_success",
+    "galion_restore_drill_last_run_timestamp_seconds",
+}
+PROMQL_WORDS = {
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "time",
+    "inf",
+    "nan",
+}
+
+
+def api(node, path: str, **params) -> dict:
+    url = f"http://127.0.0.1:{node.data['monitoring_prometheus_port']}/api/v1/{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    body = json.loads(node.host.check_output(f"curl -fsS -m 10 {url!r}"))
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def query(node, promql: str) -> list[dict]:
+    return api(node, "query", query=promql)["result"]
+
+
+def scraped_targets(node, timeout: float = 60) -> list[dict]:
+    """Active targets once each has been scraped at least once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        targets = api(node, "targets")["activeTargets"]
+        if all(t["health"] != "unknown" for t in targets) or time.monotonic() > deadline:
+            return targets
+        time.sleep(2)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (label matchers, grouping labels,
+    ranges, strings, functions and keywords removed)."""
+    expr = re.sub(r'"[^"]*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        following = expr[m.end() :].lstrip()[:1]
+        if following != "(" and m.group(0).lower() not in PROMQL_WORDS:
+            names.add(m.group(0))
+    return names
+
+
+def test_metric_names_are_read_from_promql():
+    assert metric_names(
+        '100 * sum by (instance) (pg_stat_activity_count{state="x"}) '
+        "/ max by (instance) (pg_settings_max_connections) > 80"
+    ) == {"pg_stat_activity_count", "pg_settings_max_connections"}
+    assert metric_names("increase(redis_evicted_keys_total[10m]) > 0 and on (i) up") == {
+        "redis_evicted_keys_total",
+        "up",
+    }
+
+
+def test_every_generated_target_is_up(node):
+    targets = scraped_targets(node)
+    down = {
+        (t["labels"]["job"], t["scrapeUrl"], t["lastError"]) for t in targets if t["health"] != "up"
+    }
+    assert not down, down
+    jobs = {t["labels"]["job"] for t in targets}
+    wanted = {"node", "prometheus"}
+    wanted |= {"postgres", "redis"} if "db" in node.groups else set()
+    wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
+    wanted |= {"docker"} if "app" in node.groups else set()
+    assert jobs == wanted
+    # A person reads host names: every host target is labelled with its inventory name.
+    hosts = {t["labels"]["instance"] for t in targets if t["labels"]["job"] != "probe"}
+    assert hosts == {node.name}
+
+
+def test_every_public_name_passes_its_https_probe(node):
+    if "edge" not in node.groups:
+        pytest.skip("no edge on this host")
+    names = {v["name"] for v in node.data["nginx_vhosts"]}
+    deadline = time.monotonic() + 30
+    while True:
+        results = {r["metric"]["instance"]: r["value"][1] for r in query(node, "probe_success")}
+        if set(results.values()) == {"1"} or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    path = node.data["monitoring_probe_path"]
+    assert results == {f"https://{n}{path}": "1" for n in names}
+    # The certificate's expiry comes with the probe: the CertificateExpiring rule's input.
+    expiry = query(node, "probe_ssl_earliest_cert_expiry - time()")
+    assert len(expiry) == len(names) and all(float(r["value"][1]) > 86400 for r in expiry)
+
+
+def test_every_metric_a_rule_reads_exists_in_a_real_scrape(node):
+    """The contract: rule sets break when exporter versions rename metrics (Debian 12 and
+    13 ship different ones). Every name the loaded rules read is in Prometheus' own list
+    of names it scraped (or a recording rule's)."""
+    scraped_targets(node)
+    groups = api(node, "rules")["groups"]
+    rules = [r for g in groups for r in g["rules"]]
+    recorded = {r["name"] for r in rules if r["type"] == "recording"}
+    used = set().union(*(metric_names(r["query"]) for r in rules)) - recorded
+    assert len([r for r in rules if r["type"] == "alerting"]) >= 25
+    deadline = time.monotonic() + 60
+    while True:  # the textfile metrics come from timers: at most one period late
+        known = set(api(node, "label/__name__/values"))
+        missing = used - known - AFTER_THE_FIRST_DRILL
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert not missing, sorted(missing)
+    # The drill's names are the ones its script writes.
+    drill = node.host.file("/usr/local/sbin/galion-restore-drill").content_string
+    assert all(name in drill for name in AFTER_THE_FIRST_DRILL)
+
+
+def test_container_metrics_show_each_service_with_its_limit(node):
+    if "app" not in node.groups:
+        pytest.skip("no app containers on this host")
+    deadline = time.monotonic() + 60
+    while True:
+        limits = {
+            r["metric"]["service"]: int(float(r["value"][1]))
+            for r in query(node, "galion_container_memory_limit_bytes")
+        }
+        if len(limits) == len(node.data["apps_services"]) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert limits == {s["name"]: s["memory_mb"] * 1024 * 1024 for s in node.data["apps_services"]}
+    used = query(node, "galion_container_memory_usage_bytes > 0")
+    assert len(used) == len(node.data["apps_services"])
+
+
+def test_configs_pass_the_tools_on_the_host(node):
+    node.host.check_output("promtool check config /etc/prometheus/prometheus.yml")
+    node.host.check_output("promtool check rules /etc/prometheus/rules/galion.yml")
+    node.host.check_output("amtool check-config /etc/prometheus/alertmanager.yml")
+
+
+def test_alertmanager_config_is_readable_by_its_service_only(node):
+    conf = node.host.file("/etc/prometheus/alertmanager.yml")
+    assert (conf.user, conf.group, conf.mode) == ("root", "prometheus", 0o640)
+    for name in ("prometheus-postgres-exporter", "prometheus-redis-exporter"):
+        if node.host.file(f"/etc/default/{name}").exists:
+            assert node.host.file(f"/etc/default/{name}").mode == 0o600
+
+
+MONITORING_PORTS = {
+    "node_exporter_port": "node exporter",
+    "postgres_exporter_port": "postgres exporter",
+    "redis_exporter_port": "redis exporter",
+    "nginx_exporter_port": "nginx exporter",
+    "monitoring_prometheus_port": "Prometheus",
+    "monitoring_alertmanager_port": "Alertmanager",
+    "monitoring_blackbox_port": "blackbox exporter",
+}
+
+
+def test_nothing_answers_from_another_machine(node, probe):
+    """Single box: every exporter, Prometheus and Alertmanager listen on loopback only,
+    and none answers a probe from another host (nor Alertmanager's cluster port)."""
+    ports = {node.data[k]: what for k, what in MONITORING_PORTS.items()}
+    ports[9094] = "Alertmanager's cluster port"
+    listeners = node.host.check_output("ss -Htln").splitlines()
+    for line in listeners:
+        address, port = line.split()[3].rsplit(":", 1)
+        if int(port) in ports:
+            assert address in ("127.0.0.1", "[::1]"), (ports[int(port)], line)
+    for port, what in ports.items():
+        assert probe.tcp(node.address, port) != "open", what

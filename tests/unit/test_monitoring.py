@@ -1,0 +1,593 @@
+"""The monitoring role without hosts: every alert rule proven by promtool (firing when it
+should, silent for a healthy neighbour and before its `for`), Prometheus' config and
+Alertmanager's routes checked by promtool and amtool, scrape targets from the groups.
+
+promtool and amtool come from Debian's packages (scripts/install.sh puts them in
+.venv/bin); the rules are rendered from the role's default thresholds.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from galion.ops import render
+from operations import monitoring
+
+BIN = Path(sys.executable).parent
+THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"]
+BACKUP = "galion_backup_last_success_timestamp_seconds"
+
+
+def tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / name), *args], cwd=cwd, text=True, capture_output=True, check=False
+    )
+
+
+def rules_text() -> str:
+    return render("monitoring/etc/prometheus/rules/galion.yml.j2", t=THRESHOLDS)
+
+
+def alert_names() -> set[str]:
+    return set(re.findall(r"^\s+- alert: (\w+)$", rules_text(), re.M))
+
+
+# One case per alert: input series with a "bad" instance that must fire and an "ok"
+# neighbour (or a look-alike the rule must ignore) that must not; `silent` is a time at
+# which nothing fires yet (before the condition or within its `for`), `firing` one at
+# which exactly `labels` fire. Times are from the epoch: time() there is the eval time.
+CASES = {
+    "HostDown": dict(
+        series={
+            'up{job="node",instance="bad"}': "1 1 0x10",
+            'up{job="node",instance="ok"}': "1x12",
+        },
+        silent="3m",
+        firing="5m",
+        labels={"job": "node", "instance": "bad"},
+    ),
+    "ExporterDown": dict(
+        series={
+            'up{job="postgres",instance="bad"}': "0x10",
+            'up{job="postgres",instance="ok"}': "1x10",
+            'up{job="node",instance="host"}': "0x10",  # HostDown's
+            'up{job="probe",instance="https://x/health"}': "0x10",  # PublicNameDown's
+        },
+        silent="4m",
+        firing="6m",
+        labels={"job": "postgres", "instance": "bad"},
+    ),
+    "CpuHigh": dict(
+        series={
+            'node_cpu_seconds_total{cpu="0",mode="idle",instance="bad"}': "0+6x30",  # 90 % busy
+            'node_cpu_seconds_total{cpu="0",mode="idle",instance="ok"}': "0+30x30",  # 50 %
+        },
+        silent="8m",
+        firing="20m",
+        labels={"instance": "bad"},
+    ),
+    "MemoryHigh": dict(
+        series={
+            'node_memory_MemAvailable_bytes{instance="bad"}': "5x20",
+            'node_memory_MemTotal_bytes{instance="bad"}': "100x20",
+            'node_memory_MemAvailable_bytes{instance="ok"}': "20x20",
+            'node_memory_MemTotal_bytes{instance="ok"}': "100x20",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad"},
+    ),
+    "DiskAlmostFull": dict(
+        series={
+            'node_filesystem_avail_bytes{instance="bad",mountpoint="/",fstype="ext4"}': "4x20",
+            'node_filesystem_size_bytes{instance="bad",mountpoint="/",fstype="ext4"}': "100x20",
+            'node_filesystem_avail_bytes{instance="ok",mountpoint="/",fstype="ext4"}': "10x20",
+            'node_filesystem_size_bytes{instance="ok",mountpoint="/",fstype="ext4"}': "100x20",
+            'node_filesystem_avail_bytes{instance="bad",mountpoint="/run",fstype="tmpfs"}': "1x20",
+            'node_filesystem_size_bytes{instance="bad",mountpoint="/run",fstype="tmpfs"}': "100x20",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad", "mountpoint": "/", "fstype": "ext4"},
+    ),
+    "DiskLow": dict(
+        series={
+            'node_filesystem_avail_bytes{instance="bad",mountpoint="/",fstype="ext4"}': "10x20",
+            'node_filesystem_size_bytes{instance="bad",mountpoint="/",fstype="ext4"}': "100x20",
+            'node_filesystem_avail_bytes{instance="ok",mountpoint="/",fstype="ext4"}': "50x20",
+            'node_filesystem_size_bytes{instance="ok",mountpoint="/",fstype="ext4"}': "100x20",
+        },
+        silent="8m",
+        firing="12m",
+        labels={"instance": "bad", "mountpoint": "/", "fstype": "ext4"},
+    ),
+    "DiskFullSoon": dict(
+        # 100 bytes a minute is 144000 a day: from 150000, the trend reaches 0 within
+        # 24 h after the first hour; the neighbour stays flat.
+        series={
+            'node_filesystem_avail_bytes{instance="bad",mountpoint="/",fstype="ext4"}': (
+                "150000-100x300"
+            ),
+            'node_filesystem_avail_bytes{instance="ok",mountpoint="/",fstype="ext4"}': "150000x300",
+        },
+        silent="30m",
+        firing="3h",
+        labels={"instance": "bad", "mountpoint": "/", "fstype": "ext4"},
+    ),
+    "PublicNameDown": dict(
+        series={
+            'probe_success{job="probe",instance="https://bad/health"}': "1 1 0x10",
+            'probe_success{job="probe",instance="https://ok/health"}': "1x12",
+        },
+        silent="2m",
+        firing="4m",
+        labels={"job": "probe", "instance": "https://bad/health"},
+    ),
+    "PublicNameSlow": dict(
+        series={
+            'probe_duration_seconds{job="probe",instance="https://bad/health"}': "2x20",
+            'probe_duration_seconds{job="probe",instance="https://ok/health"}': "0.2x20",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"job": "probe", "instance": "https://bad/health"},
+    ),
+    "CertificateExpiring": dict(
+        # Expiry 10 days after the epoch (bad), 30 days (ok).
+        series={
+            'probe_ssl_earliest_cert_expiry{job="probe",instance="https://bad/health"}': (
+                "864000x100"
+            ),
+            'probe_ssl_earliest_cert_expiry{job="probe",instance="https://ok/health"}': (
+                "2592000x100"
+            ),
+        },
+        silent="30m",
+        firing="70m",
+        labels={"job": "probe", "instance": "https://bad/health"},
+    ),
+    "EdgeConnectionsHigh": dict(
+        series={
+            'nginx_connections_active{instance="bad"}': "900x30",
+            'nginx_connections_active{instance="ok"}': "300x30",
+        },
+        silent="10m",
+        firing="20m",
+        labels={"instance": "bad"},
+    ),
+    "NginxDown": dict(
+        series={'nginx_up{instance="bad"}': "1 0x10", 'nginx_up{instance="ok"}': "1x11"},
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad"},
+    ),
+    "PostgresDown": dict(
+        series={'pg_up{instance="bad"}': "1 0x10", 'pg_up{instance="ok"}': "1x11"},
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad"},
+    ),
+    "PostgresConnectionsHigh": dict(
+        series={
+            'pg_stat_activity_count{instance="bad",datname="galion",state="active"}': "50x20",
+            'pg_stat_activity_count{instance="bad",datname="galion",state="idle"}': "40x20",
+            'pg_settings_max_connections{instance="bad"}': "100x20",
+            'pg_stat_activity_count{instance="ok",datname="galion",state="active"}': "10x20",
+            'pg_settings_max_connections{instance="ok"}': "100x20",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad"},
+    ),
+    "PostgresSlowQuery": dict(
+        series={
+            'pg_stat_activity_max_tx_duration{instance="bad",datname="galion",state="active"}': (
+                "600x10"
+            ),
+            'pg_stat_activity_max_tx_duration{instance="ok",datname="galion",state="active"}': (
+                "10x10"
+            ),
+        },
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad", "datname": "galion"},
+    ),
+    "RedisDown": dict(
+        series={'redis_up{instance="bad"}': "1 0x10", 'redis_up{instance="ok"}': "1x11"},
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad"},
+    ),
+    "RedisMemoryHigh": dict(
+        series={
+            'redis_memory_used_bytes{instance="bad"}': "95x20",
+            'redis_memory_max_bytes{instance="bad"}': "100x20",
+            'redis_memory_used_bytes{instance="ok"}': "50x20",
+            'redis_memory_max_bytes{instance="ok"}': "100x20",
+            # No maxmemory set: no percentage to alert on.
+            'redis_memory_used_bytes{instance="unlimited"}': "95x20",
+            'redis_memory_max_bytes{instance="unlimited"}': "0x20",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad"},
+    ),
+    "RedisEvicting": dict(
+        series={
+            'redis_evicted_keys_total{instance="bad"}': "0 0 0 5x20",
+            'redis_evicted_keys_total{instance="ok"}': "0x23",
+        },
+        silent="2m",
+        firing="5m",
+        labels={"instance": "bad"},
+    ),
+    "RedisCacheHitRateLow": dict(
+        series={
+            'redis_keyspace_hits_total{instance="bad"}': "0+60x120",  # 50 % hits
+            'redis_keyspace_misses_total{instance="bad"}': "0+60x120",
+            'redis_keyspace_hits_total{instance="ok"}': "0+600x120",  # 91 %
+            'redis_keyspace_misses_total{instance="ok"}': "0+60x120",
+            # Idle: no rate to judge.
+            'redis_keyspace_hits_total{instance="idle"}': "0x120",
+            'redis_keyspace_misses_total{instance="idle"}': "0+1x120",
+        },
+        # The 1 h rate counts the first hour's gap as idle: past 1 request/s at 31 min.
+        silent="40m",
+        firing="70m",
+        labels={"instance": "bad"},
+    ),
+    "ContainerRestarting": dict(
+        series={
+            'galion_container_restarts_total{instance="bad",service="api",container="api-a"}': (
+                "0 1 2 3 3 3 3"
+            ),
+            'galion_container_restarts_total{instance="ok",service="api",container="api-a"}': (
+                "0 1 1 1 1 1 1"
+            ),
+        },
+        silent="1m",
+        firing="5m",
+        labels={"instance": "bad", "service": "api", "container": "api-a"},
+    ),
+    "ContainerMemoryNearLimit": dict(
+        series={
+            'galion_container_memory_usage_bytes{instance="bad",service="api",container="api-a"}': (
+                "95x20"
+            ),
+            'galion_container_memory_limit_bytes{instance="bad",service="api",container="api-a"}': (
+                "100x20"
+            ),
+            'galion_container_memory_usage_bytes{instance="ok",service="api",container="api-a"}': (
+                "50x20"
+            ),
+            'galion_container_memory_limit_bytes{instance="ok",service="api",container="api-a"}': (
+                "100x20"
+            ),
+        },
+        silent="5m",
+        firing="12m",
+        labels={"instance": "bad", "service": "api", "container": "api-a"},
+    ),
+    "ContainerNotRunning": dict(
+        series={
+            'galion_container_running{instance="bad",service="api",container="api-a"}': "1 0x10",
+            'galion_container_running{instance="ok",service="api",container="api-a"}': "1x11",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad", "service": "api", "container": "api-a"},
+    ),
+    "BackupTooOld": dict(
+        # repo1's newest backup ended at the epoch; repo2 has one every minute.
+        series={
+            BACKUP + '{instance="db",repo="repo1",type="full"}': ("0x1700"),
+            BACKUP + '{instance="db",repo="repo1",type="diff"}': ("0x1700"),
+            BACKUP + '{instance="db",repo="repo2",type="diff"}': ("0+60x1700"),
+        },
+        silent="25h",
+        firing="27h",
+        slow=True,
+        labels={"instance": "db", "repo": "repo1"},
+    ),
+    "WalArchivingFailing": dict(
+        series={
+            'galion_wal_archive_last_failure_timestamp_seconds{instance="bad"}': "0 0 100x20",
+            'galion_wal_archive_last_success_timestamp_seconds{instance="bad"}': "50x22",
+            'galion_wal_archive_last_failure_timestamp_seconds{instance="ok"}': "0x22",
+            'galion_wal_archive_last_success_timestamp_seconds{instance="ok"}': "50x22",
+        },
+        silent="5m",
+        firing="8m",
+        labels={"instance": "bad"},
+    ),
+    "WalArchivingStale": dict(
+        series={
+            'galion_wal_archive_last_success_timestamp_seconds{instance="bad"}': "0x40",
+            'galion_wal_archive_last_success_timestamp_seconds{instance="ok"}': "0+60x40",
+        },
+        silent="10m",
+        firing="25m",
+        labels={"instance": "bad"},
+    ),
+    "WalDropped": dict(
+        series={
+            'galion_wal_archive_dropped_total{instance="bad"}': "0 0 1x10",
+            'galion_wal_archive_dropped_total{instance="ok"}': "0x12",
+        },
+        silent="1m",
+        firing="4m",
+        labels={"instance": "bad"},
+    ),
+    "RestoreDrillFailed": dict(
+        series={
+            'galion_restore_drill_success{instance="bad",repo="repo1"}': "1 1 0x10",
+            'galion_restore_drill_success{instance="ok",repo="repo1"}': "1x12",
+        },
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad", "repo": "repo1"},
+    ),
+    "RestoreDrillMissing": dict(
+        interval="1h",
+        slow=True,
+        series={
+            'galion_restore_drill_last_run_timestamp_seconds{instance="bad",repo="repo1"}': "0x240",
+            'galion_restore_drill_last_run_timestamp_seconds{instance="ok",repo="repo1"}': (
+                "0+3600x240"
+            ),
+        },
+        silent="7d",
+        firing="9d",
+        labels={"instance": "bad", "repo": "repo1"},
+    ),
+}
+
+
+def _labels(alert: str, labels: dict) -> str:
+    severity = re.search(
+        rf"- alert: {alert}\n(?:.*\n)*?\s+labels: {{severity: (P\d)}}", rules_text()
+    ).group(1)
+    every = {"alertname": alert, "alertstate": "firing", "severity": severity, **labels}
+    return "ALERTS{" + ",".join(f'{k}="{v}"' for k, v in sorted(every.items())) + "}"
+
+
+def promtool_tests(slow: bool = False) -> dict:
+    """promtool's test file: the cases spanning days (`slow`) in their own file, evaluated
+    every 10 minutes instead of every minute (promtool evaluates every rule each time)."""
+    tests = []
+    for alert, case in CASES.items():
+        if case.get("slow", False) != slow:
+            continue
+        firing = f'ALERTS{{alertname="{alert}",alertstate="firing"}}'
+        tests.append(
+            {
+                "name": alert,
+                "interval": case.get("interval", "1m"),
+                "input_series": [{"series": s, "values": v} for s, v in case["series"].items()],
+                "promql_expr_test": [
+                    {"expr": firing, "eval_time": case["silent"], "exp_samples": []},
+                    {
+                        "expr": firing,
+                        "eval_time": case["firing"],
+                        "exp_samples": [{"labels": _labels(alert, case["labels"]), "value": 1}],
+                    },
+                ],
+            }
+        )
+    if slow:
+        return {"rule_files": ["galion.yml"], "evaluation_interval": "10m", "tests": tests}
+    # The recording rules a person reads: one case each for the backup age and CPU.
+    tests.append(
+        {
+            "name": "recording rules",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": BACKUP + '{instance="db",repo="repo1",type="full"}',
+                    "values": "0x130",
+                },
+                {
+                    "series": 'node_cpu_seconds_total{cpu="0",mode="idle",instance="a"}',
+                    "values": "0+15x20",
+                },
+            ],
+            "promql_expr_test": [
+                {
+                    "expr": "repo:backup_age:hours",
+                    "eval_time": "2h",
+                    "exp_samples": [
+                        {"labels": 'repo:backup_age:hours{instance="db",repo="repo1"}', "value": 2}
+                    ],
+                },
+                {
+                    "expr": "instance:cpu_busy:percent",
+                    "eval_time": "10m",
+                    "exp_samples": [
+                        {"labels": 'instance:cpu_busy:percent{instance="a"}', "value": 75}
+                    ],
+                },
+            ],
+        }
+    )
+    return {
+        "rule_files": ["galion.yml"],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
+
+
+def test_every_alert_has_a_firing_and_a_silent_case():
+    assert alert_names() == set(CASES)
+
+
+def test_the_rules_pass_promtool_check(tmp_path):
+    (tmp_path / "galion.yml").write_text(rules_text())
+    proc = tool("promtool", "check", "rules", "galion.yml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("slow", [False, True], ids=["minutes", "days"])
+def test_the_rules_pass_their_promtool_tests(tmp_path, slow):
+    (tmp_path / "galion.yml").write_text(rules_text())
+    (tmp_path / "galion.test.yml").write_text(json.dumps(promtool_tests(slow), indent=1))
+    proc = tool("promtool", "test", "rules", "galion.test.yml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_rule_that_cannot_fire_fails_its_promtool_test(tmp_path):
+    """The tests can fail: PostgresDown with an impossible threshold fails its case."""
+    (tmp_path / "galion.yml").write_text(rules_text().replace("pg_up == 0", "pg_up == 2"))
+    (tmp_path / "galion.test.yml").write_text(json.dumps(promtool_tests(), indent=1))
+    proc = tool("promtool", "test", "rules", "galion.test.yml", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "PostgresDown" in proc.stdout + proc.stderr
+
+
+# --- scrape targets, Prometheus' and Alertmanager's configs -----------------------------
+
+
+class Inventory:
+    def __init__(self, **groups):
+        self.groups = groups
+
+    def get_group(self, name, default=None):
+        return self.groups.get(name, default)
+
+    def __iter__(self):
+        seen = {}
+        for hosts in self.groups.values():
+            for h in hosts:
+                seen.setdefault(h.name, h)
+        return iter(seen.values())
+
+
+DATA = {
+    "node_exporter_port": 9100,
+    "postgres_exporter_port": 9187,
+    "redis_exporter_port": 9121,
+    "nginx_exporter_port": 9113,
+    "docker_metrics_address": "127.0.0.1:9323",
+    "monitoring_prometheus_port": 9090,
+    "monitoring_alertmanager_port": 9093,
+    "nginx_vhosts": [{"name": "galion.app"}, {"name": "api.galion.app"}],
+}
+
+
+def host(name, **data):
+    return SimpleNamespace(name=name, data={**DATA, **data})
+
+
+def targets(jobs) -> dict[str, list[str]]:
+    return {
+        j["job_name"]: sorted(t for c in j["static_configs"] for t in c["targets"]) for j in jobs
+    }
+
+
+def test_single_box_scrapes_everything_over_loopback():
+    box = host("titanaxe", ssh_hostname="54.37.161.67")
+    inv = Inventory(app=[box], db=[box], edge=[box], backups=[box], monitoring=[box])
+    jobs = monitoring.scrape_jobs(inv, box, "/health", "127.0.0.1:9115")
+    assert targets(jobs) == {
+        "node": ["127.0.0.1:9100"],
+        "postgres": ["127.0.0.1:9187"],
+        "redis": ["127.0.0.1:9121"],
+        "nginx": ["127.0.0.1:9113"],
+        "docker": ["127.0.0.1:9323"],
+        "prometheus": ["127.0.0.1:9090"],
+        "probe": ["https://api.galion.app/health", "https://galion.app/health"],
+    }
+    # A person reads host names, not addresses.
+    assert {c["labels"]["instance"] for j in jobs[:5] for c in j["static_configs"]} == {"titanaxe"}
+
+
+def test_fleet_scrapes_each_host_on_its_private_address():
+    edge = host("edge1", ssh_hostname="203.0.113.1", private_address="10.0.0.1")
+    app1 = host("app1", ssh_hostname="203.0.113.2", private_address="10.0.0.2")
+    db1 = host("db1", ssh_hostname="203.0.113.4", private_address="10.0.0.4")
+    mon = host("mon1", ssh_hostname="203.0.113.6", private_address="10.0.0.6")
+    inv = Inventory(edge=[edge], app=[app1], db=[db1], backups=[db1], monitoring=[mon])
+    got = targets(monitoring.scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
+    # The monitoring host's own exporters answer only itself: loopback.
+    assert got["node"] == ["10.0.0.1:9100", "10.0.0.2:9100", "10.0.0.4:9100", "127.0.0.1:9100"]
+    assert got["postgres"] == ["10.0.0.4:9187"]
+    assert got["nginx"] == ["10.0.0.1:9113"]
+    assert got["prometheus"] == ["127.0.0.1:9090"]
+
+
+def _config_data(**more):
+    return SimpleNamespace(
+        monitoring_scrape_interval="15s",
+        monitoring_blackbox_port=9115,
+        monitoring_probe_path="/health",
+        monitoring_group_wait="30s",
+        monitoring_group_interval="5m",
+        monitoring_repeat_interval={"P0": "1h", "P1": "4h", "P2": "24h"},
+        monitoring_alert_email="",
+        operator_email="ops@galion.app",
+        base_mail_relay_user="galion",
+        base_mail_relay=more.get("base_mail_relay", ""),
+        get=lambda key, default=None: more.get(key, default),
+    )
+
+
+def test_prometheus_config_passes_promtool(tmp_path):
+    box = host("titanaxe", ssh_hostname="54.37.161.67")
+    inv = Inventory(app=[box], db=[box], edge=[box], monitoring=[box])
+    config = monitoring.prometheus_config(_config_data(), inv, box)
+    (tmp_path / "rules").mkdir()
+    config["rule_files"] = [str(tmp_path / "rules" / "*.yml")]
+    (tmp_path / "rules" / "galion.yml").write_text(rules_text())
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config))
+    proc = tool("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _routes(tmp_path, config: dict, *labels: str) -> str:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(json.dumps(config))
+    check = tool("amtool", "check-config", str(path))
+    assert check.returncode == 0, check.stdout + check.stderr
+    proc = tool("amtool", "config", "routes", "test", f"--config.file={path}", *labels)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "severity, receiver, email, webhook",
+    [("P0", "page", True, True), ("P1", "page", True, True), ("P2", "ticket", True, False)],
+)
+def test_alerts_reach_receivers_by_severity(tmp_path, severity, receiver, email, webhook):
+    data = _config_data(base_mail_relay="smtp.example.com:587")
+    config = monitoring.alertmanager_config(data, "https://hooks.example.com/x", "pw")
+    assert _routes(tmp_path, config, f"severity={severity}", "alertname=X") == receiver
+    got = next(r for r in config["receivers"] if r["name"] == receiver)
+    assert ("email_configs" in got, "webhook_configs" in got) == (email, webhook)
+
+
+def test_without_a_mail_relay_every_severity_reaches_the_webhook(tmp_path):
+    config = monitoring.alertmanager_config(_config_data(), "https://hooks.example.com/x", None)
+    for severity in ("P0", "P1", "P2"):
+        receiver = _routes(tmp_path, config, f"severity={severity}")
+        got = next(r for r in config["receivers"] if r["name"] == receiver)
+        assert "webhook_configs" in got and "email_configs" not in got
+
+
+def test_the_grafana_dashboard_reads_only_proven_names():
+    """Every panel of the shipped dashboard reads a recording rule or a metric the alert
+    rules read (which the contract test proves exists on real hosts)."""
+    from tests.roles.test_monitoring import metric_names
+
+    path = Path(__file__).resolve().parents[2] / "files/monitoring/grafana-galion-overview.json"
+    dashboard = json.loads(path.read_text())
+    text = rules_text()
+    recorded = set(re.findall(r"- record: (\S+)", text))
+    read = set().union(*(metric_names(e) for e in re.findall(r"expr: (.+)", text)))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        assert metric_names(expr) <= recorded | read | {"ALERTS"}, expr
