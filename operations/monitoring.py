@@ -4,6 +4,7 @@ data (each proven by a promtool test in tests/promtool/), blackbox probes of eve
 public name, and alerts routed by severity to e-mail and a webhook."""
 
 import json
+import re
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
@@ -13,7 +14,7 @@ from pyinfra.operations.util import any_changed
 from galion import exporters, secrets, topology
 from galion.facts import AptCandidate
 from galion.ops import config_file, local_file, render
-from galion.preflight import Problem, int_between, matches
+from galion.preflight import EMAIL, Problem, int_between, matches
 from galion.role import Role
 
 RULES_DIR = "/etc/prometheus/rules"
@@ -78,7 +79,7 @@ KNOBS = {
     },
 }
 SEVERITIES = ("P0", "P1", "P2")
-DURATION = r"^\d+[smhd]$"
+DURATION = re.compile(r"^\d+[smhd]$")
 
 
 def required_secrets(data) -> list[str]:
@@ -125,7 +126,7 @@ ROLE = Role(
         ("monitoring_retention_time", matches(DURATION), "is not a duration", 'e.g. "30d"'),
         (
             "monitoring_retention_size",
-            matches(r"^\d+(MB|GB|TB)$"),
+            matches(re.compile(r"^\d+(MB|GB|TB)$")),
             "is not a size",
             'e.g. "4GB"',
         ),
@@ -150,7 +151,7 @@ ROLE = Role(
         ),
         (
             "monitoring_alert_email",
-            lambda v: v == "" or matches(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")(v),
+            lambda v: v == "" or matches(EMAIL)(v),
             "is not an e-mail address",
             'a mailbox, or "" for operator_email',
         ),
@@ -162,7 +163,7 @@ ROLE = Role(
         ),
         (
             "monitoring_probe_path",
-            matches(r"^/[A-Za-z0-9._~/-]*$"),
+            matches(re.compile(r"^/[A-Za-z0-9._~/-]*$")),
             "is not a URL path",
             'e.g. "/health"',
         ),

@@ -591,3 +591,20 @@ def test_the_grafana_dashboard_reads_only_proven_names():
     assert len(exprs) >= 10
     for expr in exprs:
         assert metric_names(expr) <= recorded | read | {"ALERTS"}, expr
+
+
+def test_every_default_passes_its_check_and_a_typo_does_not():
+    for key, check, *_ in monitoring.ROLE.checks:
+        assert check(monitoring.KNOBS[key]), key
+    bad = {
+        "monitoring_retention_time": "30 days",
+        "monitoring_retention_size": "4G",
+        "monitoring_scrape_interval": "15",
+        "monitoring_repeat_interval": {"P0": "1h", "P1": "4h"},
+        "monitoring_alert_email": "ops@",
+        "monitoring_thresholds": {**THRESHOLDS, "cpu_percent": "80"},
+        "monitoring_probe_path": "health",
+    }
+    for key, check, *_ in monitoring.ROLE.checks:
+        if key in bad:
+            assert not check(bad[key]), key
