@@ -24,6 +24,14 @@ def default_file(args: list[str], environment: dict[str, str] | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+def restart_command(unit: str) -> str:
+    """Debian starts an exporter at install with its empty default settings; some exit at
+    once (no DSN) until systemd stops trying ("start request repeated too quickly"):
+    forget those failures, then restart with ours."""
+    u = shlex.quote(unit)
+    return f"systemctl reset-failed {u} 2>/dev/null; systemctl restart {u}"
+
+
 def started_check(unit: str) -> str:
     """After a restart: the unit is still active a moment later (a bad flag makes an
     exporter exit at once), else its last log lines and a failed run."""
@@ -68,10 +76,9 @@ def exporter(
         content=default_file(args, environment),
     )
     changed = lambda: conf.did_change() or bool(restart_if and restart_if())  # noqa: E731
-    systemd.service(
+    server.shell(
         name=f"Restart the {title} (its settings changed)",
-        service=package,
-        restarted=True,
+        commands=[restart_command(package)],
         _if=changed,
     )
     server.shell(name=f"The {title} came back up", commands=[started_check(package)], _if=changed)

@@ -411,10 +411,9 @@ def _prometheus():
     )
     systemd.daemon_reload(name="systemd reads Prometheus' memory cap", _if=limits.did_change)
     restart = any_changed(limits, args)
-    systemd.service(
+    server.shell(
         name="Restart Prometheus (its flags or limits changed)",
-        service="prometheus",
-        restarted=True,
+        commands=[exporters.restart_command("prometheus")],
         _if=restart,
     )
     systemd.service(
@@ -458,10 +457,9 @@ def _alertmanager():
             ]
         ),
     )
-    systemd.service(
+    server.shell(
         name="Restart Alertmanager (its flags changed)",
-        service="prometheus-alertmanager",
-        restarted=True,
+        commands=[exporters.restart_command("prometheus-alertmanager")],
         _if=args.did_change,
     )
     systemd.service(
