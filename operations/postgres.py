@@ -10,6 +10,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import exporters, postgresql, scram, secrets, topology
 from galion.facts import (
+    AptCandidate,
     ConfigSettings,
     MemoryTotalMb,
     PostgresClusters,
@@ -633,6 +634,78 @@ def _exporter():
     )
 
 
+PGBOUNCER_EXPORTER = "prometheus-pgbouncer-exporter"
+
+
+def _pgbouncer_exporter():
+    """PgBouncer's exporter, logged in as the stats user: a Python program on Debian 12
+    (a config file, the password in its unit's environment), a Go one on Debian 13 (the
+    package's /etc/default file) — see galion/exporters.py."""
+    data = host.data
+    listen = topology.exporter_bind_address(inventory, host)
+    password = secrets.get("PGBOUNCER_STATS_PASSWORD")
+    candidate = host.get_fact(AptCandidate, package=PGBOUNCER_EXPORTER)
+    if exporters.pgbouncer_exporter_flavour(candidate) == "go":
+        dsn = (
+            f"postgres://{data.pgbouncer_stats_user}:{urllib.parse.quote(password, safe='')}"
+            f"@127.0.0.1:{data.pgbouncer_port}/pgbouncer?sslmode=disable"
+        )
+        exporters.exporter(
+            "PgBouncer exporter",
+            PGBOUNCER_EXPORTER,
+            [f"--web.listen-address={listen}:{data.pgbouncer_exporter_port}"],
+            environment={"PGBOUNCER_EXPORTER_CONNECTION_STRING": dsn},
+            secret=True,
+        )
+        return
+    apt.packages(
+        name="Install the PgBouncer exporter",
+        packages=[PGBOUNCER_EXPORTER],
+        no_recommends=True,
+        update=True,
+        cache_time=3600,
+    )
+    conf = config_file(
+        name="PgBouncer exporter: listen address, PgBouncer's port and stats user",
+        dest=f"/etc/{PGBOUNCER_EXPORTER}.conf",
+        content=render(
+            "postgres/etc/prometheus-pgbouncer-exporter.conf.j2",
+            listen=listen,
+            port=data.pgbouncer_exporter_port,
+            pgbouncer_port=data.pgbouncer_port,
+            stats_user=data.pgbouncer_stats_user,
+        ),
+    )
+    dropin = config_file(
+        name="PgBouncer exporter: the stats user's password (secret)",
+        dest=f"/etc/systemd/system/{PGBOUNCER_EXPORTER}.service.d/galion.conf",
+        mode="600",
+        secret=True,
+        content="# Managed by galion-infra (operations/postgres.py).\n[Service]\n"
+        f"Environment=PGPASSWORD={password}\n",
+    )
+    systemd.daemon_reload(
+        name="systemd reads the PgBouncer exporter's password", _if=dropin.did_change
+    )
+    changed = any_changed(conf, dropin)
+    server.shell(
+        name="Restart the PgBouncer exporter (its settings changed)",
+        commands=[exporters.restart_command(PGBOUNCER_EXPORTER)],
+        _if=changed,
+    )
+    server.shell(
+        name="The PgBouncer exporter came back up",
+        commands=[exporters.started_check(PGBOUNCER_EXPORTER)],
+        _if=changed,
+    )
+    systemd.service(
+        name="The PgBouncer exporter runs at boot",
+        service=PGBOUNCER_EXPORTER,
+        running=True,
+        enabled=True,
+    )
+
+
 @deploy("PostgreSQL and PgBouncer")
 def postgres():
     major = postgresql.version(host.data, host.get_fact(OsRelease))
@@ -646,3 +719,4 @@ def postgres():
     _pgbouncer_auth_function()
     _pgbouncer()
     _exporter()
+    _pgbouncer_exporter()

@@ -91,7 +91,7 @@ def test_every_generated_target_is_up(node):
     assert not down, down
     jobs = {t["labels"]["job"] for t in targets}
     wanted = {"node", "prometheus"}
-    wanted |= {"postgres", "redis"} if "db" in node.groups else set()
+    wanted |= {"postgres", "pgbouncer", "redis"} if "db" in node.groups else set()
     wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
     wanted |= {"docker"} if "app" in node.groups else set()
     assert jobs == wanted
@@ -166,15 +166,30 @@ def test_configs_pass_the_tools_on_the_host(node):
 def test_alertmanager_config_is_readable_by_its_service_only(node):
     conf = node.host.file("/etc/prometheus/alertmanager.yml")
     assert (conf.user, conf.group, conf.mode) == ("root", "prometheus", 0o640)
-    for name in ("prometheus-postgres-exporter", "prometheus-redis-exporter"):
-        if node.host.file(f"/etc/default/{name}").exists:
-            assert node.host.file(f"/etc/default/{name}").mode == 0o600
+    # Files holding the exporters' passwords: root only.
+    if "db" not in node.groups:
+        return
+    secret_files = [
+        "/etc/default/prometheus-postgres-exporter",
+        "/etc/default/prometheus-redis-exporter",
+    ]
+    pgbouncer = node.host.file("/etc/default/prometheus-pgbouncer-exporter")
+    if "galion-infra" in pgbouncer.content_string:  # Debian 13's exporter: ours
+        secret_files.append(pgbouncer.path)
+    else:  # Debian 12's: its password in a unit drop-in
+        secret_files.append(
+            "/etc/systemd/system/prometheus-pgbouncer-exporter.service.d/galion.conf"
+        )
+    for path in secret_files:
+        f = node.host.file(path)
+        assert (f.exists, f.user, f.mode) == (True, "root", 0o600), path
 
 
 MONITORING_PORTS = {
     "node_exporter_port": "node exporter",
     "postgres_exporter_port": "postgres exporter",
     "redis_exporter_port": "redis exporter",
+    "pgbouncer_exporter_port": "PgBouncer exporter",
     "nginx_exporter_port": "nginx exporter",
     "monitoring_prometheus_port": "Prometheus",
     "monitoring_alertmanager_port": "Alertmanager",
