@@ -47,12 +47,23 @@ def query(node, promql: str) -> list[dict]:
     return api(node, "query", query=promql)["result"]
 
 
+def wanted_jobs(node) -> set[str]:
+    wanted = {"node", "prometheus"}
+    wanted |= {"postgres", "pgbouncer", "redis"} if "db" in node.groups else set()
+    wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
+    wanted |= {"docker"} if "app" in node.groups else set()
+    return wanted
+
+
 def scraped_targets(node, timeout: float = 60) -> list[dict]:
-    """Active targets once each has been scraped at least once."""
+    """Active targets once each has been scraped at least once (a reload, which the
+    converge only signals, may still be applying a new target list)."""
     deadline = time.monotonic() + timeout
     while True:
         targets = api(node, "targets")["activeTargets"]
-        if all(t["health"] != "unknown" for t in targets) or time.monotonic() > deadline:
+        jobs = {t["labels"]["job"] for t in targets}
+        scraped = all(t["health"] != "unknown" for t in targets)
+        if (scraped and jobs == wanted_jobs(node)) or time.monotonic() > deadline:
             return targets
         time.sleep(2)
 
@@ -89,12 +100,7 @@ def test_every_generated_target_is_up(node):
         (t["labels"]["job"], t["scrapeUrl"], t["lastError"]) for t in targets if t["health"] != "up"
     }
     assert not down, down
-    jobs = {t["labels"]["job"] for t in targets}
-    wanted = {"node", "prometheus"}
-    wanted |= {"postgres", "pgbouncer", "redis"} if "db" in node.groups else set()
-    wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
-    wanted |= {"docker"} if "app" in node.groups else set()
-    assert jobs == wanted
+    assert {t["labels"]["job"] for t in targets} == wanted_jobs(node)
     # A person reads host names: every host target is labelled with its inventory name.
     hosts = {t["labels"]["instance"] for t in targets if t["labels"]["job"] != "probe"}
     assert hosts == {node.name}
