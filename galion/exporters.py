@@ -14,6 +14,10 @@ from pyinfra.operations import apt, server, systemd
 
 from .ops import config_file
 
+# node_exporter's textfile directory (Debian's default): backups, containers and nginx's
+# request metrics are written here.
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+
 # PgBouncer's exporter is a different program per distro: Debian 12 packages a Python
 # one (version 1.7, configured by a file, password from libpq's environment), Debian 13
 # prometheus-community's Go one (version 1:0.10, the epoch marks the switch). Their

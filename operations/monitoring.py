@@ -62,7 +62,10 @@ KNOBS = {
         "disk_free_critical_percent": 5,  # P0: a file system has less free than this
         "disk_free_warning_percent": 15,  # P1
         "disk_full_within_hours": 24,  # P1: free space trend reaches 0 within this
-        "probe_latency_seconds": 1,  # P1: a public name answers slower (the plan's p99)
+        "probe_latency_seconds": 1,  # P1: the health probe of a public name is slower
+        "error_percent": 1,  # P1: 5xx answers of a public name over 5 minutes (the plan)
+        "latency_p99_seconds": 1,  # P1: 99th percentile of a public name's requests
+        "min_requests_per_second": 0.2,  # error rate and latency need this much traffic
         "db_connections_percent": 80,  # P1: of max_connections
         "slow_query_seconds": 300,  # P2: a transaction open longer than this
         "redis_memory_percent": 90,  # P1: of maxmemory

@@ -8,10 +8,6 @@ from pyinfra.operations import files
 from galion import exporters, topology
 from galion.role import Role
 
-# Debian's node_exporter reads *.prom files here (its package default); the backups and
-# container metrics are written here.
-TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
-
 KNOBS = {
     # Collectors turned off: none of them is read by the alert rules or dashboards, and
     # each costs series (the plan's Prometheus has 512 MB).
@@ -39,13 +35,15 @@ ROLE = Role(
 def node_exporter():
     data = host.data
     listen = topology.exporter_bind_address(inventory, host)
-    files.directory(name="Textfile metrics directory", path=TEXTFILE_DIR, mode="755", present=True)
+    files.directory(
+        name="Textfile metrics directory", path=exporters.TEXTFILE_DIR, mode="755", present=True
+    )
     exporters.exporter(
         "node exporter",
         "prometheus-node-exporter",
         [
             f"--web.listen-address={listen}:{data.node_exporter_port}",
-            f"--collector.textfile.directory={TEXTFILE_DIR}",
+            f"--collector.textfile.directory={exporters.TEXTFILE_DIR}",
             *(f"--no-collector.{c}" for c in data.node_exporter_disabled_collectors),
         ],
     )

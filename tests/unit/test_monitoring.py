@@ -21,6 +21,8 @@ from operations import monitoring
 BIN = Path(sys.executable).parent
 THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"]
 BACKUP = "galion_backup_last_success_timestamp_seconds"
+RESPONSES = "galion_nginx_responses_total"
+DURATION = "galion_nginx_request_duration_seconds"
 
 
 def tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -154,6 +156,38 @@ CASES = {
         silent="30m",
         firing="70m",
         labels={"job": "probe", "instance": "https://bad/health"},
+    ),
+    "ErrorRateHigh": dict(
+        series={
+            RESPONSES
+            + '{instance="edge",vhost="bad",code_class="5xx"}': "0+30x20",  # 0.5/s of 20.5
+            RESPONSES + '{instance="edge",vhost="bad",code_class="2xx"}': "0+1200x20",
+            RESPONSES + '{instance="edge",vhost="ok",code_class="5xx"}': "0+1x20",  # 0.08 %
+            RESPONSES + '{instance="edge",vhost="ok",code_class="2xx"}': "0+1200x20",
+            # Too little traffic to judge: 6 requests a minute, all failing.
+            RESPONSES + '{instance="edge",vhost="quiet",code_class="5xx"}': "0+6x20",
+        },
+        silent="3m",
+        firing="10m",
+        labels={"instance": "edge", "vhost": "bad"},
+    ),
+    "LatencyHigh": dict(
+        # Half of bad's requests take 1-2.5 s; all of ok's under 0.5 s.
+        series={
+            DURATION + '_bucket{instance="edge",vhost="bad",le="0.5"}': "0+600x30",
+            DURATION + '_bucket{instance="edge",vhost="bad",le="1"}': "0+600x30",
+            DURATION + '_bucket{instance="edge",vhost="bad",le="2.5"}': "0+1200x30",
+            DURATION + '_bucket{instance="edge",vhost="bad",le="+Inf"}': "0+1200x30",
+            DURATION + '_count{instance="edge",vhost="bad"}': "0+1200x30",
+            DURATION + '_bucket{instance="edge",vhost="ok",le="0.5"}': "0+1200x30",
+            DURATION + '_bucket{instance="edge",vhost="ok",le="1"}': "0+1200x30",
+            DURATION + '_bucket{instance="edge",vhost="ok",le="2.5"}': "0+1200x30",
+            DURATION + '_bucket{instance="edge",vhost="ok",le="+Inf"}': "0+1200x30",
+            DURATION + '_count{instance="edge",vhost="ok"}': "0+1200x30",
+        },
+        silent="5m",
+        firing="15m",
+        labels={"instance": "edge", "vhost": "bad"},
     ),
     "EdgeConnectionsHigh": dict(
         series={
