@@ -18,20 +18,6 @@ from .ops import config_file
 # request metrics are written here.
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
-# PgBouncer's exporter is a different program per distro: Debian 12 packages a Python
-# one (version 1.7, configured by a file, password from libpq's environment), Debian 13
-# prometheus-community's Go one (version 1:0.10, the epoch marks the switch). Their
-# metric names differ; the alert rules read the one the distro has.
-PGBOUNCER_WAITING_METRIC = {
-    "python": "pgbouncer_waiting_clients",
-    "go": "pgbouncer_pools_client_waiting_connections",
-}
-
-
-def pgbouncer_exporter_flavour(candidate: str | None) -> str:
-    """ "go" or "python", from the version apt would install ("1:0.10.2-2", "1.7-2.1")."""
-    return "go" if candidate and ":" in candidate.split("-")[0] else "python"
-
 
 def default_file(args: list[str], environment: dict[str, str] | None = None) -> str:
     """The /etc/default file: environment lines, then ARGS (systemd's quoting)."""

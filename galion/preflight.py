@@ -206,12 +206,6 @@ SHARED_CHECKS: list[Check] = [
         "use 9187",
     ),
     (
-        "pgbouncer_exporter_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 9127",
-    ),
-    (
         "redis_exporter_port",
         int_between(1024, 65535),
         "is not an unprivileged TCP port",

@@ -51,8 +51,6 @@ node_exporter_port = 9100
 postgres_exporter_port = 9187
 # redis_exporter on the Redis host (logs in as redis_admin_user).
 redis_exporter_port = 9121
-# PgBouncer's exporter on database hosts (logs in as pgbouncer_stats_user).
-pgbouncer_exporter_port = 9127
 # nginx-prometheus-exporter on edge hosts (reads stub_status on loopback).
 nginx_exporter_port = 9113
 

@@ -174,15 +174,9 @@ ROLE = Role(
 )
 
 
-def render_rules(thresholds: dict, pgbouncer_exporter_candidate: str | None) -> str:
-    """The alert and recording rules. PgBouncer's metric names come from the exporter the
-    distro has (galion/exporters.py); the database hosts run the monitoring host's."""
-    flavour = exporters.pgbouncer_exporter_flavour(pgbouncer_exporter_candidate)
-    return render(
-        "monitoring/etc/prometheus/rules/galion.yml.j2",
-        t=thresholds,
-        pgbouncer_waiting=exporters.PGBOUNCER_WAITING_METRIC[flavour],
-    )
+def render_rules(thresholds: dict) -> str:
+    """The alert and recording rules, thresholds from data."""
+    return render("monitoring/etc/prometheus/rules/galion.yml.j2", t=thresholds)
 
 
 def listen_address() -> str:
@@ -213,7 +207,6 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     jobs = [
         job("node", None, "node_exporter_port"),
         job("postgres", "db", "postgres_exporter_port"),
-        job("pgbouncer", "db", "pgbouncer_exporter_port"),
         job("redis", "db", "redis_exporter_port"),
         job("nginx", "edge", "nginx_exporter_port"),
     ]
@@ -393,10 +386,7 @@ def _prometheus():
     rules = config_file(
         name="Alert and recording rules (promtool check rules)",
         dest=f"{RULES_DIR}/galion.yml",
-        content=render_rules(
-            data.monitoring_thresholds,
-            host.get_fact(AptCandidate, package="prometheus-pgbouncer-exporter"),
-        ),
+        content=render_rules(data.monitoring_thresholds),
         validate="promtool check rules {staged}",
     )
     conf = config_file(

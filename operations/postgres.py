@@ -1,6 +1,7 @@
 """PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
 
 import urllib.parse
+from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
@@ -10,7 +11,6 @@ from pyinfra.operations.util import any_changed
 
 from galion import exporters, postgresql, scram, secrets, topology
 from galion.facts import (
-    AptCandidate,
     ConfigSettings,
     MemoryTotalMb,
     PostgresClusters,
@@ -23,6 +23,8 @@ from galion.ops import config_file, postgres_sql, render, sysctl_values
 from galion.postgresql import CLUSTER
 from galion.preflight import Problem, in_group, int_between, needs_group
 from galion.role import Role
+
+FILES = Path(__file__).resolve().parent.parent / "files" / "postgres"
 
 KNOBS = {
     # --- PostgreSQL ---
@@ -634,73 +636,54 @@ def _exporter():
     )
 
 
-PGBOUNCER_EXPORTER = "prometheus-pgbouncer-exporter"
-
-
-def _pgbouncer_exporter():
-    """PgBouncer's exporter, logged in as the stats user: a Python program on Debian 12
-    (a config file, the password in its unit's environment), a Go one on Debian 13 (the
-    package's /etc/default file) — see galion/exporters.py."""
+def _pgbouncer_metrics():
+    """PgBouncer's pools (clients active and waiting, servers, longest wait) as textfile
+    metrics, from `SHOW POOLS` as the stats user every 15 s. Not Debian's exporter:
+    Debian 12's crashes on its own PgBouncer 1.18 (it asks for the renamed
+    total_requests), and Debian 13's is another program with other metric names."""
     data = host.data
-    listen = topology.exporter_bind_address(inventory, host)
-    password = secrets.get("PGBOUNCER_STATS_PASSWORD")
-    candidate = host.get_fact(AptCandidate, package=PGBOUNCER_EXPORTER)
-    if exporters.pgbouncer_exporter_flavour(candidate) == "go":
-        dsn = (
-            f"postgres://{data.pgbouncer_stats_user}:{urllib.parse.quote(password, safe='')}"
-            f"@127.0.0.1:{data.pgbouncer_port}/pgbouncer?sslmode=disable"
-        )
-        exporters.exporter(
-            "PgBouncer exporter",
-            PGBOUNCER_EXPORTER,
-            [f"--web.listen-address={listen}:{data.pgbouncer_exporter_port}"],
-            environment={"PGBOUNCER_EXPORTER_CONNECTION_STRING": dsn},
-            secret=True,
-        )
-        return
-    apt.packages(
-        name="Install the PgBouncer exporter",
-        packages=[PGBOUNCER_EXPORTER],
-        no_recommends=True,
-        update=True,
-        cache_time=3600,
+    script = config_file(
+        name="Script galion-pgbouncer-metrics",
+        dest="/usr/local/sbin/galion-pgbouncer-metrics",
+        mode="755",
+        content=(FILES / "galion-pgbouncer-metrics").read_text(),
+        validate="bash -n {staged}",
     )
-    conf = config_file(
-        name="PgBouncer exporter: listen address, PgBouncer's port and stats user",
-        dest=f"/etc/{PGBOUNCER_EXPORTER}.conf",
-        content=render(
-            "postgres/etc/prometheus-pgbouncer-exporter.conf.j2",
-            listen=listen,
-            port=data.pgbouncer_exporter_port,
-            pgbouncer_port=data.pgbouncer_port,
-            stats_user=data.pgbouncer_stats_user,
-        ),
-    )
-    dropin = config_file(
-        name="PgBouncer exporter: the stats user's password (secret)",
-        dest=f"/etc/systemd/system/{PGBOUNCER_EXPORTER}.service.d/galion.conf",
+    env = config_file(
+        name="PgBouncer metrics: the stats user's password (secret)",
+        dest="/etc/galion/pgbouncer-metrics.env",
         mode="600",
         secret=True,
-        content="# Managed by galion-infra (operations/postgres.py).\n[Service]\n"
-        f"Environment=PGPASSWORD={password}\n",
+        content="# Managed by galion-infra (operations/postgres.py).\n"
+        f"PGPASSWORD={secrets.get('PGBOUNCER_STATS_PASSWORD')}\n",
     )
-    systemd.daemon_reload(
-        name="systemd reads the PgBouncer exporter's password", _if=dropin.did_change
-    )
-    changed = any_changed(conf, dropin)
-    server.shell(
-        name="Restart the PgBouncer exporter (its settings changed)",
-        commands=[exporters.restart_command(PGBOUNCER_EXPORTER)],
-        _if=changed,
-    )
-    server.shell(
-        name="The PgBouncer exporter came back up",
-        commands=[exporters.started_check(PGBOUNCER_EXPORTER)],
-        _if=changed,
+    units = [
+        config_file(
+            name="Unit galion-pgbouncer-metrics.service",
+            dest="/etc/systemd/system/galion-pgbouncer-metrics.service",
+            content=render(
+                "postgres/etc/systemd/system/galion-pgbouncer-metrics.service.j2",
+                textfile_dir=exporters.TEXTFILE_DIR,
+                port=data.pgbouncer_port,
+                stats_user=data.pgbouncer_stats_user,
+            ),
+        ),
+        config_file(
+            name="Unit galion-pgbouncer-metrics.timer",
+            dest="/etc/systemd/system/galion-pgbouncer-metrics.timer",
+            content=(FILES / "galion-pgbouncer-metrics.timer").read_text(),
+        ),
+    ]
+    systemd.daemon_reload(name="systemd reads the PgBouncer metrics units", _if=any_changed(*units))
+    systemd.service(
+        name="PgBouncer metrics timer restarted (its units changed)",
+        service="galion-pgbouncer-metrics.timer",
+        restarted=True,
+        _if=any_changed(script, env, *units),
     )
     systemd.service(
-        name="The PgBouncer exporter runs at boot",
-        service=PGBOUNCER_EXPORTER,
+        name="PgBouncer metrics timer enabled and waiting",
+        service="galion-pgbouncer-metrics.timer",
         running=True,
         enabled=True,
     )
@@ -719,4 +702,4 @@ def postgres():
     _pgbouncer_auth_function()
     _pgbouncer()
     _exporter()
-    _pgbouncer_exporter()
+    _pgbouncer_metrics()

@@ -49,7 +49,7 @@ def query(node, promql: str) -> list[dict]:
 
 def wanted_jobs(node) -> set[str]:
     wanted = {"node", "prometheus"}
-    wanted |= {"postgres", "pgbouncer", "redis"} if "db" in node.groups else set()
+    wanted |= {"postgres", "redis"} if "db" in node.groups else set()
     wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
     wanted |= {"docker"} if "app" in node.groups else set()
     return wanted
@@ -178,14 +178,8 @@ def test_alertmanager_config_is_readable_by_its_service_only(node):
     secret_files = [
         "/etc/default/prometheus-postgres-exporter",
         "/etc/default/prometheus-redis-exporter",
+        "/etc/galion/pgbouncer-metrics.env",
     ]
-    pgbouncer = node.host.file("/etc/default/prometheus-pgbouncer-exporter")
-    if "galion-infra" in pgbouncer.content_string:  # Debian 13's exporter: ours
-        secret_files.append(pgbouncer.path)
-    else:  # Debian 12's: its password in a unit drop-in
-        secret_files.append(
-            "/etc/systemd/system/prometheus-pgbouncer-exporter.service.d/galion.conf"
-        )
     for path in secret_files:
         f = node.host.file(path)
         assert (f.exists, f.user, f.mode) == (True, "root", 0o600), path
@@ -195,7 +189,6 @@ MONITORING_PORTS = {
     "node_exporter_port": "node exporter",
     "postgres_exporter_port": "postgres exporter",
     "redis_exporter_port": "redis exporter",
-    "pgbouncer_exporter_port": "PgBouncer exporter",
     "nginx_exporter_port": "nginx exporter",
     "monitoring_prometheus_port": "Prometheus",
     "monitoring_alertmanager_port": "Alertmanager",

@@ -15,13 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from galion import exporters
 from operations import monitoring
 
 BIN = Path(sys.executable).parent
 THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"]
 BACKUP = "galion_backup_last_success_timestamp_seconds"
 RESPONSES = "galion_nginx_responses_total"
+WAITING = "galion_pgbouncer_clients_waiting"
 DURATION = "galion_nginx_request_duration_seconds"
 
 
@@ -31,12 +31,8 @@ def tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.Completed
     )
 
 
-# Debian 12's and 13's apt candidates of PgBouncer's exporter (two different programs).
-CANDIDATES = {"python": "1.7-2.1", "go": "1:0.10.2-2"}
-
-
-def rules_text(flavour: str = "python") -> str:
-    return monitoring.render_rules(THRESHOLDS, CANDIDATES[flavour])
+def rules_text() -> str:
+    return monitoring.render_rules(THRESHOLDS)
 
 
 def alert_names() -> set[str]:
@@ -235,12 +231,20 @@ CASES = {
         firing="3m",
         labels={"instance": "bad", "datname": "galion"},
     ),
-    "PgBouncerClientsWaiting": dict(
-        # WAITING: the flavour's metric name (Debian 12 and 13 differ), set per run.
+    "PgBouncerDown": dict(
         series={
-            'WAITING{instance="bad",database="galion"}': "0 3x10",
-            'WAITING{instance="bad",database="galion_studio"}': "0 1x10",
-            'WAITING{instance="ok",database="galion"}': "0x11",
+            'galion_pgbouncer_up{instance="bad"}': "1 0x10",
+            'galion_pgbouncer_up{instance="ok"}': "1x11",
+        },
+        silent="1m",
+        firing="3m",
+        labels={"instance": "bad"},
+    ),
+    "PgBouncerClientsWaiting": dict(
+        series={
+            WAITING + '{instance="bad",database="galion"}': "0 3x10",
+            WAITING + '{instance="bad",database="galion_studio"}': "0 1x10",
+            WAITING + '{instance="ok",database="galion"}': "0x11",
         },
         silent="2m",
         firing="4m",
@@ -405,7 +409,7 @@ def _labels(alert: str, labels: dict) -> str:
     return "ALERTS{" + ",".join(f'{k}="{v}"' for k, v in sorted(every.items())) + "}"
 
 
-def promtool_tests(slow: bool = False, flavour: str = "python") -> dict:
+def promtool_tests(slow: bool = False) -> dict:
     """promtool's test file: the cases spanning days (`slow`) in their own file, evaluated
     every 10 minutes instead of every minute (promtool evaluates every rule each time)."""
     tests = []
@@ -417,13 +421,7 @@ def promtool_tests(slow: bool = False, flavour: str = "python") -> dict:
             {
                 "name": alert,
                 "interval": case.get("interval", "1m"),
-                "input_series": [
-                    {
-                        "series": s.replace("WAITING", exporters.PGBOUNCER_WAITING_METRIC[flavour]),
-                        "values": v,
-                    }
-                    for s, v in case["series"].items()
-                ],
+                "input_series": [{"series": s, "values": v} for s, v in case["series"].items()],
                 "promql_expr_test": [
                     {"expr": firing, "eval_time": case["silent"], "exp_samples": []},
                     {
@@ -480,27 +478,16 @@ def test_every_alert_has_a_firing_and_a_silent_case():
     assert alert_names() == set(CASES)
 
 
-def test_the_pgbouncer_exporter_is_told_apart_by_its_version():
-    assert exporters.pgbouncer_exporter_flavour("1.7-2.1") == "python"
-    assert exporters.pgbouncer_exporter_flavour("1:0.10.2-2") == "go"
-    assert "pgbouncer_pools_client_waiting_connections" in rules_text("go")
-    assert "pgbouncer_waiting_clients" in rules_text("python")
-
-
 def test_the_rules_pass_promtool_check(tmp_path):
     (tmp_path / "galion.yml").write_text(rules_text())
     proc = tool("promtool", "check", "rules", "galion.yml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(
-    "slow, flavour",
-    [(False, "python"), (True, "python"), (False, "go")],
-    ids=["minutes", "days", "minutes-debian13"],
-)
-def test_the_rules_pass_their_promtool_tests(tmp_path, slow, flavour):
-    (tmp_path / "galion.yml").write_text(rules_text(flavour))
-    (tmp_path / "galion.test.yml").write_text(json.dumps(promtool_tests(slow, flavour), indent=1))
+@pytest.mark.parametrize("slow", [False, True], ids=["minutes", "days"])
+def test_the_rules_pass_their_promtool_tests(tmp_path, slow):
+    (tmp_path / "galion.yml").write_text(rules_text())
+    (tmp_path / "galion.test.yml").write_text(json.dumps(promtool_tests(slow), indent=1))
     proc = tool("promtool", "test", "rules", "galion.test.yml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -536,7 +523,6 @@ DATA = {
     "node_exporter_port": 9100,
     "postgres_exporter_port": 9187,
     "redis_exporter_port": 9121,
-    "pgbouncer_exporter_port": 9127,
     "nginx_exporter_port": 9113,
     "docker_metrics_address": "127.0.0.1:9323",
     "monitoring_prometheus_port": 9090,
@@ -562,7 +548,6 @@ def test_single_box_scrapes_everything_over_loopback():
     assert targets(jobs) == {
         "node": ["127.0.0.1:9100"],
         "postgres": ["127.0.0.1:9187"],
-        "pgbouncer": ["127.0.0.1:9127"],
         "redis": ["127.0.0.1:9121"],
         "nginx": ["127.0.0.1:9113"],
         "docker": ["127.0.0.1:9323"],
