@@ -9,8 +9,10 @@ loopback on the single box, the private address when a monitoring host scrapes t
 """
 
 import shlex
+from pathlib import Path
 
 from pyinfra.operations import apt, server, systemd
+from pyinfra.operations.util import any_changed
 
 from .ops import config_file
 
@@ -87,3 +89,45 @@ def exporter(
     )
     server.shell(name=f"The {title} came back up", commands=[started_check(package)], _if=changed)
     systemd.service(name=f"The {title} runs at boot", service=package, running=True, enabled=True)
+
+
+def textfile_collector(name: str, files: Path, service: str | None = None):
+    """
+    A script that writes metrics into TEXTFILE_DIR, run by a systemd timer: for what has
+    no Debian exporter (containers, nginx's access log, PgBouncer's pools).
+
+    + name: the script's and the units' name (galion-nginx-metrics)
+    + files: the role's files/ directory, holding NAME (the script, installed as
+      /usr/local/sbin/NAME after bash -n) and NAME.timer (and NAME.service)
+    + service: NAME.service's content when the role renders it (its arguments)
+    """
+    config_file(
+        name=f"Script {name}",
+        dest=f"/usr/local/sbin/{name}",
+        mode="755",
+        content=(files / name).read_text(),
+        validate="bash -n {staged}",
+    )
+    contents = {
+        "service": service if service is not None else (files / f"{name}.service").read_text(),
+        "timer": (files / f"{name}.timer").read_text(),
+    }
+    units = [
+        config_file(
+            name=f"Unit {name}.{kind}", dest=f"/etc/systemd/system/{name}.{kind}", content=c
+        )
+        for kind, c in contents.items()
+    ]
+    systemd.daemon_reload(name=f"systemd reads the {name} units", _if=any_changed(*units))
+    systemd.service(
+        name=f"{name}.timer restarted (its units changed)",
+        service=f"{name}.timer",
+        restarted=True,
+        _if=any_changed(*units),
+    )
+    systemd.service(
+        name=f"{name}.timer enabled and waiting",
+        service=f"{name}.timer",
+        running=True,
+        enabled=True,
+    )

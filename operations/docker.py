@@ -9,8 +9,8 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
 
+from galion import exporters
 from galion.facts import AptCandidate
 from galion.ops import config_file, render
 from galion.preflight import Problem, int_between, is_cidr_list
@@ -192,33 +192,4 @@ def docker():
 def _container_metrics():
     """Restarts, memory against the limit and health of the app containers, as textfile
     metrics for node_exporter (Debian ships no cAdvisor)."""
-    script = config_file(
-        name="Script galion-container-metrics",
-        dest="/usr/local/sbin/galion-container-metrics",
-        mode="755",
-        content=(FILES / "galion-container-metrics").read_text(),
-        validate="bash -n {staged}",
-    )
-    units = [
-        config_file(
-            name=f"Unit {unit}",
-            dest=f"/etc/systemd/system/{unit}",
-            content=(FILES / unit).read_text(),
-        )
-        for unit in ("galion-container-metrics.service", "galion-container-metrics.timer")
-    ]
-    systemd.daemon_reload(name="systemd reads the container metrics units", _if=any_changed(*units))
-    systemd.service(
-        name="Container metrics timer enabled and waiting",
-        service="galion-container-metrics.timer",
-        running=True,
-        enabled=True,
-        restarted=True,
-        _if=any_changed(script, *units),
-    )
-    systemd.service(
-        name="Container metrics timer runs at boot",
-        service="galion-container-metrics.timer",
-        running=True,
-        enabled=True,
-    )
+    exporters.textfile_collector("galion-container-metrics", FILES)

@@ -573,42 +573,15 @@ def _fail2ban():
 def _request_metrics(vhosts: list[dict]):
     """Responses by status class and request durations per public name, from the access
     log (stub_status has neither): the error-rate and latency alerts read them."""
-    script = config_file(
-        name="Script galion-nginx-metrics",
-        dest="/usr/local/sbin/galion-nginx-metrics",
-        mode="755",
-        content=(FILES / "galion-nginx-metrics").read_text(),
-        validate="bash -n {staged}",
-    )
     names = sorted({name for v in vhosts for name in [v["name"], *v.get("aliases", [])]})
-    units = [
-        config_file(
-            name="Unit galion-nginx-metrics.service",
-            dest="/etc/systemd/system/galion-nginx-metrics.service",
-            content=render(
-                "nginx_tls/etc/systemd/system/galion-nginx-metrics.service.j2",
-                textfile_dir=exporters.TEXTFILE_DIR,
-                names=names,
-            ),
+    exporters.textfile_collector(
+        "galion-nginx-metrics",
+        FILES,
+        service=render(
+            "nginx_tls/etc/systemd/system/galion-nginx-metrics.service.j2",
+            textfile_dir=exporters.TEXTFILE_DIR,
+            names=names,
         ),
-        config_file(
-            name="Unit galion-nginx-metrics.timer",
-            dest="/etc/systemd/system/galion-nginx-metrics.timer",
-            content=(FILES / "galion-nginx-metrics.timer").read_text(),
-        ),
-    ]
-    systemd.daemon_reload(name="systemd reads the request metrics units", _if=any_changed(*units))
-    systemd.service(
-        name="Request metrics timer restarted (its units changed)",
-        service="galion-nginx-metrics.timer",
-        restarted=True,
-        _if=any_changed(script, *units),
-    )
-    systemd.service(
-        name="Request metrics timer enabled and waiting",
-        service="galion-nginx-metrics.timer",
-        running=True,
-        enabled=True,
     )
 
 

@@ -642,14 +642,7 @@ def _pgbouncer_metrics():
     Debian 12's crashes on its own PgBouncer 1.18 (it asks for the renamed
     total_requests), and Debian 13's is another program with other metric names."""
     data = host.data
-    script = config_file(
-        name="Script galion-pgbouncer-metrics",
-        dest="/usr/local/sbin/galion-pgbouncer-metrics",
-        mode="755",
-        content=(FILES / "galion-pgbouncer-metrics").read_text(),
-        validate="bash -n {staged}",
-    )
-    env = config_file(
+    config_file(
         name="PgBouncer metrics: the stats user's password (secret)",
         dest="/etc/galion/pgbouncer-metrics.env",
         mode="600",
@@ -657,35 +650,15 @@ def _pgbouncer_metrics():
         content="# Managed by galion-infra (operations/postgres.py).\n"
         f"PGPASSWORD={secrets.get('PGBOUNCER_STATS_PASSWORD')}\n",
     )
-    units = [
-        config_file(
-            name="Unit galion-pgbouncer-metrics.service",
-            dest="/etc/systemd/system/galion-pgbouncer-metrics.service",
-            content=render(
-                "postgres/etc/systemd/system/galion-pgbouncer-metrics.service.j2",
-                textfile_dir=exporters.TEXTFILE_DIR,
-                port=data.pgbouncer_port,
-                stats_user=data.pgbouncer_stats_user,
-            ),
+    exporters.textfile_collector(
+        "galion-pgbouncer-metrics",
+        FILES,
+        service=render(
+            "postgres/etc/systemd/system/galion-pgbouncer-metrics.service.j2",
+            textfile_dir=exporters.TEXTFILE_DIR,
+            port=data.pgbouncer_port,
+            stats_user=data.pgbouncer_stats_user,
         ),
-        config_file(
-            name="Unit galion-pgbouncer-metrics.timer",
-            dest="/etc/systemd/system/galion-pgbouncer-metrics.timer",
-            content=(FILES / "galion-pgbouncer-metrics.timer").read_text(),
-        ),
-    ]
-    systemd.daemon_reload(name="systemd reads the PgBouncer metrics units", _if=any_changed(*units))
-    systemd.service(
-        name="PgBouncer metrics timer restarted (its units changed)",
-        service="galion-pgbouncer-metrics.timer",
-        restarted=True,
-        _if=any_changed(script, env, *units),
-    )
-    systemd.service(
-        name="PgBouncer metrics timer enabled and waiting",
-        service="galion-pgbouncer-metrics.timer",
-        running=True,
-        enabled=True,
     )
 
 
