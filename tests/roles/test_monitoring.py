@@ -207,4 +207,4 @@ def test_nothing_answers_from_another_machine(node, probe):
         if int(port) in ports:
             assert address in ("127.0.0.1", "[::1]"), (ports[int(port)], line)
     for port, what in ports.items():
-        assert probe.tcp(node.address, port) != "open", what
+        assert probe.tcp(node.address, port, timeout=1) != "open", what
