@@ -5,6 +5,7 @@ public name, and alerts routed by severity to e-mail and a webhook."""
 
 import json
 import re
+import urllib.parse
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
@@ -112,6 +113,17 @@ def _check_host(name: str, data, groups) -> list[Problem]:
                 "set ALERTMANAGER_WEBHOOK_URL and leave the webhook on, or set base_mail_relay",
             )
         ]
+    if data.get("monitoring_webhook_enabled") and secrets.problem(WEBHOOK_SECRET) is None:
+        url = urllib.parse.urlsplit(secrets.get(WEBHOOK_SECRET))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            return [
+                Problem(
+                    name,
+                    f"secret {WEBHOOK_SECRET}",
+                    "is not an http(s) URL",
+                    "paste the webhook URL your chat service gives (https://hooks...)",
+                )
+            ]
     return []
 
 

@@ -661,3 +661,26 @@ def test_every_default_passes_its_check_and_a_typo_does_not():
     for key, check, *_ in monitoring.ROLE.checks:
         if key in bad:
             assert not check(bad[key]), key
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", True),
+        ("http://10.77.0.1:9099/alerts-xxxxxxxx", True),
+        ("hooks.slack.com/services/T000/B000/XXXXXXXX", False),
+        ("Kga36U0G9bzGEeIHPflIxHcd60oxoeaj", False),
+    ],
+)
+def test_preflight_wants_the_webhook_secret_to_be_a_url(monkeypatch, url, ok):
+    from galion import secrets
+
+    monkeypatch.setenv("ALERTMANAGER_WEBHOOK_URL", url)
+    secrets.reset_cache()
+    try:
+        data = {"monitoring_webhook_enabled": True, "base_mail_relay": ""}
+        problems = monitoring._check_host("box", SimpleNamespace(get=data.get), {"monitoring"})
+    finally:
+        monkeypatch.undo()
+        secrets.reset_cache()
+    assert (problems == []) == ok, problems
