@@ -82,6 +82,7 @@ for _h in _state["hosts"]:
         # scrape and the group wait; the tests read these knobs, never the numbers.
         "monitoring_scrape_interval": "5s",
         "monitoring_group_wait": "5s",
+        "monitoring_group_interval": "15s",
     }
     for _group in _h["groups"]:
         _groups.setdefault(_group, []).append((_h["name"], _data))
