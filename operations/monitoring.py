@@ -1,6 +1,6 @@
 """Monitoring for hosts in `monitoring`: Prometheus and Alertmanager from the distro,
 scrape targets generated from the inventory's groups, alert rules with thresholds from
-data (each proven by a promtool test in tests/promtool/), blackbox probes of every
+data (each proven by a promtool case in tests/unit/test_monitoring.py), blackbox probes of every
 public name, and alerts routed by severity to e-mail and a webhook."""
 
 import json
@@ -73,13 +73,15 @@ KNOBS = {
         "container_memory_percent": 90,  # P1: of the container's limit
         "container_restarts_per_hour": 3,  # P1: restarts by Docker's restart policy
         "cache_hit_percent": 70,  # P2: Redis keyspace hits below this over an hour
-        "certificate_days": 14,
+        "certificate_days": 14,  # P1: a public certificate expires within this
         # P2, the scaling trigger: open client connections at the edge (the plan's box
         # serves 500-1000 concurrent users).
-        "edge_connections": 800,  # P1: a public certificate expires within this
+        "edge_connections": 800,
         "backup_max_age_hours": 26,  # P0: newest good backup per repo is older
         "wal_archive_max_age_minutes": 15,  # P0: no WAL segment archived for this long
         "restore_drill_max_age_days": 8,  # P2: no restore drill ran for this long
+        # P1: a galion_*.prom textfile older than this (backups' is rewritten every 5 min).
+        "textfile_max_age_seconds": 900,
     },
 }
 SEVERITIES = ("P0", "P1", "P2")

@@ -45,19 +45,24 @@ def alert_names() -> set[str]:
 # which exactly `labels` fire. Times are from the epoch: time() there is the eval time.
 CASES = {
     "HostDown": dict(
+        # Every exporter of bad stops answering; on half, only node_exporter died.
         series={
             'up{job="node",instance="bad"}': "1 1 0x10",
+            'up{job="postgres",instance="bad"}': "1 1 0x10",
+            'up{job="node",instance="half"}': "1 1 0x10",
+            'up{job="postgres",instance="half"}': "1x12",
             'up{job="node",instance="ok"}': "1x12",
         },
         silent="3m",
         firing="5m",
-        labels={"job": "node", "instance": "bad"},
+        labels={"instance": "bad"},
     ),
     "ExporterDown": dict(
         series={
             'up{job="postgres",instance="bad"}': "0x10",
+            'up{job="node",instance="bad"}': "1x10",
             'up{job="postgres",instance="ok"}': "1x10",
-            'up{job="node",instance="host"}': "0x10",  # HostDown's
+            'up{job="node",instance="host"}': "0x10",  # HostDown's: nothing answers there
             'up{job="probe",instance="https://x/health"}': "0x10",  # PublicNameDown's
         },
         silent="4m",
@@ -334,6 +339,16 @@ CASES = {
         silent="3m",
         firing="7m",
         labels={"instance": "bad", "service": "api", "container": "api-a"},
+    ),
+    "MetricsStale": dict(
+        # galion_backup.prom written at the epoch and never since; the other every minute.
+        series={
+            'node_textfile_mtime_seconds{instance="db",file="galion_backup.prom"}': "0x40",
+            'node_textfile_mtime_seconds{instance="db",file="galion_pgbouncer.prom"}': "0+60x40",
+        },
+        silent="15m",
+        firing="25m",
+        labels={"instance": "db", "file": "galion_backup.prom"},
     ),
     "BackupTooOld": dict(
         # repo1's newest backup ended at the epoch; repo2 has one every minute.
