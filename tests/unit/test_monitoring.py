@@ -345,6 +345,8 @@ CASES = {
         series={
             'node_textfile_mtime_seconds{instance="db",file="galion_backup.prom"}': "0x40",
             'node_textfile_mtime_seconds{instance="db",file="galion_pgbouncer.prom"}': "0+60x40",
+            # Weekly: RestoreDrillMissing's, not this rule's.
+            'node_textfile_mtime_seconds{instance="db",file="galion_restore_drill.prom"}': "0x40",
         },
         silent="15m",
         firing="25m",
