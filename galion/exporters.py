@@ -30,6 +30,19 @@ def default_file(args: list[str], environment: dict[str, str] | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+# Debian's exporter units restart only on failure and give up after a few quick tries:
+# the nginx exporter, started before nginx at boot, exits and stays down. Always
+# restart, never give up.
+RESTART_DROPIN = """# Managed by galion-infra (galion/exporters.py).
+[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+Restart=always
+RestartSec=5
+"""
+
+
 def restart_command(unit: str) -> str:
     """Debian starts an exporter at install with its empty default settings; some exit at
     once (no DSN) until systemd stops trying ("start request repeated too quickly"):
@@ -81,6 +94,12 @@ def exporter(
         secret=secret,
         content=default_file(args, environment),
     )
+    dropin = config_file(
+        name=f"{title}: restarted whenever it stops",
+        dest=f"/etc/systemd/system/{package}.service.d/galion-restart.conf",
+        content=RESTART_DROPIN,
+    )
+    systemd.daemon_reload(name=f"systemd reads the {title}'s restart policy", _if=dropin.did_change)
     changed = lambda: conf.did_change() or bool(restart_if and restart_if())  # noqa: E731
     server.shell(
         name=f"Restart the {title} (its settings changed)",

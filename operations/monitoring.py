@@ -123,7 +123,17 @@ def _check_host(name: str, data, groups) -> list[Problem]:
                     name,
                     f"secret {WEBHOOK_SECRET}",
                     "is not an http(s) URL",
-                    "paste the webhook URL your chat service gives (https://hooks...)",
+                    "paste the URL of a receiver of Alertmanager's webhook JSON",
+                )
+            ]
+        if url.hostname.endswith("hooks.slack.com"):
+            # Slack answers Alertmanager's JSON with 400: every alert would be dropped.
+            return [
+                Problem(
+                    name,
+                    f"secret {WEBHOOK_SECRET}",
+                    "is a Slack incoming webhook, which rejects Alertmanager's JSON",
+                    "point it at a bridge that reads Alertmanager's webhook JSON",
                 )
             ]
     return []

@@ -683,7 +683,8 @@ def test_every_default_passes_its_check_and_a_typo_does_not():
 @pytest.mark.parametrize(
     "url, ok",
     [
-        ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", True),
+        ("https://alerts.example.com/hook/XXXXXXXXXXXXXXXX", True),
+        ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", False),
         ("http://10.77.0.1:9099/alerts-xxxxxxxx", True),
         ("hooks.slack.com/services/T000/B000/XXXXXXXX", False),
         ("Kga36U0G9bzGEeIHPflIxHcd60oxoeaj", False),
