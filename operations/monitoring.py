@@ -24,6 +24,7 @@ ALERTMANAGER_YML = "/etc/prometheus/alertmanager.yml"
 BLACKBOX_YML = "/etc/prometheus/blackbox.yml"
 PROBE_CA = "/etc/prometheus/probe-ca.pem"
 WEBHOOK_SECRET = "ALERTMANAGER_WEBHOOK_URL"
+HEARTBEAT_SECRET = "ALERTMANAGER_HEARTBEAT_URL"
 
 KNOBS = {
     # Prometheus' port (loopback on the single box, the private address in a fleet).
@@ -51,6 +52,13 @@ KNOBS = {
     # Post alerts to a webhook (Slack, Telegram bridge, any): its URL is the secret
     # ALERTMANAGER_WEBHOOK_URL. Off: e-mail only (then base_mail_relay must be set).
     "monitoring_webhook_enabled": True,
+    # Send the always-firing Watchdog alert to a dead man's switch outside this box
+    # (healthchecks.io, Better Stack, an on-call service's heartbeat): it alerts when the
+    # heartbeats stop, i.e. when this box, Prometheus or Alertmanager is down, which
+    # nothing on the box can report. Its URL is the secret ALERTMANAGER_HEARTBEAT_URL.
+    "monitoring_heartbeat_enabled": False,
+    # How often the heartbeat is sent (the outside service's period must be longer).
+    "monitoring_heartbeat_interval": "1m",
     # Path every public name is probed on over HTTPS (the apps' health endpoints).
     "monitoring_probe_path": "/health",
     # Local PEM file of CAs the probes trust besides the system's ("" = system only): a
@@ -89,7 +97,10 @@ DURATION = re.compile(r"^\d+[smhd]$")
 
 
 def required_secrets(data) -> list[str]:
-    return [WEBHOOK_SECRET] if data.get("monitoring_webhook_enabled") else []
+    return [
+        *([WEBHOOK_SECRET] if data.get("monitoring_webhook_enabled") else []),
+        *([HEARTBEAT_SECRET] if data.get("monitoring_heartbeat_enabled") else []),
+    ]
 
 
 def _thresholds_ok(value) -> bool:
@@ -166,6 +177,7 @@ ROLE = Role(
         ("monitoring_scrape_interval", matches(DURATION), "is not a duration", 'e.g. "15s"'),
         ("monitoring_group_wait", matches(DURATION), "is not a duration", 'e.g. "30s"'),
         ("monitoring_group_interval", matches(DURATION), "is not a duration", 'e.g. "5m"'),
+        ("monitoring_heartbeat_interval", matches(DURATION), "is not a duration", 'e.g. "1m"'),
         (
             "monitoring_repeat_interval",
             lambda v: (
@@ -303,10 +315,12 @@ def prometheus_config(data, inventory, this) -> dict:
     }
 
 
-def alertmanager_config(data, webhook_url: str | None, smtp_password: str | None) -> dict:
+def alertmanager_config(
+    data, webhook_url: str | None, smtp_password: str | None, heartbeat_url: str | None = None
+) -> dict:
     """Routes by severity: P0 and P1 to every receiver, P2 to e-mail only (or the webhook
-    when there is no mail relay). Inhibition: a host that is down silences its other
-    alerts."""
+    when there is no mail relay); the Watchdog heartbeat to the dead man's switch only
+    (nowhere without one). Inhibition: a host that is down silences its other alerts."""
     email = None
     if data.get("base_mail_relay"):
         email = {
@@ -330,7 +344,18 @@ def alertmanager_config(data, webhook_url: str | None, smtp_password: str | None
 
     page = receiver("page", True, True)
     ticket = receiver("ticket", True, not email)
+    heartbeat: dict = {"name": "heartbeat"}
+    if heartbeat_url:
+        heartbeat["webhook_configs"] = [{"url": heartbeat_url, "send_resolved": False}]
     routes = [
+        {
+            "matchers": ['severity="heartbeat"'],
+            "receiver": "heartbeat",
+            "group_wait": "0s",
+            "group_interval": data.monitoring_heartbeat_interval,
+            "repeat_interval": data.monitoring_heartbeat_interval,
+        }
+    ] + [
         {
             "matchers": [f'severity="{severity}"'],
             "receiver": "ticket" if severity == "P2" else "page",
@@ -354,7 +379,7 @@ def alertmanager_config(data, webhook_url: str | None, smtp_password: str | None
                 "equal": ["instance"],
             }
         ],
-        "receivers": [page, ticket],
+        "receivers": [page, ticket, heartbeat],
     }
 
 
@@ -467,13 +492,14 @@ def _alertmanager():
     listen = listen_address()
     webhook = secrets.get(WEBHOOK_SECRET) if data.monitoring_webhook_enabled else None
     smtp = secrets.get("SMTP_RELAY_PASSWORD") if data.get("base_mail_relay") else None
+    heartbeat = secrets.get(HEARTBEAT_SECRET) if data.monitoring_heartbeat_enabled else None
     conf = config_file(
         name="Alertmanager: receivers and routes by severity (secret, amtool check-config)",
         dest=ALERTMANAGER_YML,
         group="prometheus",
         mode="640",
         secret=True,
-        content=_yaml(alertmanager_config(data, webhook, smtp)),
+        content=_yaml(alertmanager_config(data, webhook, smtp, heartbeat)),
         validate="amtool check-config {staged} >/dev/null",
     )
     args = config_file(

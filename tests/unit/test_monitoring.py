@@ -420,7 +420,7 @@ CASES = {
 
 def _labels(alert: str, labels: dict) -> str:
     severity = re.search(
-        rf"- alert: {alert}\n(?:.*\n)*?\s+labels: {{severity: (P\d)}}", rules_text()
+        rf"- alert: {alert}\n(?:.*\n)*?\s+labels: {{severity: (\w+)}}", rules_text()
     ).group(1)
     every = {"alertname": alert, "alertstate": "firing", "severity": severity, **labels}
     return "ALERTS{" + ",".join(f'{k}="{v}"' for k, v in sorted(every.items())) + "}"
@@ -492,7 +492,34 @@ def promtool_tests(slow: bool = False) -> dict:
 
 
 def test_every_alert_has_a_firing_and_a_silent_case():
-    assert alert_names() == set(CASES)
+    # The Watchdog has no silent case: it fires always (its own test below).
+    assert alert_names() == set(CASES) | {"Watchdog"}
+
+
+def test_the_watchdog_always_fires(tmp_path):
+    (tmp_path / "galion.yml").write_text(rules_text())
+    firing = 'ALERTS{alertname="Watchdog",alertstate="firing"}'
+    tests = {
+        "rule_files": ["galion.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [],
+                "promql_expr_test": [
+                    {
+                        "expr": firing,
+                        "eval_time": t,
+                        "exp_samples": [{"labels": _labels("Watchdog", {}), "value": 1}],
+                    }
+                    for t in ("0m", "10m")
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.yml").write_text(json.dumps(tests))
+    proc = tool("promtool", "test", "rules", "t.yml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_the_rules_pass_promtool_check(tmp_path):
@@ -597,6 +624,7 @@ def _config_data(**more):
         monitoring_group_wait="30s",
         monitoring_group_interval="5m",
         monitoring_repeat_interval={"P0": "1h", "P1": "4h", "P2": "24h"},
+        monitoring_heartbeat_interval="1m",
         monitoring_alert_email="",
         operator_email="ops@galion.app",
         base_mail_relay_user="galion",
@@ -702,3 +730,20 @@ def test_preflight_wants_the_webhook_secret_to_be_a_url(monkeypatch, url, ok):
         monkeypatch.undo()
         secrets.reset_cache()
     assert (problems == []) == ok, problems
+
+
+def test_the_heartbeat_goes_to_the_dead_mans_switch_only(tmp_path):
+    data = _config_data(base_mail_relay="smtp.example.com:587")
+    with_switch = monitoring.alertmanager_config(
+        data, "https://a.example/x", "pw", "https://hc.example/p"
+    )
+    assert _routes(tmp_path, with_switch, "severity=heartbeat", "alertname=Watchdog") == "heartbeat"
+    receiver = next(r for r in with_switch["receivers"] if r["name"] == "heartbeat")
+    assert receiver == {
+        "name": "heartbeat",
+        "webhook_configs": [{"url": "https://hc.example/p", "send_resolved": False}],
+    }
+    # Without a switch the Watchdog goes nowhere: it never pages a person.
+    without = monitoring.alertmanager_config(data, "https://a.example/x", "pw")
+    assert _routes(tmp_path, without, "severity=heartbeat", "alertname=Watchdog") == "heartbeat"
+    assert {"name": "heartbeat"} in without["receivers"]
