@@ -208,3 +208,18 @@ def test_nothing_answers_from_another_machine(node, probe):
             assert address in ("127.0.0.1", "[::1]"), (ports[int(port)], line)
     for port, what in ports.items():
         assert probe.tcp(node.address, port, timeout=1) != "open", what
+
+
+def test_exporters_come_back_by_themselves(node):
+    """Debian's units give up after a few quick failures (the nginx exporter started
+    before nginx at boot): ours restart always, with no start limit."""
+    units = ["prometheus-node-exporter", "prometheus-blackbox-exporter"]
+    units += (
+        ["prometheus-postgres-exporter", "prometheus-redis-exporter"] if "db" in node.groups else []
+    )
+    units += ["prometheus-nginx-exporter"] if "edge" in node.groups else []
+    for unit in units:
+        shown = node.host.check_output(
+            f"systemctl show -p Restart -p StartLimitIntervalUSec {unit}"
+        )
+        assert "Restart=always" in shown and "StartLimitIntervalUSec=0" in shown, (unit, shown)
