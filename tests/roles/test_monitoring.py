@@ -223,3 +223,11 @@ def test_exporters_come_back_by_themselves(node):
             f"systemctl show -p Restart -p StartLimitIntervalUSec {unit}"
         )
         assert "Restart=always" in shown and "StartLimitIntervalUSec=0" in shown, (unit, shown)
+    # Killed: back within RestartSec (5 s) and answering again.
+    node.host.check_output("systemctl kill -s KILL prometheus-node-exporter")
+    port = node.data["node_exporter_port"]
+    for _ in range(30):
+        if node.host.run(f"curl -fsS -m 2 -o /dev/null http://127.0.0.1:{port}/metrics").rc == 0:
+            break
+        time.sleep(1)
+    assert node.host.service("prometheus-node-exporter").is_running
