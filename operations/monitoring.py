@@ -465,25 +465,11 @@ def _prometheus():
         ),
     )
     systemd.daemon_reload(name="systemd reads Prometheus' memory cap", _if=limits.did_change)
-    restart = any_changed(limits, args)
-    server.shell(
-        name="Restart Prometheus (its flags or limits changed)",
-        commands=[exporters.restart_command("prometheus")],
-        _if=restart,
-    )
-    systemd.service(
-        name="Reload Prometheus (targets or rules changed)",
-        service="prometheus",
-        reloaded=True,
-        _if=lambda: (rules.did_change() or conf.did_change()) and not restart(),
-    )
-    server.shell(
-        name="Prometheus came back up",
-        commands=[exporters.started_check("prometheus")],
-        _if=any_changed(rules, conf, limits, args),
-    )
-    systemd.service(
-        name="Prometheus runs at boot", service="prometheus", running=True, enabled=True
+    _apply(
+        "Prometheus",
+        "prometheus",
+        restart=any_changed(limits, args),
+        reload=any_changed(rules, conf),
     )
 
 
@@ -513,28 +499,32 @@ def _alertmanager():
             ]
         ),
     )
+    _apply(
+        "Alertmanager", "prometheus-alertmanager", restart=args.did_change, reload=conf.did_change
+    )
+
+
+def _apply(title: str, unit: str, restart, reload):
+    """A restart when its flags or unit changed, else a reload (SIGHUP, no gap in the
+    scrapes or the notifications) when its config changed; either way a check that it
+    still runs, and running at boot."""
     server.shell(
-        name="Restart Alertmanager (its flags changed)",
-        commands=[exporters.restart_command("prometheus-alertmanager")],
-        _if=args.did_change,
+        name=f"Restart {title} (its flags changed)",
+        commands=[exporters.restart_command(unit)],
+        _if=restart,
     )
     systemd.service(
-        name="Reload Alertmanager (receivers or routes changed)",
-        service="prometheus-alertmanager",
+        name=f"Reload {title} (its config changed)",
+        service=unit,
         reloaded=True,
-        _if=lambda: conf.did_change() and not args.did_change(),
+        _if=lambda: reload() and not restart(),
     )
     server.shell(
-        name="Alertmanager came back up",
-        commands=[exporters.started_check("prometheus-alertmanager")],
-        _if=any_changed(conf, args),
+        name=f"{title} came back up",
+        commands=[exporters.started_check(unit)],
+        _if=lambda: reload() or restart(),
     )
-    systemd.service(
-        name="Alertmanager runs at boot",
-        service="prometheus-alertmanager",
-        running=True,
-        enabled=True,
-    )
+    systemd.service(name=f"{title} runs at boot", service=unit, running=True, enabled=True)
 
 
 def _blackbox():
