@@ -4,6 +4,8 @@ Secrets stay out of `host.data` on purpose: `pyinfra debug-inventory` prints all
 data. Roles ask for them by key, at the moment they render a secret file.
 """
 
+import hashlib
+import hmac
 import os
 import re
 from functools import lru_cache
@@ -77,3 +79,10 @@ def get(key: str) -> str:
 def reset_cache() -> None:
     _values.cache_clear()
     example_keys.cache_clear()
+
+
+def derived(key: str, purpose: str) -> str:
+    """A password nobody types, for `purpose` (a user only one program on the host logs
+    in as): derived from secret `key`, so .env needs no entry for it and rotating `key`
+    rotates it too."""
+    return hmac.new(get(key).encode(), purpose.encode(), hashlib.sha256).hexdigest()

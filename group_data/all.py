@@ -49,7 +49,7 @@ docker_bridge_address = "172.19.0.1/24"
 node_exporter_port = 9100
 # postgres_exporter on database hosts (connects as postgres_monitoring_role).
 postgres_exporter_port = 9187
-# redis_exporter on the Redis host (logs in as redis_admin_user).
+# redis_exporter on the Redis host (logs in as redis_exporter_user: statistics only).
 redis_exporter_port = 9121
 # nginx-prometheus-exporter on edge hosts (reads stub_status on loopback).
 nginx_exporter_port = 9113

@@ -93,6 +93,12 @@ KNOBS = {
     },
 }
 SEVERITIES = ("P0", "P1", "P2")
+# amtool's verdict with every URL masked: its messages quote the receivers' URLs, which
+# hold the webhook's secret.
+AMTOOL_CHECK = (
+    "out=$(amtool check-config {staged} 2>&1); rc=$?; printf '%s\\n' \"$out\" "
+    "| sed -E 's#[a-z][a-z0-9+.-]*://[^[:space:]\"]*#<URL hidden>#g' >&2; exit $rc"
+)
 DURATION = re.compile(r"^\d+[smhd]$")
 
 
@@ -114,6 +120,16 @@ def _thresholds_ok(value) -> bool:
     )
 
 
+def _port_ok(url: urllib.parse.SplitResult) -> bool:
+    """A typo in the port ("8o80") is refused here: amtool would refuse it on the host,
+    and its message (which holds the secret URL) is not shown."""
+    try:
+        url.port
+    except ValueError:
+        return False
+    return True
+
+
 def _check_host(name: str, data, groups) -> list[Problem]:
     if "monitoring" not in groups:
         return []
@@ -128,7 +144,7 @@ def _check_host(name: str, data, groups) -> list[Problem]:
         ]
     if data.get("monitoring_webhook_enabled") and secrets.problem(WEBHOOK_SECRET) is None:
         url = urllib.parse.urlsplit(secrets.get(WEBHOOK_SECRET))
-        if url.scheme not in ("http", "https") or not url.hostname:
+        if url.scheme not in ("http", "https") or not url.hostname or not _port_ok(url):
             return [
                 Problem(
                     name,
@@ -253,21 +269,24 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     ]
     if docker:
         jobs.append({"job_name": "docker", "static_configs": docker})
-    jobs.append(
-        {
-            "job_name": "prometheus",
-            "static_configs": [
-                {
-                    "targets": [
-                        f"{topology.scrape_address(inventory, this, h)}:"
-                        f"{h.data.get('monitoring_prometheus_port')}"
-                    ],
-                    "labels": {"instance": h.name},
-                }
-                for h in topology.monitoring_hosts(inventory)
-            ],
-        }
-    )
+    for name, port_key in (
+        ("prometheus", "monitoring_prometheus_port"),
+        ("alertmanager", "monitoring_alertmanager_port"),
+    ):
+        jobs.append(
+            {
+                "job_name": name,
+                "static_configs": [
+                    {
+                        "targets": [
+                            f"{topology.scrape_address(inventory, this, h)}:{h.data.get(port_key)}"
+                        ],
+                        "labels": {"instance": h.name},
+                    }
+                    for h in topology.monitoring_hosts(inventory)
+                ],
+            }
+        )
     urls = sorted(
         {
             f"https://{vhost['name']}{probe_path}"
@@ -486,7 +505,7 @@ def _alertmanager():
         mode="640",
         secret=True,
         content=_yaml(alertmanager_config(data, webhook, smtp, heartbeat)),
-        validate="amtool check-config {staged} >/dev/null",
+        validate=AMTOOL_CHECK,
     )
     args = config_file(
         name="Alertmanager: listen address, no cluster port",

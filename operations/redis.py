@@ -1,6 +1,7 @@
 """Redis for the apps: loopback/private only, ACL users from secrets, AOF + RDB, THP off."""
 
 import hashlib
+import re
 import shlex
 
 from pyinfra import host, inventory
@@ -11,7 +12,7 @@ from pyinfra.operations.util import any_changed
 from galion import exporters, secrets, topology
 from galion.facts import in_container
 from galion.ops import config_file, render
-from galion.preflight import int_between
+from galion.preflight import Problem, int_between
 from galion.role import Role
 
 KNOBS = {
@@ -20,8 +21,10 @@ KNOBS = {
     # What goes when full: only keys with a TTL (caches, sessions); keys without one are
     # never dropped silently, writes fail instead.
     "redis_maxmemory_policy": "volatile-lru",
-    # ACL user for operators and the exporter (all commands).
+    # ACL user for operators (all commands).
     "redis_admin_user": "admin",
+    # ACL user of the Redis exporter: server statistics only, no key, no write.
+    "redis_exporter_user": "metrics",
 }
 POLICIES = (
     "noeviction",
@@ -39,13 +42,34 @@ def required_secrets(data) -> list[str]:
     return ["REDIS_APP_PASSWORD", "REDIS_ADMIN_PASSWORD"]
 
 
+def _check_host(name: str, data, groups) -> list[Problem]:
+    users = [data.get(k) for k in ("redis_app_user", "redis_admin_user", "redis_exporter_user")]
+    if len(set(users)) < len(users):
+        return [
+            Problem(
+                name,
+                "redis_exporter_user",
+                "shares its name with another Redis user: one ACL line would override the other",
+                "give the apps, the operators and the exporter a user each",
+            )
+        ]
+    return []
+
+
 ROLE = Role(
     groups=("db",),
     order=30,
     knob_prefixes=("redis_",),
     required_secrets=required_secrets,
+    check_host=_check_host,
     checks=(
         ("redis_maxmemory_mb", int_between(16, 4_000_000), "is not a size in MB", "use 2048"),
+        (
+            "redis_exporter_user",
+            lambda v: isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v),
+            "is not a Redis user name",
+            'use "metrics"',
+        ),
         (
             "redis_maxmemory_policy",
             lambda v: v in POLICIES,
@@ -56,6 +80,11 @@ ROLE = Role(
 )
 
 INCLUDE = "include /etc/redis/galion.conf"
+
+
+def exporter_password() -> str:
+    # Only the exporter on this host logs in with it: derived, not one more .env key.
+    return secrets.derived("REDIS_ADMIN_PASSWORD", "redis-exporter")
 
 
 def scratch_start_command(include: str, extra: str) -> str:
@@ -137,6 +166,8 @@ def redis():
             admin_user=data.redis_admin_user,
             app_hash=hashlib.sha256(secrets.get("REDIS_APP_PASSWORD").encode()).hexdigest(),
             admin_hash=hashlib.sha256(secrets.get("REDIS_ADMIN_PASSWORD").encode()).hexdigest(),
+            exporter_user=data.redis_exporter_user,
+            exporter_hash=hashlib.sha256(exporter_password().encode()).hexdigest(),
         ),
         validate=scratch_start_command(include="true", extra="--aclfile {staged}"),
     )
@@ -179,8 +210,8 @@ def redis():
         [f"--web.listen-address={listen}:{data.redis_exporter_port}"],
         environment={
             "REDIS_ADDR": f"redis://127.0.0.1:{data.redis_port}",
-            "REDIS_USER": data.redis_admin_user,
-            "REDIS_PASSWORD": secrets.get("REDIS_ADMIN_PASSWORD"),
+            "REDIS_USER": data.redis_exporter_user,
+            "REDIS_PASSWORD": exporter_password(),
         },
         secret=True,
     )

@@ -71,3 +71,31 @@ def test_app_env_files_are_private(node):
     for stack in node.data["app_stacks"]:
         f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
         assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+
+
+def redis_as_exporter(node, command: str):
+    return node.host.run(
+        "bash -c 'set -a; . /etc/default/prometheus-redis-exporter; set +a; "
+        f"redis-cli --no-auth-warning -p {node.data['redis_port']} "
+        f'--user "$REDIS_USER" --pass "$REDIS_PASSWORD" {command}\''
+    )
+
+
+def test_exporter_user_reads_statistics_and_no_key(node):
+    """The exporter's login (its password is on the host, in a root-only file) can read
+    INFO and settings, and neither read nor write data nor change settings."""
+    assert "redis_version" in redis_as_exporter(node, "info server").stdout
+    assert "maxmemory" in redis_as_exporter(node, "config get maxmemory").stdout
+    redis_as_app(node, "set galion:test:private value")
+    for command in (
+        "get galion:test:private",
+        "set galion:test:private changed",
+        "keys '*'",
+        "scan 0",
+        "config set maxmemory 1mb",
+        "flushall",
+        "acl list",
+    ):
+        out = redis_as_exporter(node, command)
+        assert "NOPERM" in out.stdout + out.stderr, command
+    assert redis_as_app(node, "get galion:test:private").stdout.strip() == "value"

@@ -7,6 +7,7 @@ promtool and amtool come from Debian's packages (scripts/install.sh puts them in
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from galion.ops import validate_command
 from operations import monitoring
 
 BIN = Path(sys.executable).parent
@@ -68,6 +70,40 @@ CASES = {
         silent="4m",
         firing="6m",
         labels={"job": "postgres", "instance": "bad"},
+    ),
+    "MonitoringConfigNotLoaded": dict(
+        # Alertmanager's reload failed; Prometheus' never did.
+        series={
+            'alertmanager_config_last_reload_successful{job="alertmanager",instance="bad"}': (
+                "1 1 0x10"
+            ),
+            'prometheus_config_last_reload_successful{job="prometheus",instance="bad"}': "1x12",
+        },
+        silent="4m",
+        firing="8m",
+        labels={"job": "alertmanager", "instance": "bad"},
+    ),
+    "RuleEvaluationFailing": dict(
+        series={
+            'prometheus_rule_evaluation_failures_total{instance="bad",rule_group="g"}': (
+                "0 0 0 1x10"
+            ),
+            'prometheus_rule_evaluation_failures_total{instance="ok",rule_group="g"}': "0x13",
+        },
+        silent="2m",
+        firing="5m",
+        labels={"instance": "bad", "rule_group": "g"},
+    ),
+    "AlertDeliveryFailing": dict(
+        series={
+            'alertmanager_notifications_failed_total{instance="bad",integration="webhook"}': (
+                "0 0 0 2x10"
+            ),
+            'alertmanager_notifications_failed_total{instance="bad",integration="email"}': "0x13",
+        },
+        silent="2m",
+        firing="5m",
+        labels={"instance": "bad", "integration": "webhook"},
     ),
     "CpuHigh": dict(
         series={
@@ -599,6 +635,7 @@ def test_single_box_scrapes_everything_over_loopback():
         "nginx": ["127.0.0.1:9113"],
         "docker": ["127.0.0.1:9323"],
         "prometheus": ["127.0.0.1:9090"],
+        "alertmanager": ["127.0.0.1:9093"],
         "probe": ["https://api.galion.app/health", "https://galion.app/health"],
     }
     # A person reads host names, not addresses.
@@ -617,6 +654,7 @@ def test_fleet_scrapes_each_host_on_its_private_address():
     assert got["postgres"] == ["10.0.0.4:9187"]
     assert got["nginx"] == ["10.0.0.1:9113"]
     assert got["prometheus"] == ["127.0.0.1:9090"]
+    assert got["alertmanager"] == ["127.0.0.1:9093"]
 
 
 def _config_data(**more):
@@ -719,6 +757,8 @@ def test_every_default_passes_its_check_and_a_typo_does_not():
         ("http://10.77.0.1:9099/alerts-xxxxxxxx", True),
         ("hooks.slack.com/services/T000/B000/XXXXXXXX", False),
         ("Kga36U0G9bzGEeIHPflIxHcd60oxoeaj", False),
+        # A typo in the port: amtool refuses it on the host, with the secret in its message.
+        ("http://alerts.example.com:8o80/hook-xxxxxxxxxx", False),
     ],
 )
 def test_preflight_wants_the_webhook_secret_to_be_a_url(monkeypatch, url, ok):
@@ -750,3 +790,20 @@ def test_the_heartbeat_goes_to_the_dead_mans_switch_only(tmp_path):
     without = monitoring.alertmanager_config(data, "https://a.example/x", "pw")
     assert _routes(tmp_path, without, "severity=heartbeat", "alertname=Watchdog") == "heartbeat"
     assert {"name": "heartbeat"} in without["receivers"]
+
+
+def test_amtool_refusal_is_shown_without_the_urls_it_quotes(tmp_path):
+    """The converge shows why amtool refused the config, never the webhook URL."""
+    staged = tmp_path / "alertmanager.yml"
+    staged.write_text(
+        "route: {receiver: hook}\nreceivers:\n- name: hook\n  webhook_configs:\n"
+        "  - url: http://alerts.example.com:8o80/hook-SECRETTOKEN\n"
+    )
+    command = validate_command(monitoring.AMTOOL_CHECK, str(staged), "/etc/x")
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    done = subprocess.run(
+        command.get_raw_value(), shell=True, capture_output=True, text=True, env=env
+    )
+    assert done.returncode != 0
+    assert 'invalid port ":8o80"' in done.stderr and "<URL hidden>" in done.stderr
+    assert "SECRETTOKEN" not in done.stdout + done.stderr
