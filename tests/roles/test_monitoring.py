@@ -48,7 +48,7 @@ def query(node, promql: str) -> list[dict]:
 
 
 def wanted_jobs(node) -> set[str]:
-    wanted = {"node", "prometheus"}
+    wanted = {"node", "prometheus", "alertmanager"}
     wanted |= {"postgres", "redis"} if "db" in node.groups else set()
     wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
     wanted |= {"docker"} if "app" in node.groups else set()
