@@ -205,13 +205,16 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status", "leftovers"))
+    parser.add_argument("command", choices=("up", "down", "status", "leftovers", "prepare"))
     parser.add_argument("--topology", choices=tuple(settings.TOPOLOGIES), default="single")
     parser.add_argument("--distro", choices=settings.DISTROS, default="bookworm")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
             up(args.topology, args.distro)
+        elif args.command == "prepare":
+            # The distro's base root file system only (debootstrap, cached): boots nothing.
+            rootfs.ensure_base(args.distro)
         elif args.command == "down":
             down()
         elif args.command == "leftovers":

@@ -8,15 +8,33 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
 
-trap 'python -m sandbox down || true' EXIT
+trap 'kill "${preparing:-}" 2>/dev/null; python -m sandbox down || true' EXIT
+
+read -r -a distros <<< "${GALION_TEST_DISTROS:-bookworm trixie}"
+# Each distro's base root file system (debootstrap, about a minute) is built in the
+# background while something else runs: the first during the unit tests, each next one
+# during the previous distro's first converge. `up` waits for it (and builds it itself
+# if that failed).
+prepare_log=$(mktemp)
+prepare() {
+    python -m sandbox prepare --distro "$1" >> "$prepare_log" 2>&1 &
+    preparing=$!
+}
+prepared() {
+    wait "$preparing" || { echo "== building the base of $1 failed, retrying:" >&2; cat "$prepare_log" >&2; }
+}
+prepare "${distros[0]}"
 
 echo "== unit tests (no hosts), ruff and shellcheck" >&2
 pytest -q tests/unit
 
 only_first=()
-for distro in ${GALION_TEST_DISTROS:-bookworm trixie}; do
+for i in "${!distros[@]}"; do
+    distro=${distros[$i]}
     echo "== sandbox on $distro" >&2
+    prepared "$distro"
     python -m sandbox up --distro "$distro"
+    if (( i + 1 < ${#distros[@]} )); then prepare "${distros[$((i + 1))]}"; fi
     python -m sandbox.converge bootstrap
     pytest -q --durations=10 -W ignore::DeprecationWarning tests/roles
     # Tests marked "once" prove what no distro changes (pyinfra's output, the failure

@@ -22,27 +22,25 @@ def started_at() -> str:
     return psql("select pg_postmaster_start_time()")
 
 
-def test_reload_only_setting_reloads_without_restart():
+def test_a_reload_only_setting_reloads_and_a_restart_setting_restarts():
+    """One run changes a setting PostgreSQL reloads: no restart. The next also changes
+    one that needs a restart: restarted, nothing left pending. Back to the data's values,
+    then a run that changes nothing."""
     before = started_at()
-    first = converge("--data", "postgres_log_min_duration_ms=2500").check()
+    reload_only = ("--data", "postgres_log_min_duration_ms=2500")
+    first = converge(*reload_only).check()
     assert any("PostgreSQL tuning" in c for c in first.changed)
     assert psql("show log_min_duration_statement") == "2500ms"
     assert started_at() == before
-    again = converge("--data", "postgres_log_min_duration_ms=2500").check()
-    assert again.changed == []
-    converge().check()
-    assert psql("show log_min_duration_statement") == "1s"
-    assert started_at() == before
 
-
-def test_restart_only_when_a_setting_needs_it():
-    before = started_at()
     budget = DB.data["postgres_memory_budget_mb"] + 512
-    converge("--data", f"postgres_memory_budget_mb={budget}").check()
+    converge(*reload_only, "--data", f"postgres_memory_budget_mb={budget}").check()
     assert psql("show shared_buffers") == f"{budget // 4}MB"
     assert psql("select count(*) from pg_settings where pending_restart") == "0"
     assert started_at() != before
+
     converge().check()
+    assert psql("show log_min_duration_statement") == "1s"
     assert psql("show shared_buffers") == f"{DB.data['postgres_memory_budget_mb'] // 4}MB"
     assert converge().check().changed == []
 

@@ -27,6 +27,7 @@ def test_reconverge_issues_no_certificate():
     assert serials() == before
 
 
+@pytest.mark.once
 def test_bad_nginx_config_fails_the_run_and_keeps_serving():
     live = "/etc/nginx/conf.d/00-galion-http.conf"
     before = EDGE.host.check_output(f"sha256sum {live}")
