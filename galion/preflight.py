@@ -218,6 +218,12 @@ SHARED_CHECKS: list[Check] = [
         "use 9113",
     ),
     (
+        "nginx_status_port",
+        int_between(1024, 65535),
+        "is not an unprivileged TCP port",
+        "use 8081",
+    ),
+    (
         "ssh_hostname",
         is_address_or_name,
         "is not an IP address or host name",

@@ -53,6 +53,9 @@ postgres_exporter_port = 9187
 redis_exporter_port = 9121
 # nginx-prometheus-exporter on edge hosts (reads stub_status on loopback).
 nginx_exporter_port = 9113
+# nginx's status listener, on loopback of edge hosts: stub_status for its exporter, and
+# the apps' own metrics (nginx_metrics_upstreams) for a Prometheus on the same host.
+nginx_status_port = 8081
 
 # --- every role's own knobs -------------------------------------------------------------
 from operations import knobs as _role_knobs  # noqa: E402 (the shared knobs come first)

@@ -239,9 +239,9 @@ def listen_address() -> str:
 def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     """Prometheus' scrape_configs, from the inventory's groups: every host's node
     exporter, the data tier's exporters on `db`, nginx's on `edge`, Docker's engine on
-    `app`, Prometheus and Alertmanager themselves, and a blackbox probe of every public
-    name (its certificate's expiry comes with it). Each target's `instance` is the
-    inventory name of its host (or the URL of a probe)."""
+    `app`, the apps' own metrics, Prometheus and Alertmanager themselves, and a blackbox
+    probe of every public name (its certificate's expiry comes with it). Each target's
+    `instance` is the inventory name of its host (or the URL of a probe)."""
 
     def job(name: str, group: str | None, port_key: str) -> dict | None:
         hosts = list(inventory) if group is None else topology.group(inventory, group)
@@ -269,6 +269,24 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     ]
     if docker:
         jobs.append({"job_name": "docker", "static_configs": docker})
+    # The apps' own /metrics, through the loopback status listener of the edge's nginx,
+    # which follows the rollouts. Only an edge on this very host can be read that way;
+    # a fleet's app metrics come with step 9.
+    apps = [
+        {
+            "targets": [f"127.0.0.1:{h.data.get('nginx_status_port')}"],
+            "labels": {
+                "instance": h.name,
+                "service": upstream,
+                "__metrics_path__": f"/apps/{upstream}",
+            },
+        }
+        for h in topology.group(inventory, "edge")
+        if h.name == this.name
+        for upstream in h.data.get("nginx_metrics_upstreams") or []
+    ]
+    if apps:
+        jobs.append({"job_name": "apps", "static_configs": apps})
     for name, port_key in (
         ("prometheus", "monitoring_prometheus_port"),
         ("alertmanager", "monitoring_alertmanager_port"),

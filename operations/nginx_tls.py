@@ -89,6 +89,11 @@ KNOBS = {
         "studio_api": 8003,
         "galion_realtime": 8004,
     },
+    # Path the apps serve their Prometheus metrics on: every public name answers 404
+    # there; the monitoring reads it on nginx's loopback status listener instead.
+    "nginx_app_metrics_path": "/metrics",
+    # Upstreams whose apps serve those metrics (the FastAPI APIs); [] = none.
+    "nginx_metrics_upstreams": ["galion_api", "studio_api"],
     # ACME directory: Let's Encrypt production; staging is
     # https://acme-staging-v02.api.letsencrypt.org/directory (the sandbox uses its Pebble).
     "nginx_acme_directory": "https://acme-v02.api.letsencrypt.org/directory",
@@ -176,7 +181,9 @@ def _vhosts_ok(data):
 
 
 def _check_vhosts(name: str, data, groups) -> list[Problem]:
-    """The vhosts against the upstream map (a check of two keys together)."""
+    """The vhosts and the metrics upstreams against the upstream map (checks of two
+    keys together)."""
+    ports = data.get("nginx_upstream_ports") or {}
     return run_checks(
         name,
         data,
@@ -186,7 +193,13 @@ def _check_vhosts(name: str, data, groups) -> list[Problem]:
                 _vhosts_ok(data),
                 "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
                 f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports",
-            )
+            ),
+            (
+                "nginx_metrics_upstreams",
+                lambda v: isinstance(v, list) and all(u in ports for u in v),
+                "is not a list of upstreams of nginx_upstream_ports",
+                'e.g. ["galion_api"], or [] if no app serves metrics',
+            ),
         ],
     )
 
@@ -204,6 +217,12 @@ ROLE = Role(
     check_host=_check_vhosts,
     check_inventory=_check_inventory,
     checks=(
+        (
+            "nginx_app_metrics_path",
+            matches(re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")),
+            "is not a URL path",
+            'use "/metrics"',
+        ),
         (
             "nginx_upstream_ports",
             lambda v: (
@@ -334,9 +353,11 @@ NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
 # rewrite it (operations/apps.py), elsewhere this role does from the inventory.
 FILES = Path(__file__).resolve().parent.parent / "files" / "nginx_tls"
 UPSTREAM_SERVERS_DIR = "/etc/nginx/galion-upstreams"
+
+
 # stub_status, on loopback only: read by the nginx exporter on the same host.
-STUB_STATUS_LISTEN = "127.0.0.1:8081"
-STUB_STATUS_URL = f"http://{STUB_STATUS_LISTEN}/nginx_status"
+def stub_status_url() -> str:
+    return f"http://127.0.0.1:{host.data.nginx_status_port}/nginx_status"
 
 
 def upstream_servers_file(name: str) -> str:
@@ -424,7 +445,9 @@ def _configs(brotli: bool, vhosts):
                 rate_limit_exempt=data.nginx_rate_limit_exempt_cidrs,
                 cache_api_size=data.nginx_cache_api_size,
                 cache_static_size=data.nginx_cache_static_size,
-                stub_status_listen=STUB_STATUS_LISTEN,
+                status_port=data.nginx_status_port,
+                metrics_path=data.nginx_app_metrics_path,
+                metrics_upstreams=data.nginx_metrics_upstreams,
             ),
         )
     )
@@ -475,6 +498,7 @@ def _configs(brotli: bool, vhosts):
                     burst_general=data.nginx_rate_general_burst,
                     cache_api_valid=data.nginx_cache_api_valid,
                     cache_static_valid=data.nginx_cache_static_valid,
+                    metrics_path=data.nginx_app_metrics_path,
                 ),
             )
         )
@@ -599,7 +623,7 @@ def nginx_tls():
         "nginx exporter",
         "prometheus-nginx-exporter",
         [
-            f"--nginx.scrape-uri={STUB_STATUS_URL}",
+            f"--nginx.scrape-uri={stub_status_url()}",
             f"--web.listen-address={listen}:{host.data.nginx_exporter_port}",
         ],
     )

@@ -4,6 +4,7 @@ packs it with a Python interpreter into a `docker save` archive; no registry nee
 GET /health      200 "ok", or 500 when FAIL_HEALTH=1 or FAIL_AFTER has passed
 GET /version     200 APP_VERSION (never cached)
 GET /missing...  404
+GET /metrics     Prometheus text: galion_testapp_requests_total{version}
 GET anything     200 "ok <version> <path>" (500 once FAIL_AFTER seconds have passed)
 Upgrade: websocket -> 101, then echoes raw bytes (nginx tunnels them untouched).
 
@@ -25,6 +26,7 @@ STARTED = time.monotonic()
 VERSION = os.environ.get("APP_VERSION", "dev")
 PORT = int(os.environ.get("PORT", "8000"))
 FAIL_AFTER = float(os.environ.get("FAIL_AFTER") or 0)
+REQUESTS = [0]  # requests answered (a list: the handler threads add to it)
 
 
 def failing() -> bool:
@@ -76,10 +78,18 @@ class Handler(socketserver.StreamRequestHandler):
                     if not data:
                         return
                     self.request.sendall(data)
+            REQUESTS[0] += 1
             if failing():
                 self.reply(500, "Internal Server Error", f"failing {VERSION}\n")
             elif path == "/health":
                 self.reply(200, "OK", "ok\n")
+            elif path == "/metrics":
+                self.reply(
+                    200,
+                    "OK",
+                    "# TYPE galion_testapp_requests_total counter\n"
+                    f'galion_testapp_requests_total{{version="{VERSION}"}} {REQUESTS[0]}\n',
+                )
             elif path.startswith("/version"):
                 self.reply(200, "OK", f"version {VERSION}\n")
             elif path.startswith("/missing"):

@@ -51,6 +51,7 @@ def wanted_jobs(node) -> set[str]:
     wanted = {"node", "prometheus", "alertmanager"}
     wanted |= {"postgres", "redis"} if "db" in node.groups else set()
     wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
+    wanted |= {"apps"} if "edge" in node.groups and node.data["nginx_metrics_upstreams"] else set()
     wanted |= {"docker"} if "app" in node.groups else set()
     return wanted
 

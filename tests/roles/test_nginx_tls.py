@@ -247,12 +247,29 @@ def test_nginx_config_has_no_ocsp_and_only_modern_tls(node):
     assert "server_tokens off;" in dump
 
 
-def test_stub_status_on_loopback_only(node, probe):
-    assert "Active connections" in node.host.check_output(
+def loopback(node, path: str) -> str:
+    return node.host.check_output(
         "python3 -c 'import urllib.request; print(urllib.request.urlopen("
-        '"http://127.0.0.1:8081/nginx_status").read().decode())\''
+        f'"http://127.0.0.1:{node.data["nginx_status_port"]}{path}").read().decode())\''
     )
-    assert probe.tcp(node.address, 8081) != "open"
+
+
+def test_stub_status_on_loopback_only(node, probe):
+    assert "Active connections" in loopback(node, "/nginx_status")
+    assert probe.tcp(node.address, node.data["nginx_status_port"]) != "open"
+
+
+def test_app_metrics_on_loopback_only(node, backend):
+    """The apps' metrics answer the monitoring on nginx's loopback listener, and 404 with
+    the usual headers on every public name."""
+    path = node.data["nginx_app_metrics_path"]
+    for upstream in node.data["nginx_metrics_upstreams"]:
+        assert "galion_testapp_requests_total" in loopback(node, f"/apps/{upstream}")
+    for v in node.data["nginx_vhosts"]:
+        for public in (path, path + "/", path + "?x=1"):
+            r = get(node, v["name"], public)
+            assert r.status == 404, (v["name"], public)
+            assert r.getheader("strict-transport-security"), v["name"]
 
 
 def test_certbot_renewal_works_and_reloads(node):

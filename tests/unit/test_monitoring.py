@@ -608,6 +608,8 @@ DATA = {
     "redis_exporter_port": 9121,
     "nginx_exporter_port": 9113,
     "docker_metrics_address": "127.0.0.1:9323",
+    "nginx_status_port": 8081,
+    "nginx_metrics_upstreams": ["galion_api", "studio_api"],
     "monitoring_prometheus_port": 9090,
     "monitoring_alertmanager_port": 9093,
     "nginx_vhosts": [{"name": "galion.app"}, {"name": "api.galion.app"}],
@@ -634,10 +636,16 @@ def test_single_box_scrapes_everything_over_loopback():
         "redis": ["127.0.0.1:9121"],
         "nginx": ["127.0.0.1:9113"],
         "docker": ["127.0.0.1:9323"],
+        "apps": ["127.0.0.1:8081", "127.0.0.1:8081"],
         "prometheus": ["127.0.0.1:9090"],
         "alertmanager": ["127.0.0.1:9093"],
         "probe": ["https://api.galion.app/health", "https://galion.app/health"],
     }
+    apps = next(j for j in jobs if j["job_name"] == "apps")["static_configs"]
+    assert [(c["labels"]["service"], c["labels"]["__metrics_path__"]) for c in apps] == [
+        ("galion_api", "/apps/galion_api"),
+        ("studio_api", "/apps/studio_api"),
+    ]
     # A person reads host names, not addresses.
     assert {c["labels"]["instance"] for j in jobs[:5] for c in j["static_configs"]} == {"titanaxe"}
 
@@ -655,6 +663,7 @@ def test_fleet_scrapes_each_host_on_its_private_address():
     assert got["nginx"] == ["10.0.0.1:9113"]
     assert got["prometheus"] == ["127.0.0.1:9090"]
     assert got["alertmanager"] == ["127.0.0.1:9093"]
+    assert "apps" not in got  # the edge's loopback listener is out of reach
 
 
 def _config_data(**more):
