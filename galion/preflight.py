@@ -349,6 +349,38 @@ def check_topology(hosts: dict[str, set[str]], roles) -> list[Problem]:
     return problems
 
 
+def check_private_addresses(hosts) -> list[Problem]:
+    """Hosts talk to each other on their private addresses, given in data: in an
+    inventory of several hosts a host without one would serve the data tier, the
+    exporters and the apps on its public address, so there is no fallback."""
+    if len(hosts) < 2:
+        return []
+    problems, seen = [], {}
+    for h in hosts:
+        address = h.data.get("private_address")
+        if not address:
+            problems.append(
+                Problem(
+                    h.name,
+                    "private_address",
+                    "is missing, in an inventory of several hosts",
+                    "give the host's address on the private network (e.g. 10.0.0.2)",
+                )
+            )
+        elif address in seen:
+            problems.append(
+                Problem(
+                    h.name,
+                    "private_address",
+                    f"{address} is also {seen[address]}'s",
+                    "give each host its own address on the private network",
+                )
+            )
+        else:
+            seen[address] = h.name
+    return problems
+
+
 def check(inventory, roles) -> list[Problem]:
     problems = []
     hosts = {}
@@ -357,6 +389,7 @@ def check(inventory, roles) -> list[Problem]:
         hosts[host.name] = groups
         problems.extend(check_host(host.name, host.data, groups, roles))
     problems.extend(check_topology(hosts, roles))
+    problems.extend(check_private_addresses(list(inventory)))
     # A knob several roles check (or a secret several roles need) is one problem.
     return list(dict.fromkeys(problems))
 

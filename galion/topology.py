@@ -9,12 +9,13 @@ import ipaddress
 
 
 def private_address(h) -> str:
-    """The address other hosts reach `h` on.
-
-    Until the fleet step makes a private address mandatory in multi-host inventories,
-    a host without one is reached on its SSH address.
-    """
-    return h.data.get("private_address") or h.data.get("ssh_hostname") or h.name
+    """The address other hosts reach `h` on: its `private_address`, never its public
+    one. Preflight refuses an inventory of several hosts where one has none; a single
+    box never asks (its services talk over loopback and its Docker bridge)."""
+    address = h.data.get("private_address")
+    if not address:
+        raise ValueError(f"{h.name} has no private_address (preflight should have said so)")
+    return address
 
 
 def host_cidr(address: str) -> str:

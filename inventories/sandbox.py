@@ -35,6 +35,8 @@ _groups: dict[str, list] = {}
 for _h in _state["hosts"]:
     _data = {
         "ssh_hostname": _h["address"],
+        # The sandbox's hosts share one bridge: it is their private network too.
+        **({"private_address": _h["address"]} if len(_state["hosts"]) > 1 else {}),
         "ssh_user": "deploy",
         "ssh_key": _state["operator_key"],
         "ssh_known_hosts_file": _state["known_hosts"],

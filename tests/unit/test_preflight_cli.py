@@ -17,6 +17,8 @@ from galion import secrets
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s3cr3t-value-for-the-preflight-tests"
 ALL_GROUPS = ("app", "db", "edge", "backups")
+# A monitoring host alerting by e-mail only (the cases' secrets are not webhook URLs).
+E_MAIL_ONLY = {"monitoring_webhook_enabled": False}
 
 
 class Listener:
@@ -83,11 +85,15 @@ def run_case(
         "base_mail_relay": "smtp.example.com:587",
         "base_mail_relay_user": "relay",
     }
+    if extra_hosts:
+        host_data["private_address"] = "10.0.0.1"
     host_data.update(data or {})
     lines = [f"_box = ('box', {host_data!r})"]
     members = {g: ["_box"] for g in groups}
-    for name, host_groups in extra_hosts:
-        lines.append(f"_{name} = ('{name}', dict(_box[1], ssh_hostname='127.0.0.2'))")
+    for i, (name, host_groups, *more) in enumerate(extra_hosts):
+        own = {"ssh_hostname": "127.0.0.2", "private_address": f"10.0.0.{i + 2}"}
+        own.update(more[0] if more else {})
+        lines.append(f"_{name} = ('{name}', dict(_box[1], **{own!r}))")
         for g in host_groups:
             members.setdefault(g, []).append(f"_{name}")
     lines += [f"{g} = [{', '.join(m)}]" for g, m in members.items()]
@@ -225,6 +231,16 @@ CASES = {
     "private address": (
         dict(data={"private_address": "db.internal"}),
         "private_address: 'db.internal' is not an IP address",
+    ),
+    "fleet host without a private address": (
+        dict(extra_hosts=[("mon1", ["monitoring"], {"private_address": None, **E_MAIL_ONLY})]),
+        "mon1: private_address: is missing, in an inventory of several hosts",
+    ),
+    "two hosts on one private address": (
+        dict(
+            extra_hosts=[("mon1", ["monitoring"], {"private_address": "10.0.0.1", **E_MAIL_ONLY})]
+        ),
+        "mon1: private_address: 10.0.0.1 is also box's",
     ),
 }
 

@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from galion import topology
 
 
@@ -67,10 +69,10 @@ def test_a_db_host_of_a_fleet_binds_nothing_on_a_bridge():
     assert topology.local_data_tier_for_containers(FLEET, DB1) is None
 
 
-def test_private_address_falls_back_to_the_ssh_address_then_the_name():
+def test_private_address_never_falls_back_to_the_public_one():
     assert topology.private_address(APP1) == "10.0.0.2"
-    assert topology.private_address(BOX) == "54.37.161.67"
-    assert topology.private_address(host("bare")) == "bare"
+    with pytest.raises(ValueError, match="titanaxe has no private_address"):
+        topology.private_address(BOX)
 
 
 def test_host_cidr_is_a_single_address_and_names_stay_names():
