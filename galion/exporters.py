@@ -14,7 +14,7 @@ from pathlib import Path
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
-from .ops import config_file
+from .ops import config_file, shell_script
 
 # node_exporter's textfile directory (Debian's default): backups, containers and nginx's
 # request metrics are written here.
@@ -120,13 +120,7 @@ def textfile_collector(name: str, files: Path, service: str | None = None):
       /usr/local/sbin/NAME after bash -n) and NAME.timer (and NAME.service)
     + service: NAME.service's content when the role renders it (its arguments)
     """
-    config_file(
-        name=f"Script {name}",
-        dest=f"/usr/local/sbin/{name}",
-        mode="755",
-        content=(files / name).read_text(),
-        validate="bash -n {staged}",
-    )
+    shell_script(files / name)
     contents = {
         "service": service if service is not None else (files / f"{name}.service").read_text(),
         "timer": (files / f"{name}.timer").read_text(),

@@ -410,3 +410,19 @@ def local_file(src: str, dest: str, mode: str = "600"):
     yield StringCommand("install", "-m", "0600", "-o", "root", "-g", "root", "/dev/null", staged)
     yield FileUploadCommand(src, staged, remote_temp_filename=temp)
     yield install_command(staged, dest, "root", "root", mode)
+
+
+# Where the roles' own programs go (root's PATH, outside any package's files).
+SCRIPTS_DIR = "/usr/local/sbin"
+
+
+def shell_script(source: Path, title: str | None = None):
+    """Install a role's bash script (files/<role>/NAME) as SCRIPTS_DIR/NAME, mode 755,
+    checked by `bash -n` before it replaces the live one; returns the operation."""
+    return config_file(
+        name=title or f"Script {source.name}",
+        dest=f"{SCRIPTS_DIR}/{source.name}",
+        mode="755",
+        content=source.read_text(),
+        validate="bash -n {staged}",
+    )

@@ -21,13 +21,13 @@ from pyinfra.operations import apt, files, server
 
 from galion import app_environment, secrets, topology
 from galion.facts import AppContainers, DockerImages, MemoryTotalMb
-from galion.ops import config_file, local_file
+from galion.ops import SCRIPTS_DIR, config_file, local_file, shell_script
 from galion.preflight import Problem, in_group, int_between, matches
 from galion.role import Role
 
 CONF_DIR = "/etc/galion/apps"
 STATE_DIR = "/var/lib/galion/apps"  # galion-rollout's markers of finished rollouts
-ROLLOUT = "/usr/local/sbin/galion-rollout"
+ROLLOUT = f"{SCRIPTS_DIR}/galion-rollout"
 IMAGES_DIR = "/var/lib/galion/images"
 SERVERS_DIR = "/etc/nginx/galion-upstreams"
 REPO = Path(__file__).resolve().parent.parent
@@ -441,12 +441,9 @@ def apps():
     data = host.data
     check_memory_plan(memory_plan(data, host.groups), host.get_fact(MemoryTotalMb), host.name)
     apt.packages(name="curl for the health checks", packages=["curl"], no_recommends=True)
-    config_file(
-        name="galion-rollout (zero-downtime update with rollback)",
-        dest=ROLLOUT,
-        mode="755",
-        content=(REPO / "files" / "apps" / "galion-rollout").read_text(),
-        validate="bash -n {staged}",
+    shell_script(
+        REPO / "files" / "apps" / "galion-rollout",
+        title="galion-rollout (zero-downtime update with rollback)",
     )
     files.directory(name="Directory of the services' rollout settings", path=CONF_DIR, mode="700")
     _registry_login()

@@ -16,7 +16,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import postgresql, s3, secrets
 from galion.facts import PgbackrestStanza, PostgresClusters, PostgresQuery
-from galion.ops import config_file, postgres_sql, render
+from galion.ops import config_file, postgres_sql, render, shell_script
 from galion.preflight import (
     Problem,
     int_between,
@@ -415,13 +415,7 @@ def _configs(major: int):
         content=render("backups/etc/galion/backups.env.j2", **s3),
     )
     for script in SCRIPTS:
-        config_file(
-            name=f"Script {script}",
-            dest=f"/usr/local/sbin/{script}",
-            mode="755",
-            content=(FILES / script).read_text(),
-            validate="bash -n {staged}",
-        )
+        shell_script(FILES / script)
 
 
 def _archiving(major: int):
