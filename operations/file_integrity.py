@@ -7,6 +7,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files, server
 
 from galion.facts import PathExists
@@ -14,6 +15,9 @@ from galion.ops import config_file, render
 from galion.role import Role
 
 AIDE_DB = "/var/lib/aide/aide.db"
+AIDE_CONF = "/etc/aide/aide.conf"
+# The hashes AIDE_DB was recorded with, written once a baseline succeeded.
+BASELINE_HASHES = "/var/lib/aide/galion-baseline-hashes"
 # aide.conf includes aide.conf.d files whose names match ^[a-zA-Z0-9_-]+$ (no dots).
 EXCLUSIONS_FILE = "/etc/aide/aide.conf.d/90_galion_exclusions"
 ABSOLUTE_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
@@ -56,6 +60,12 @@ ROLE = Role(
     knob_prefixes=("file_integrity_",),
     checks=(
         (
+            "file_integrity_checksums",
+            lambda v: isinstance(v, str) and v != "" and set(v.split("+")) <= HASHES,
+            "is not AIDE hashes joined by +",
+            f'e.g. "sha512" or "sha256+sha512" (one of {", ".join(sorted(HASHES))})',
+        ),
+        (
             "file_integrity_excluded_paths",
             lambda v: isinstance(v, list) and all(ABSOLUTE_PATH.match(str(p)) for p in v),
             "is not a list of absolute paths",
@@ -68,6 +78,22 @@ ROLE = Role(
 def exclusion_lines(paths: list[str]) -> list[str]:
     """AIDE selection lines: `!` + an anchored regex of the path and all below it."""
     return [f"!{re.escape(path)}(/|$)" for path in paths]
+
+
+def baseline_command(hashes: str, replaces_one: bool) -> str:
+    """A new baseline, once aide.conf passes its check; then the marker of its hashes.
+    Replacing a baseline first keeps the report of what changed since the old one in
+    /var/log/aide, so a new baseline never hides a change nobody looked at."""
+    report = (
+        f"aide --check --config {AIDE_CONF} > /var/log/aide/before-new-baseline-$(date +%F).log"
+        " 2>&1; "
+        if replaces_one
+        else ""
+    )
+    return (
+        f"aide --config-check --config {AIDE_CONF} >/dev/null && {{ {report}"
+        f"aideinit --yes --force >/dev/null && echo {hashes} > {BASELINE_HASHES}; }}"
+    )
 
 
 def config_check_command() -> str:
@@ -103,16 +129,18 @@ def file_integrity():
         ),
         validate=config_check_command(),
     )
-    checksums = files.line(
-        name=f"AIDE records {data.file_integrity_checksums} of each file",
-        path="/etc/aide/aide.conf",
+    hashes = data.file_integrity_checksums
+    files.line(
+        name=f"AIDE records {hashes} of each file",
+        path=AIDE_CONF,
         line=r"^Checksums\s*=.*",
-        replace=f"Checksums = {data.file_integrity_checksums}",
+        replace=f"Checksums = {hashes}",
     )
-    # A baseline recorded with other hashes would make every file look changed.
-    first = not host.get_fact(PathExists, path=AIDE_DB)
-    server.shell(
-        name="AIDE baseline of this host's files (first converge, or new hashes)",
-        commands=["aideinit --yes --force >/dev/null"],
-        _if=lambda: first or checksums.did_change(),
-    )
+    # A baseline recorded with other hashes would make every file look changed: a new
+    # one until the marker (written after a baseline succeeded) names these hashes.
+    has_baseline = host.get_fact(PathExists, path=AIDE_DB)
+    if not has_baseline or (host.get_fact(FileContents, path=BASELINE_HASHES) or []) != [hashes]:
+        server.shell(
+            name="AIDE baseline of this host's files (first converge, or new hashes)",
+            commands=[baseline_command(hashes, has_baseline)],
+        )

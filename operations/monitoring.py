@@ -97,7 +97,7 @@ SEVERITIES = ("P0", "P1", "P2")
 # hold the webhook's secret.
 AMTOOL_CHECK = (
     "out=$(amtool check-config {staged} 2>&1); rc=$?; printf '%s\\n' \"$out\" "
-    "| sed -E 's#[a-z][a-z0-9+.-]*://[^[:space:]\"]*#<URL hidden>#g' >&2; exit $rc"
+    "| sed -E 's#[A-Za-z][A-Za-z0-9+.-]*://[^[:space:]\"]*#<URL hidden>#g' >&2; exit $rc"
 )
 DURATION = re.compile(r"^\d+[smhd]$")
 

@@ -445,9 +445,6 @@ def _configs(brotli: bool, vhosts):
                 rate_limit_exempt=data.nginx_rate_limit_exempt_cidrs,
                 cache_api_size=data.nginx_cache_api_size,
                 cache_static_size=data.nginx_cache_static_size,
-                status_port=data.nginx_status_port,
-                metrics_path=data.nginx_app_metrics_path,
-                metrics_upstreams=data.nginx_metrics_upstreams,
             ),
         )
     )
@@ -482,6 +479,18 @@ def _configs(brotli: bool, vhosts):
                 ),
             )
         )
+    changed.append(
+        _nginx_file(
+            "Status listener on loopback: stub_status, the apps' metrics",
+            "/etc/nginx/conf.d/30-galion-status.conf",
+            render(
+                "nginx_tls/etc/nginx/conf.d/30-galion-status.conf.j2",
+                status_port=data.nginx_status_port,
+                metrics_path=data.nginx_app_metrics_path,
+                metrics_upstreams=data.nginx_metrics_upstreams,
+            ),
+        )
+    )
     for vhost in vhosts:
         changed.append(
             _nginx_file(

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
 
-trap 'kill "${preparing:-}" 2>/dev/null; python -m sandbox down || true' EXIT
+preparing=""
+trap 'if [ -n "$preparing" ]; then kill -- "-$preparing" 2>/dev/null; fi; python -m sandbox down || true' EXIT
 
 read -r -a distros <<< "${GALION_TEST_DISTROS:-bookworm trixie}"
 # Each distro's base root file system (debootstrap, about a minute) is built in the
@@ -17,11 +18,13 @@ read -r -a distros <<< "${GALION_TEST_DISTROS:-bookworm trixie}"
 # if that failed).
 prepare_log=$(mktemp)
 prepare() {
-    python -m sandbox prepare --distro "$1" >> "$prepare_log" 2>&1 &
+    # Its own process group (setsid), so that the exit trap stops debootstrap too.
+    setsid python -m sandbox prepare --distro "$1" >> "$prepare_log" 2>&1 &
     preparing=$!
 }
 prepared() {
     wait "$preparing" || { echo "== building the base of $1 failed, retrying:" >&2; cat "$prepare_log" >&2; }
+    preparing=""
 }
 prepare "${distros[0]}"
 

@@ -12,6 +12,9 @@ def test_baseline_records_the_chosen_hashes(node):
         rf"^Checksums = {re.escape(node.data['file_integrity_checksums'])}$", conf, re.M
     )
     assert node.host.file("/var/lib/aide/aide.db").exists
+    # The marker that the baseline was recorded with these hashes (else: a new one).
+    marker = node.host.file("/var/lib/aide/galion-baseline-hashes").content_string
+    assert marker.strip() == node.data["file_integrity_checksums"]
 
 
 def test_a_planted_program_is_reported_and_data_directories_are_not(node):

@@ -806,7 +806,7 @@ def test_amtool_refusal_is_shown_without_the_urls_it_quotes(tmp_path):
     staged = tmp_path / "alertmanager.yml"
     staged.write_text(
         "route: {receiver: hook}\nreceivers:\n- name: hook\n  webhook_configs:\n"
-        "  - url: http://alerts.example.com:8o80/hook-SECRETTOKEN\n"
+        "  - url: HTTP://alerts.example.com:8o80/hook-SECRETTOKEN\n"
     )
     command = validate_command(monitoring.AMTOOL_CHECK, str(staged), "/etc/x")
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
