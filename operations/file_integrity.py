@@ -41,6 +41,8 @@ KNOBS = {
         "/var/lib/redis",
         "/var/lib/docker",
         "/var/lib/containerd",
+        "/run/containerd",
+        "/run/docker",
         "/var/backups",
         "/var/log",
         "/var/cache",
@@ -85,8 +87,8 @@ def baseline_command(hashes: str, replaces_one: bool) -> str:
     Replacing a baseline first keeps the report of what changed since the old one in
     /var/log/aide, so a new baseline never hides a change nobody looked at."""
     report = (
-        f"aide --check --config {AIDE_CONF} > /var/log/aide/before-new-baseline-$(date +%F).log"
-        " 2>&1; "
+        f"(umask 077; aide --check --config {AIDE_CONF}"
+        " > /var/log/aide/before-new-baseline-$(date +%F).log 2>&1); "
         if replaces_one
         else ""
     )
