@@ -169,6 +169,14 @@ def test_a_good_image_replaces_the_old_one_with_no_failed_request():
     )
     assert all(delay < 1.0 for delay in late_v1), late_v1
     assert containers("galion-api") == ["galion-test-app:v2"]
+    # The monitoring reads the apps' metrics through nginx's status listener: from the
+    # new container, on whichever port the rollout put it.
+    edge = in_group("edge")[0]
+    if "galion_api" in edge.data["nginx_metrics_upstreams"]:
+        metrics = edge.host.check_output(
+            f"curl -fsS -m 5 http://127.0.0.1:{edge.data['nginx_status_port']}/apps/galion_api"
+        )
+        assert 'galion_testapp_requests_total{version="v2"}' in metrics
     # The previous image stays on the host: rolling back by hand needs no registry.
     assert NODE.host.run("docker image inspect galion-test-app:v1").rc == 0
     # The migration ran once, in the new image, before cutover; the journal has it.
