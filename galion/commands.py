@@ -12,3 +12,17 @@ def fail2ban_jail_test(jail_file: str) -> str:
         + " && rm -f $d/jail.d/*.galion-new && fail2ban-client -c $d -t >/dev/null; "
         "r=$?; rm -rf $d; exit $r"
     )
+
+
+# A graceful reload, only when the whole config passes nginx -t.
+NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
+
+
+def nginx_test_command(relative: str) -> str:
+    """nginx -t on a scratch copy of /etc/nginx with the staged file in place of the live
+    one (`relative`: the file's path under /etc/nginx)."""
+    return (
+        f"d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {{staged}} $d/{relative} && "
+        f"rm -f $d/{relative}.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i "
+        '"s#/etc/nginx/#$d/#g" && nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r'
+    )

@@ -291,6 +291,9 @@ def ufw_commands(
         f"ufw default {policy} {direction}"
         for direction, policy in (defaults or {}).items()
         if status.get(direction) != policy
+        # ufw says "disabled (routed)" on a host that forwards nothing (ip_forward=0):
+        # as good as deny, and what it says again after `ufw default deny routed`.
+        and not (direction == "routed" and policy == "deny" and status.get(direction) == "disabled")
     ]
     if not status.get("active"):
         commands.append("ufw --force enable")

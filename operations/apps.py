@@ -22,7 +22,7 @@ from pyinfra.operations import apt, files, server
 from galion import app_environment, secrets, topology
 from galion.facts import AppContainers, DockerImages, MemoryTotalMb
 from galion.ops import SCRIPTS_DIR, config_file, local_file, shell_script
-from galion.preflight import Problem, in_group, int_between, matches
+from galion.preflight import Problem, int_between, matches
 from galion.role import Role
 
 CONF_DIR = "/etc/galion/apps"
@@ -208,30 +208,13 @@ def _check_services(name: str, data, groups) -> list[Problem]:
     return problems
 
 
-def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
-    """Until the fleet (ROADMAP step 9) gives app hosts their own rollout path, a
-    rollout switches the nginx on its own host: every app host is also an edge host."""
-    alone = [h for h in in_group(hosts, "app") if "edge" not in hosts[h]]
-    if not alone:
-        return []
-    return [
-        Problem(
-            ",".join(alone),
-            "group app",
-            "has app hosts without the edge: galion-rollout switches the local nginx",
-            "put every app host in group edge too (app-only hosts come with the fleet)",
-        )
-    ]
-
-
 ROLE = Role(
     groups=("app",),
-    # After the edge: a rollout switches nginx upstreams that the edge role created.
+    # After the edge and the app proxy: a rollout switches the nginx upstreams they made.
     order=70,
     knob_prefixes=("apps_",),
     required_secrets=required_secrets,
     check_host=_check_services,
-    check_inventory=_check_inventory,
     checks=(
         ("apps_registry", lambda v: v is None or IMAGE.match(str(v)), "is not a host", "ghcr.io"),
         (
@@ -278,13 +261,9 @@ def check_memory_plan(plan: dict[str, int], total_mb: int, host_name: str) -> No
         )
 
 
-def publish_address(inventory, this) -> str:
-    """Where the containers' ports listen: loopback when the edge is on this host,
-    else the private address the edge reaches."""
-    edges = topology.group(inventory, "edge")
-    if any(h.name == this.name for h in edges) or not edges:
-        return "127.0.0.1"
-    return topology.private_address(this)
+# Where the containers' ports listen: loopback. The nginx in front of them (the edge's
+# on the single box, the app proxy's on a fleet's app host) is on the same host.
+PUBLISH_ADDRESS = "127.0.0.1"
 
 
 def service_conf(
@@ -451,7 +430,7 @@ def apps():
     containers, live_ports, finished = host.get_fact(
         AppContainers, servers_dir=SERVERS_DIR, state_dir=STATE_DIR
     )
-    bind = publish_address(inventory, host)
+    bind = PUBLISH_ADDRESS
     app_hosts = topology.group(inventory, "app")
     migrates = not app_hosts or app_hosts[0].name == host.name
     stacks = {s["name"]: s for s in data.app_stacks}

@@ -67,7 +67,8 @@ def _check_overlaps(name: str, data, groups) -> list[Problem]:
     problems = []
     for i, (key_a, a) in enumerate(others):
         for key_b, b in others[i + 1 :]:
-            if key_a != key_b and a.version == b.version and a.overlaps(b):
+            docker_range = key_a.startswith("docker_") or key_b.startswith("docker_")
+            if docker_range and key_a != key_b and a.version == b.version and a.overlaps(b):
                 problems.append(
                     Problem(
                         name,

@@ -284,16 +284,6 @@ WEBROOT = "/var/www/letsencrypt"
 PLACEHOLDER = "/etc/nginx/tls/placeholder"
 
 
-def nginx_test_command(relative: str) -> str:
-    """nginx -t on a scratch copy of /etc/nginx with the staged file in place of the live
-    one (`relative`: the file's path under /etc/nginx)."""
-    return (
-        f"d=$(mktemp -d) && cp -a /etc/nginx/. $d/ && cp {{staged}} $d/{relative} && "
-        f"rm -f $d/{relative}.galion-new && grep -rlZ /etc/nginx/ $d | xargs -0 -r sed -i "
-        '"s#/etc/nginx/#$d/#g" && nginx -t -q -c $d/nginx.conf; r=$?; rm -rf $d; exit $r'
-    )
-
-
 def placeholder_certificate_command() -> str:
     """A self-signed certificate nginx can start with before the first one is issued."""
     return (
@@ -335,7 +325,7 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
     issue = certbot_command(
         lineage, names, data.get("nginx_acme_directory"), data.get("operator_email"), env
     )
-    serve = " && ".join([*serve_certificate_commands(lineage, live), NGINX_RELOAD])
+    serve = " && ".join([*serve_certificate_commands(lineage, live), commands.NGINX_RELOAD])
     return (
         f"if {issue}; then rm -f {ACME_FAILED_DIR}/{lineage} && {serve}; else "
         f"install -d -m 0755 {ACME_FAILED_DIR} && date +%s > {ACME_FAILED_DIR}/{lineage}.new "
@@ -346,7 +336,6 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
 
 
 # Never a restart: a reload keeps connections and refuses a config nginx -t rejects.
-NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
 
 
 # One file per upstream with its `server` lines: on an app host the app tier's rollouts
@@ -370,7 +359,9 @@ def upstream_servers(port: int) -> list[str]:
 
 def _nginx_file(name: str, dest: str, content: str):
     relative = dest[len("/etc/nginx/") :]
-    return config_file(name=name, dest=dest, content=content, validate=nginx_test_command(relative))
+    return config_file(
+        name=name, dest=dest, content=content, validate=commands.nginx_test_command(relative)
+    )
 
 
 def _packages():
@@ -514,7 +505,7 @@ def _configs(brotli: bool, vhosts):
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
     server.shell(
         name="Reload nginx (nginx -t first) if its config changed",
-        commands=[NGINX_RELOAD],
+        commands=[commands.NGINX_RELOAD],
         _if=any_changed(*changed),
     )
 
@@ -543,7 +534,7 @@ def _certificates(vhosts):
         dest="/etc/letsencrypt/renewal-hooks/deploy/galion-reload-nginx",
         mode="755",
         content="#!/bin/sh\n# Managed by galion-infra (operations/nginx_tls.py).\n"
-        f"{NGINX_RELOAD}\n",
+        f"{commands.NGINX_RELOAD}\n",
     )
     for vhost in vhosts:
         names = sorted([vhost["name"], *vhost.get("aliases", [])])

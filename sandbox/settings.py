@@ -44,13 +44,16 @@ TOPOLOGIES = {
     # The all-in-one box of today: one host in the group of every role that fits on one
     # box (operations/<role>.py: ROLE.single_box), so a new role is booted and tested here.
     "single": (HostSpec("titanaxe", 1, operations.single_box_groups()),),
-    # Provisional split fleet; the fleet step (9) refines it.
+    # The scaling guide's split fleet (inventories/fleet.py has the same groups): an edge,
+    # two app hosts, a PostgreSQL primary with its backups, a streaming replica and a
+    # monitoring host.
     "fleet": (
         HostSpec("edge1", 1, ("edge",)),
         HostSpec("app1", 2, ("app",)),
         HostSpec("app2", 3, ("app",)),
         HostSpec("db1", 4, ("db", "backups")),
         HostSpec("db2", 5, ("db_replica",)),
+        HostSpec("mon1", 6, ("monitoring",)),
     ),
 }
 

@@ -2,7 +2,6 @@
 where ports are published, the DOCKER-USER rules and the data checks."""
 
 import subprocess
-from types import SimpleNamespace
 
 import pytest
 from pyinfra.api.exceptions import DeployError
@@ -117,20 +116,6 @@ def test_migrations_run_on_the_first_app_host_and_back_up_only_beside_the_databa
     assert apps.config_hash(first) == apps.config_hash(
         apps.service_conf(d, service, "127.0.0.1", "", migrates=False, db_here=False)
     )
-
-
-def test_every_app_host_must_also_be_an_edge_host_until_the_fleet():
-    assert apps._check_inventory({"box": {"app", "edge", "db"}}) == []
-    problems = apps._check_inventory({"app1": {"app"}, "lb": {"edge"}})
-    assert [p.host for p in problems] == ["app1"]
-
-
-def test_ports_publish_on_loopback_with_the_edge_on_the_box_else_the_private_address():
-    box = SimpleNamespace(name="box", data={})
-    app1 = SimpleNamespace(name="app1", data={"private_address": "10.0.0.2"})
-    edge = SimpleNamespace(name="edge", data={"private_address": "10.0.0.1"})
-    assert apps.publish_address(Inventory(app=[box], edge=[box]), box) == "127.0.0.1"
-    assert apps.publish_address(Inventory(app=[app1], edge=[edge]), app1) == "10.0.0.2"
 
 
 def test_docker_user_drops_new_outside_connections_last_and_lets_listed_sources_in():

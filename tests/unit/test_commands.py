@@ -37,7 +37,7 @@ BUILT = {
     "aide config check": file_integrity.config_check_command(),
     "stanza-create": backups.stanza_create_command(),
     "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
-    "nginx test": nginx_tls.nginx_test_command("conf.d/20-vhost-galion.app.conf"),
+    "nginx test": commands.nginx_test_command("conf.d/20-vhost-galion.app.conf"),
     "placeholder certificate": nginx_tls.placeholder_certificate_command(),
     "serve certificate": " && ".join(
         nginx_tls.serve_certificate_commands("galion.app", "/etc/letsencrypt/live/galion.app")
@@ -49,7 +49,7 @@ BUILT = {
         "ops@galion.app",
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
-    "nginx reload": nginx_tls.NGINX_RELOAD,
+    "nginx reload": commands.NGINX_RELOAD,
     "restore another cluster's dump": restore.command(
         {
             "restore": "database",
@@ -170,7 +170,7 @@ def test_redis_bind_check_runs_here(tmp_path, addresses, nonlocal_bind, passes):
 
 
 def test_nginx_test_rewrites_paths_into_the_scratch_copy():
-    text = nginx_tls.nginx_test_command("conf.d/10-upstream-api.conf")
+    text = commands.nginx_test_command("conf.d/10-upstream-api.conf")
     assert "cp {staged} $d/conf.d/10-upstream-api.conf" in text
     assert "rm -f $d/conf.d/10-upstream-api.conf.galion-new" in text
     assert 'sed -i "s#/etc/nginx/#$d/#g"' in text

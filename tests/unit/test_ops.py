@@ -123,9 +123,15 @@ def test_ufw_prepends_a_trusted_source_on_an_active_firewall():
 
 
 def test_ufw_changes_only_the_default_that_differs():
-    status = {"active": True, "incoming": "deny", "outgoing": "allow", "routed": "disabled"}
+    status = {"active": True, "incoming": "deny", "outgoing": "allow", "routed": "allow"}
     commands = ops.ufw_commands(["allow 22/tcp"], [], ["allow 22/tcp"], status, DEFAULTS)
     assert commands == ["ufw default deny routed"]
+
+
+def test_ufw_routed_disabled_on_a_host_that_forwards_nothing_counts_as_deny():
+    # ufw prints "disabled (routed)" with ip_forward=0, even right after `default deny`.
+    status = {"active": True, "incoming": "deny", "outgoing": "allow", "routed": "disabled"}
+    assert ops.ufw_commands(["allow 22/tcp"], [], ["allow 22/tcp"], status, DEFAULTS) == []
 
 
 def test_ufw_enables_an_inactive_firewall_with_its_rules_in_place():

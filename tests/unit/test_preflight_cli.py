@@ -198,10 +198,6 @@ CASES = {
         dict(groups=("app", "edge", "db", "backups"), extra_hosts=[("bk", ["backups"])]),
         "groups: is in backups but not in db",
     ),
-    "app host without the edge": (
-        dict(groups=("app", "edge", "db"), extra_hosts=[("app2", ["app"])]),
-        "group app: has app hosts without the edge",
-    ),
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
     "acme over http": (

@@ -69,6 +69,7 @@ def test_roles_are_found_in_converge_order():
         "docker",
         "app_env",
         "nginx_tls",
+        "app_proxy",
         "apps",
         "monitoring",
         "file_integrity",
