@@ -243,6 +243,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "docker",
         "app_env",
         "nginx_tls",
+        "app_proxy",
         "apps",
         "monitoring",
         "file_integrity",
