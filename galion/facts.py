@@ -476,3 +476,51 @@ class AppContainers(_Fact):
                     "hash": parts[3] if len(parts) > 3 else "",
                 }
         return containers, ports, finished
+
+
+class PostgresReplicaState(_Fact):
+    """What a replica host's data directory is, for `replication.replica_action`:
+    `{key: value}` over `replication.STATE_KEYS` (the primary's side read with the
+    replication role's passfile; empty when unreachable)."""
+
+    default_value: ClassVar[dict] = {"cluster": "missing"}
+
+    def command(self, major, primary_conninfo):
+        from galion import replication
+
+        data = f"/var/lib/postgresql/{major}/main"
+        control = f"/usr/lib/postgresql/{major}/bin/pg_controldata {data} 2>/dev/null"
+        psql = "runuser -u postgres -- psql -X -At"
+        user_dbs = (
+            "select count(*) from pg_database "
+            "where datname not in ('postgres', 'template0', 'template1')"
+        )
+        primary = shlex.quote(
+            f"{primary_conninfo} dbname=replication replication=true connect_timeout=5"
+        )
+        online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
+        sysid = "sed -n 's/^Database system identifier: *//p'"
+        tli = 'sed -n "s/^Latest checkpoint\'s TimeLineID: *//p"'
+        receiver = "select status from pg_stat_wal_receiver"
+        return "; ".join(
+            [
+                f"if [ ! -f {data}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
+                f'echo "cluster=$({online} | grep -qx online && echo online || echo down)"',
+                f"[ -f {data}/standby.signal ] && echo standby=1 || echo standby=0",
+                f'echo "user_databases=$({psql} -c "{user_dbs}" 2>/dev/null)"',
+                f'echo "local_sysid=$({control} | {sysid})"',
+                f'echo "local_tli=$({control} | {tli})"',
+                f'echo "receiver=$({psql} -c "{receiver}" 2>/dev/null)"',
+                f"if [ -r {replication.PASSFILE} ]; then "
+                f"id=$({psql} -d {primary} -c IDENTIFY_SYSTEM 2>/dev/null)",
+                'echo "primary_sysid=$(echo "$id" | cut -d"|" -f1)"',
+                'echo "primary_tli=$(echo "$id" | cut -s -d"|" -f2)"; fi',
+            ]
+        )
+
+    def process(self, output):
+        state = {}
+        for line in output:
+            key, _, value = line.partition("=")
+            state[key] = value.strip()
+        return state

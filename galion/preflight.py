@@ -292,11 +292,19 @@ def _inventory_names() -> set[str]:
 
 
 def _known_groups(roles) -> list[str]:
-    return sorted({g for module in roles for g in module.ROLE.groups + module.ROLE.peer_groups})
+    return sorted(
+        {
+            g
+            for module in roles
+            for g in module.ROLE.groups + module.ROLE.fleet_groups + module.ROLE.peer_groups
+        }
+    )
 
 
 def _runs(module, groups: set[str]) -> bool:
-    return not module.ROLE.groups or bool(groups & set(module.ROLE.groups))
+    return not module.ROLE.groups or bool(
+        groups & set(module.ROLE.groups + module.ROLE.fleet_groups)
+    )
 
 
 def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:

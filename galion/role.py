@@ -41,7 +41,10 @@ class Role:
     check_inventory: Callable[[dict[str, set[str]]], list[Problem]] | None = None
     # The .env keys its hosts need, from the host's data.
     required_secrets: Callable[[object], list[str]] = _no_secrets
-    # Groups it reads other hosts from without running on them (pg_hba's replicas).
+    # Groups it reads other hosts from without running on them (pg_hba's app hosts).
     peer_groups: tuple[str, ...] = ()
+    # Groups it also runs on that only a split fleet has (PostgreSQL's replicas): not
+    # part of the all-in-one box.
+    fleet_groups: tuple[str, ...] = ()
     # Runs on the all-in-one box; False for a role that needs a host of its own.
     single_box: bool = True

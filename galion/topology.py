@@ -42,10 +42,27 @@ def database_replicas(inventory) -> list:
     return group(inventory, "db_replica")
 
 
+def primary(inventory):
+    """The PostgreSQL primary (the one host of group `db`)."""
+    return group(inventory, "db")[0]
+
+
+def is_replica(inventory, this) -> bool:
+    return any(h.name == this.name for h in database_replicas(inventory))
+
+
+def database_peers(inventory, this) -> list:
+    """The other database hosts (primary and replicas): they replicate from each other,
+    and after a failover the roles turn around (pg_rewind needs the same access)."""
+    db = group(inventory, "db") + database_replicas(inventory)
+    return [h for h in db if h.name != this.name]
+
+
 def data_tier_bind_addresses(inventory, this) -> list[str]:
     """What the data tier listens on beyond loopback: the private address, and only when
-    another host connects."""
-    return [private_address(this)] if data_tier_clients(inventory, this) else []
+    another host connects (an app host, or another database host)."""
+    others = data_tier_clients(inventory, this) or database_peers(inventory, this)
+    return [private_address(this)] if others else []
 
 
 def is_app_host(inventory, this) -> bool:
@@ -112,3 +129,61 @@ def exporter_bind_address(inventory, this) -> str:
 def scrape_address(inventory, this, target) -> str:
     """How Prometheus on `this` reaches `target`'s exporters: where they listen."""
     return exporter_bind_address(inventory, target)
+
+
+def _others(hosts, this) -> list:
+    return [h for h in hosts if h.name != this.name]
+
+
+def _in(inventory, this, name: str) -> bool:
+    return any(h.name == this.name for h in group(inventory, name))
+
+
+def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
+    """(port, source address, what) for every service of `this` another host uses: the
+    UFW rules beyond SSH and the public ports. Empty on the single box, whose services
+    talk over loopback and its Docker bridge.
+
+    - PgBouncer (and Redis on the primary) from the app hosts;
+    - PostgreSQL between the database hosts (replication, pg_rewind after a failover);
+    - each upstream's port on an app host from the edge hosts;
+    - the exporters, and the apps' metrics on an app host, from the monitoring hosts;
+    - Prometheus and Alertmanager from the other monitoring hosts.
+    """
+    d = this.data
+    db = group(inventory, "db") + group(inventory, "db_replica")
+    is_db = any(h.name == this.name for h in db)
+    edge_here = _in(inventory, this, "edge")
+    services: list[tuple[int, list, str]] = []
+    if is_db:
+        apps = _others(group(inventory, "app"), this)
+        services.append((d.get("pgbouncer_port"), apps, "pgbouncer from app hosts"))
+        services.append(
+            (d.get("postgres_port"), database_peers(inventory, this), "postgres between db hosts")
+        )
+        if _in(inventory, this, "db"):
+            services.append((d.get("redis_port"), apps, "redis from app hosts"))
+    if _in(inventory, this, "app") and not edge_here:
+        edges = _others(group(inventory, "edge"), this)
+        for name, port in sorted((d.get("nginx_upstream_ports") or {}).items()):
+            services.append((port, edges, f"{name} from the edge"))
+    scrapers = _others(monitoring_hosts(inventory), this)
+    exporters = ["node_exporter_port"]
+    if is_db:
+        exporters.append("postgres_exporter_port")
+    if _in(inventory, this, "db"):
+        exporters.append("redis_exporter_port")
+    if edge_here:
+        exporters.append("nginx_exporter_port")
+    if _in(inventory, this, "app") and not edge_here:
+        exporters.append("nginx_status_port")
+    if _in(inventory, this, "monitoring"):
+        exporters += ["monitoring_prometheus_port", "monitoring_alertmanager_port"]
+    for key in exporters:
+        services.append((d.get(key), scrapers, f"{key.removesuffix('_port')} from monitoring"))
+    return [
+        (port, private_address(peer), what)
+        for port, peers, what in services
+        for peer in peers
+        if port
+    ]

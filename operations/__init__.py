@@ -33,7 +33,9 @@ def entry_point(module):
 def known_groups(roles=None) -> list[str]:
     """The inventory groups that mean something: where roles run or look for peers."""
     roles = discover() if roles is None else roles
-    return sorted({g for m in roles for g in m.ROLE.groups + m.ROLE.peer_groups})
+    return sorted(
+        {g for m in roles for g in m.ROLE.groups + m.ROLE.fleet_groups + m.ROLE.peer_groups}
+    )
 
 
 def single_box_groups(roles=None) -> tuple[str, ...]:
@@ -58,7 +60,11 @@ def for_host(groups, roles=None) -> list:
     """The role entry points a host with these groups runs, in order."""
     roles = discover() if roles is None else roles
     groups = set(groups)
-    return [entry_point(m) for m in roles if not m.ROLE.groups or groups & set(m.ROLE.groups)]
+    return [
+        entry_point(m)
+        for m in roles
+        if not m.ROLE.groups or groups & set(m.ROLE.groups + m.ROLE.fleet_groups)
+    ]
 
 
 ROLES = discover()

@@ -4,13 +4,13 @@ import ipaddress
 import re
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import commands, connection, keys, secrets
+from galion import commands, connection, keys, secrets, topology
 from galion.facts import (
     ImageUserAccess,
     OpensshAlgorithms,
@@ -360,9 +360,10 @@ def _ufw_source(cidr: str) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def firewall_rules(data, groups, ssh_ports=None) -> tuple[list[str], list[str]]:
+def firewall_rules(data, groups, ssh_ports=None, peers=()) -> tuple[list[str], list[str]]:
     """(prepend, rules) in the form `ufw show added` prints them. `ssh_ports`: the ports SSH
-    is open on (default the `base_ssh_port` knob; two while SSH moves)."""
+    is open on (default the `base_ssh_port` knob; two while SSH moves). `peers`: (port,
+    address, what) of the other hosts that use a service here (galion/topology.py)."""
     ssh_ports = ssh_ports or [data.get("base_ssh_port")]
     prepend = [
         f"allow from {_ufw_source(cidr)} to any port {port} proto tcp comment 'galion: trusted ssh'"
@@ -381,6 +382,10 @@ def firewall_rules(data, groups, ssh_ports=None) -> tuple[list[str], list[str]]:
             "comment 'galion: app containers'"
             for key in ("pgbouncer_port", "redis_port")
         )
+    rules.extend(
+        f"allow from {_ufw_source(address)} to any port {port} proto tcp comment 'galion: {what}'"
+        for port, address, what in peers
+    )
     return prepend, rules
 
 
@@ -531,7 +536,8 @@ def _ssh(ports: list[int]):
 
 
 def _firewall(ssh_ports: list[int]):
-    prepend, rules = firewall_rules(host.data, host.groups, ssh_ports)
+    peers = topology.firewall_peers(inventory, host)
+    prepend, rules = firewall_rules(host.data, host.groups, ssh_ports, peers)
     ufw_rules(
         name=f"UFW: default deny incoming, SSH on {' and '.join(map(str, ssh_ports))}, "
         "and what this host's groups need",

@@ -236,6 +236,19 @@ def listen_address() -> str:
     return topology.exporter_bind_address(inventory, host)
 
 
+def _app_metrics_sources(inventory, this) -> list[tuple]:
+    """(host, address) of each nginx that serves the apps' metrics to Prometheus on `this`:
+    an app host's own (its app proxy, without the edge), or an edge on this very host."""
+    edges = {h.name for h in topology.group(inventory, "edge")}
+    sources = []
+    for h in topology.group(inventory, "app"):
+        if h.name not in edges:
+            sources.append((h, topology.scrape_address(inventory, this, h)))
+        elif h.name == this.name:
+            sources.append((h, "127.0.0.1"))
+    return sources
+
+
 def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     """Prometheus' scrape_configs, from the inventory's groups: every host's node
     exporter, the data tier's exporters on `db`, nginx's on `edge`, Docker's engine on
@@ -243,8 +256,12 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     probe of every public name (its certificate's expiry comes with it). Each target's
     `instance` is the inventory name of its host (or the URL of a probe)."""
 
-    def job(name: str, group: str | None, port_key: str) -> dict | None:
-        hosts = list(inventory) if group is None else topology.group(inventory, group)
+    def job(name: str, groups: tuple | None, port_key: str) -> dict | None:
+        hosts = (
+            list(inventory)
+            if groups is None
+            else [h for g in groups for h in topology.group(inventory, g)]
+        )
         targets = [
             {
                 "targets": [
@@ -258,31 +275,32 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
 
     jobs = [
         job("node", None, "node_exporter_port"),
-        job("postgres", "db", "postgres_exporter_port"),
-        job("redis", "db", "redis_exporter_port"),
-        job("nginx", "edge", "nginx_exporter_port"),
+        job("postgres", ("db", "db_replica"), "postgres_exporter_port"),
+        job("redis", ("db",), "redis_exporter_port"),
+        job("nginx", ("edge",), "nginx_exporter_port"),
     ]
     docker = [
         {"targets": [h.data.get("docker_metrics_address")], "labels": {"instance": h.name}}
         for h in topology.group(inventory, "app")
-        if h.data.get("docker_metrics_address")
+        # The engine's metrics listen on loopback (a daemon that must bind an address not
+        # up yet at boot would not start): read only where Prometheus runs on the host.
+        if h.data.get("docker_metrics_address") and h.name == this.name
     ]
     if docker:
         jobs.append({"job_name": "docker", "static_configs": docker})
-    # The apps' own /metrics, through the loopback status listener of the edge's nginx,
-    # which follows the rollouts. Only an edge on this very host can be read that way;
-    # a fleet's app metrics come with step 9.
+    # The apps' own /metrics, through an nginx that follows the rollouts: the edge's
+    # loopback status listener on the single box (Prometheus on the same host), each app
+    # host's own (operations/app_proxy.py) in a fleet.
     apps = [
         {
-            "targets": [f"127.0.0.1:{h.data.get('nginx_status_port')}"],
+            "targets": [f"{address}:{h.data.get('nginx_status_port')}"],
             "labels": {
                 "instance": h.name,
                 "service": upstream,
                 "__metrics_path__": f"/apps/{upstream}",
             },
         }
-        for h in topology.group(inventory, "edge")
-        if h.name == this.name
+        for h, address in _app_metrics_sources(inventory, this)
         for upstream in h.data.get("nginx_metrics_upstreams") or []
     ]
     if apps:

@@ -5,21 +5,23 @@ from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
 
-from galion import exporters, postgresql, scram, secrets, topology
+from galion import exporters, postgresql, replication, scram, secrets, topology
 from galion.facts import (
     ConfigSettings,
     MemoryTotalMb,
     PostgresClusters,
     PostgresDatabases,
     PostgresQuery,
+    PostgresReplicaState,
     PostgresRoles,
     parse_settings,
 )
-from galion.ops import config_file, postgres_sql, render, sysctl_values
+from galion.ops import SCRIPTS_DIR, config_file, postgres_sql, render, shell_script, sysctl_values
 from galion.postgresql import CLUSTER
 from galion.preflight import Problem, in_group, int_between, needs_group
 from galion.role import Role
@@ -113,8 +115,10 @@ def _check_inventory(hosts: dict[str, set[str]]) -> list[Problem]:
 
 
 ROLE = Role(
+    # The primary (db) and its streaming replicas (db_replica): one role, two modes.
     groups=("db",),
-    peer_groups=("db_replica", "app"),
+    fleet_groups=("db_replica",),
+    peer_groups=("app",),
     order=20,
     knob_prefixes=("postgres_", "pgbouncer_"),
     required_secrets=required_secrets,
@@ -166,8 +170,11 @@ def memory_budget_mb(data, ram_mb: int, groups) -> int:
     return ram_mb // 2 if "app" in groups else ram_mb * 3 // 4
 
 
-def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[str, str, str]]:
-    """(setting, value, why) for conf.d; sizes follow the usual PGTune proportions."""
+def tuning(
+    data, budget_mb: int, listen: list[str], major: int, standby: tuple[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(setting, value, why) for conf.d; sizes follow the usual PGTune proportions.
+    `standby`: (primary_conninfo, slot) on a replica."""
     max_connections = int(data.get("postgres_max_connections"))
     shared_buffers = budget_mb // 4
     work_mem = max(4, (budget_mb - shared_buffers) // (max_connections * 3))
@@ -224,7 +231,21 @@ def tuning(data, budget_mb: int, listen: list[str], major: int) -> list[tuple[st
         ("log_lock_waits", "on", "waits longer than deadlock_timeout"),
         ("log_temp_files", "0", "every spill to disk: work_mem too small?"),
         ("log_connections", "off", "PgBouncer would flood the log"),
-    ]
+        (
+            "wal_log_hints",
+            "on",
+            "a demoted primary can rejoin with pg_rewind (a restart on an existing box)",
+        ),
+    ] + (
+        [
+            ("primary_conninfo", f"'{standby[0]}'", "the primary (password in the passfile)"),
+            ("primary_slot_name", f"'{standby[1]}'", "its slot keeps the WAL this replica needs"),
+            ("hot_standby", "on", "read-only queries on the replica"),
+            ("hot_standby_feedback", "on", "no query on the replica cancelled by VACUUM"),
+        ]
+        if standby
+        else []
+    )
 
 
 # A broken pg_hba.conf is not loaded: fail the run loudly instead.
@@ -315,7 +336,7 @@ def _tuning(major: int):
         group="postgres",
         content=render(
             "postgres/etc/postgresql/90-galion.conf.j2",
-            settings=tuning(host.data, budget, listen_addresses(), major),
+            settings=tuning(host.data, budget, listen_addresses(), major, standby_settings()),
             ram_mb=ram,
             budget_mb=budget,
         ),
@@ -336,7 +357,7 @@ def _tuning(major: int):
             replication_role=host.data.postgres_replication_role,
             replicas=[
                 topology.host_cidr(topology.private_address(h))
-                for h in topology.database_replicas(inventory)
+                for h in topology.database_peers(inventory, host)
             ],
         ),
     )
@@ -567,6 +588,87 @@ def _pgbouncer():
     )
 
 
+def standby_settings() -> tuple[str, str] | None:
+    """(primary_conninfo, slot) on a replica, else None."""
+    if not topology.is_replica(inventory, host):
+        return None
+    primary = topology.primary(inventory)
+    data = host.data
+    conninfo = replication.primary_conninfo(
+        topology.private_address(primary),
+        primary.data.get("postgres_port"),
+        data.postgres_replication_role,
+        host.name,
+    )
+    return conninfo, replication.slot_name(host.name)
+
+
+def _replication_slots():
+    """On the primary: a physical slot per replica of the inventory, so the WAL a replica
+    still needs is kept while it is away (a slot of a replica taken out of the inventory
+    is left alone: drop it by hand, as it keeps WAL until then)."""
+    wanted = [replication.slot_name(h.name) for h in topology.database_replicas(inventory)]
+    if not wanted:
+        return
+    have = {
+        row[0]
+        for row in host.get_fact(
+            PostgresQuery,
+            sql="select slot_name from pg_replication_slots where slot_type = 'physical'",
+        )
+    }
+    missing = [s for s in wanted if s not in have]
+    if not missing:
+        host.noop(f"replication slots {', '.join(wanted)} exist")
+        return
+    postgres_sql(
+        name=f"Replication slots {', '.join(missing)}",
+        sql="".join(f"SELECT pg_create_physical_replication_slot('{s}');\n" for s in missing),
+    )
+
+
+def _replica(major: int):
+    """A streaming replica: the replication password in a private passfile, then a base
+    backup from the primary when the data directory is not yet (or no longer) a standby
+    of it. A healthy standby is never re-cloned."""
+    data = host.data
+    primary = topology.primary(inventory)
+    address = topology.private_address(primary)
+    port = primary.data.get("postgres_port")
+    role = data.postgres_replication_role
+    config_file(
+        name="Replication passfile (secret)",
+        dest=replication.PASSFILE,
+        user="postgres",
+        group="postgres",
+        mode="600",
+        secret=True,
+        content=replication.passfile_line(
+            address, port, role, secrets.get("POSTGRES_REPLICATION_PASSWORD")
+        ),
+    )
+    shell_script(FILES / "galion-replica-seed")
+    state = host.get_fact(
+        PostgresReplicaState,
+        major=major,
+        primary_conninfo=replication.primary_conninfo(address, port, role, host.name),
+    )
+    action, why = replication.replica_action(state)
+    if action == "refuse":
+        raise DeployError(f"{host.name}: the PostgreSQL cluster {why}")
+    if action == "keep":
+        host.noop(f"{host.name} is {why}")
+        return
+    host.log(f"replica {host.name}: {why}: seeding from {primary.name}", logger.warning)
+    server.shell(
+        name=f"Seed the replica from {primary.name} ({why})",
+        commands=[
+            f"{SCRIPTS_DIR}/galion-replica-seed {major} {address} {port} {role} "
+            f"{replication.slot_name(host.name)}"
+        ],
+    )
+
+
 def _pending_restart(major: int):
     """Settings an earlier run changed but that wait for a restart (it was not allowed)."""
     rows = host.get_fact(PostgresQuery, sql="select name from pg_settings where pending_restart")
@@ -669,10 +771,17 @@ def postgres():
     _packages(major)
     _cluster(major)
     _tuning(major)
+    replica = topology.is_replica(inventory, host)
+    if replica:
+        _replica(major)
+    else:
+        _replication_slots()
     _pending_restart(major)
-    _roles_and_databases()
-    _extensions()
-    _pgbouncer_auth_function()
+    if not replica:
+        # Roles, databases and functions come to a replica with the WAL.
+        _roles_and_databases()
+        _extensions()
+        _pgbouncer_auth_function()
     _pgbouncer()
     _exporter()
     _pgbouncer_metrics()

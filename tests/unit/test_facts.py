@@ -842,3 +842,31 @@ class TestAppContainers:
 
     def test_default_is_no_container_and_no_port(self):
         assert facts.AppContainers().default() == ({}, {}, {})
+
+
+@covers(facts.PostgresReplicaState)
+class TestPostgresReplicaState:
+    def test_command_is_valid_shell_and_reads_the_primary_with_the_passfile(self, tmp_path):
+        command = facts.PostgresReplicaState().command(
+            15, "host=10.0.0.4 port=5432 user=replicator passfile=/p application_name=galion_db2"
+        )
+        script = tmp_path / "fact.sh"
+        script.write_text(command)
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+        assert "replication=true" in command and "IDENTIFY_SYSTEM" in command
+        assert facts.PostgresReplicaState().default() == {"cluster": "missing"}
+
+    def test_process(self):
+        output = [
+            "cluster=online",
+            "standby=1",
+            "user_databases=2",
+            "local_sysid=7312345678901234567",
+            "local_tli=1",
+            "receiver=streaming",
+            "primary_sysid=7312345678901234567",
+            "primary_tli=1",
+        ]
+        state = facts.PostgresReplicaState().process(output)
+        assert state["receiver"] == "streaming" and state["standby"] == "1"
+        assert state["primary_sysid"] == state["local_sysid"]

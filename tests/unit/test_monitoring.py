@@ -663,7 +663,19 @@ def test_fleet_scrapes_each_host_on_its_private_address():
     assert got["nginx"] == ["10.0.0.1:9113"]
     assert got["prometheus"] == ["127.0.0.1:9090"]
     assert got["alertmanager"] == ["127.0.0.1:9093"]
-    assert "apps" not in got  # the edge's loopback listener is out of reach
+    # The apps' metrics from each app host's own nginx (its app proxy), per upstream.
+    assert got["apps"] == ["10.0.0.2:8081", "10.0.0.2:8081"]
+    assert "docker" not in got  # the engine's metrics stay on the app host's loopback
+
+
+def test_fleet_scrapes_the_replica_s_postgres_exporter():
+    db1 = host("db1", private_address="10.0.0.4")
+    db2 = host("db2", private_address="10.0.0.5")
+    mon = host("mon1", private_address="10.0.0.6")
+    inv = Inventory(db=[db1], db_replica=[db2], monitoring=[mon])
+    got = targets(monitoring.scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
+    assert got["postgres"] == ["10.0.0.4:9187", "10.0.0.5:9187"]
+    assert got["redis"] == ["10.0.0.4:9121"]
 
 
 def _config_data(**more):
