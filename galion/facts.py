@@ -505,7 +505,7 @@ class PostgresReplicaState(_Fact):
         return "; ".join(
             [
                 f"if [ ! -f {data}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
-                f'echo "cluster=$({online} | grep -qx online && echo online || echo down)"',
+                f'echo "cluster=$({online} | grep -q "^online" && echo online || echo down)"',
                 f"[ -f {data}/standby.signal ] && echo standby=1 || echo standby=0",
                 f'echo "user_databases=$({psql} -c "{user_dbs}" 2>/dev/null)"',
                 f'echo "local_sysid=$({control} | {sysid})"',

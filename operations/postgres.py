@@ -312,7 +312,7 @@ def _cluster(major: int):
         for c in host.get_fact(PostgresClusters)
         if c["version"] == str(major) and c["name"] == CLUSTER
     ]
-    if clusters and clusters[0]["status"] == "online":
+    if clusters and clusters[0]["status"].split(",")[0] == "online":
         host.noop(f"cluster {major}/{CLUSTER} is online")
         return
     server.shell(

@@ -303,3 +303,5 @@ def test_a_cluster_serves_only_when_its_major_is_online():
     assert postgresql.serving(clusters, 16) is True
     assert postgresql.serving(clusters, 15) is False
     assert postgresql.serving([], 16) is False
+    # A replica says "online,recovery": it serves (reads) as well.
+    assert postgresql.serving([{"version": "15", "status": "online,recovery"}], 15) is True
