@@ -36,7 +36,9 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 def serving(clusters: list[dict], major: int) -> bool:
     """Whether a cluster of this major version is online (from the PostgresClusters fact):
     one that serves restarts only when the run allows it; one this run creates may."""
-    return any(c["version"] == str(major) and c["status"].split(",")[0] == "online" for c in clusters)
+    return any(
+        c["version"] == str(major) and c["status"].split(",")[0] == "online" for c in clusters
+    )
 
 
 def restart_allowed(data) -> bool:

@@ -92,6 +92,9 @@ KNOBS = {
     # Path the apps serve their Prometheus metrics on: every public name answers 404
     # there; the monitoring reads it on nginx's loopback status listener instead.
     "nginx_app_metrics_path": "/metrics",
+    # How long the edge waits to connect to an app host before trying the next one (an
+    # idempotent request): a host that went away costs this much, not nginx's 60 s.
+    "nginx_upstream_connect_timeout": "2s",
     # Upstreams whose apps serve those metrics (the FastAPI APIs); [] = none.
     "nginx_metrics_upstreams": ["galion_api", "studio_api"],
     # ACME directory: Let's Encrypt production; staging is
@@ -217,6 +220,12 @@ ROLE = Role(
     check_host=_check_vhosts,
     check_inventory=_check_inventory,
     checks=(
+        (
+            "nginx_upstream_connect_timeout",
+            matches(re.compile(r"^[1-9]\d*(ms|s)$")),
+            "is not a duration in s or ms",
+            'use "2s"',
+        ),
         (
             "nginx_app_metrics_path",
             matches(re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")),
@@ -499,6 +508,7 @@ def _configs(brotli: bool, vhosts):
                     cache_api_valid=data.nginx_cache_api_valid,
                     cache_static_valid=data.nginx_cache_static_valid,
                     metrics_path=data.nginx_app_metrics_path,
+                    upstream_connect_timeout=data.nginx_upstream_connect_timeout,
                 ),
             )
         )

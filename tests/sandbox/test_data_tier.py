@@ -22,6 +22,9 @@ def started_at() -> str:
     return psql("select pg_postmaster_start_time()")
 
 
+# The restart rule and the password rotation are this code's logic, the same on every
+# distro: the first distro only (the CI time goes to the fleet).
+@pytest.mark.once
 def test_a_reload_only_setting_reloads_and_a_restart_setting_restarts():
     """One run changes a setting PostgreSQL reloads: no restart. The next also changes
     one that needs a restart: restarted, nothing left pending. Back to the data's values,
@@ -93,6 +96,7 @@ def _login(env_file: str) -> int:
     ).rc
 
 
+@pytest.mark.once
 def test_changed_password_applies_and_the_old_one_stops_working(env_with):
     env_file = f"{DB.data['app_env_dir']}/galion.env"
     old_copy = "/root/galion-old.env"
