@@ -1,6 +1,7 @@
-"""The content of an app stack's environment file (DATABASE_URL via PgBouncer, REDIS_URL):
-written by the app_env role, hashed by the apps role, whose containers restart when it
-changes. Addresses are those the app containers reach (galion/topology.py)."""
+"""The content of an app stack's environment file (DATABASE_URL and DATABASE_READ_URL via
+PgBouncer, REDIS_URL): written by the app_env role, hashed by the apps role, whose
+containers restart when it changes. Addresses are those the app containers reach
+(galion/topology.py)."""
 
 from . import secrets, topology
 from .ops import render
@@ -19,6 +20,7 @@ def content(data, inventory, host, stack: dict) -> str:
         db_user=db["owner"],
         db_password=secrets.get(db["password_secret"]),
         db_host=db_host,
+        read_host=topology.read_database_address(inventory, host),
         pgbouncer_port=data.pgbouncer_port,
         database=db["name"],
         redis_user=data.redis_app_user,

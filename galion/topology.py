@@ -103,6 +103,15 @@ def database_address(inventory, this) -> str:
     return private_address(primary[0])
 
 
+def read_database_address(inventory, this) -> str:
+    """Where the app containers of an app host send read-only queries: the first streaming
+    replica's PgBouncer in a fleet, else the primary's (database_address)."""
+    replicas = database_replicas(inventory)
+    if replicas:
+        return private_address(replicas[0])
+    return database_address(inventory, this)
+
+
 def upstream_servers(inventory, this, port: int) -> list[str]:
     """`address:port` of the service on every app host: loopback on the box itself,
     private addresses in a fleet."""

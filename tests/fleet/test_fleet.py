@@ -72,6 +72,15 @@ def test_the_replica_streams_and_serves_what_the_primary_wrote(fleet):
     assert out.rc != 0 and "read-only" in out.stderr
 
 
+def test_the_apps_write_to_the_primary_and_read_from_the_replica(fleet):
+    app1 = fleet["app1"]
+    env = app1.host.run(f"sudo cat {app1.data['app_env_dir']}/galion.env").stdout
+    urls = dict(line.split("=", 1) for line in env.splitlines() if "=" in line)
+    db1, db2 = fleet["db1"].data["private_address"], fleet["db2"].data["private_address"]
+    assert f"@{db1}:" in urls["DATABASE_URL"] and f"@{db1}:" in urls["REDIS_URL"]
+    assert f"@{db2}:" in urls["DATABASE_READ_URL"]
+
+
 def test_replay_lag_stays_under_a_second_under_pgbench_load(fleet):
     primary = fleet["db1"]
     bench = "/usr/lib/postgresql/*/bin/pgbench"

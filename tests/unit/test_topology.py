@@ -79,3 +79,83 @@ def test_host_cidr_is_a_single_address_and_names_stay_names():
     assert topology.host_cidr("10.0.0.2") == "10.0.0.2/32"
     assert topology.host_cidr("2001:db8::1") == "2001:db8::1/128"
     assert topology.host_cidr("app1.internal") == "app1.internal"
+
+
+PORTS = {
+    "pgbouncer_port": 6432,
+    "postgres_port": 5432,
+    "redis_port": 6379,
+    "node_exporter_port": 9100,
+    "postgres_exporter_port": 9187,
+    "redis_exporter_port": 9121,
+    "nginx_exporter_port": 9113,
+    "nginx_status_port": 8081,
+    "monitoring_prometheus_port": 9090,
+    "monitoring_alertmanager_port": 9093,
+    "nginx_upstream_ports": {"galion_api": 8001},
+}
+
+
+def _fleet_with_ports():
+    hosts = {
+        n: host(n, private_address=f"10.0.0.{i}", **PORTS)
+        for i, n in enumerate(("edge1", "app1", "app2", "db1", "db2", "mon1"), start=1)
+    }
+    inv = Inventory(
+        edge=[hosts["edge1"]],
+        app=[hosts["app1"], hosts["app2"]],
+        db=[hosts["db1"]],
+        db_replica=[hosts["db2"]],
+        backups=[hosts["db1"]],
+        monitoring=[hosts["mon1"]],
+    )
+    return inv, hosts
+
+
+def _peers(inv, h) -> set[tuple[int, str]]:
+    return {(port, address) for port, address, _ in topology.firewall_peers(inv, h)}
+
+
+def test_firewall_peers_admit_each_service_from_its_users_only():
+    inv, h = _fleet_with_ports()
+    assert _peers(inv, h["db1"]) == {
+        (6432, "10.0.0.2"),
+        (6432, "10.0.0.3"),
+        (6379, "10.0.0.2"),
+        (6379, "10.0.0.3"),
+        (5432, "10.0.0.5"),
+        (9100, "10.0.0.6"),
+        (9187, "10.0.0.6"),
+        (9121, "10.0.0.6"),
+    }
+    # The replica: PgBouncer for read-only queries, replication from the primary's side
+    # (after a failover), no Redis.
+    assert _peers(inv, h["db2"]) == {
+        (6432, "10.0.0.2"),
+        (6432, "10.0.0.3"),
+        (5432, "10.0.0.4"),
+        (9100, "10.0.0.6"),
+        (9187, "10.0.0.6"),
+    }
+    assert _peers(inv, h["app1"]) == {(8001, "10.0.0.1"), (9100, "10.0.0.6"), (8081, "10.0.0.6")}
+    assert _peers(inv, h["edge1"]) == {(9100, "10.0.0.6"), (9113, "10.0.0.6")}
+    # Prometheus and Alertmanager answer only their own host (one monitoring host).
+    assert _peers(inv, h["mon1"]) == set()
+
+
+def test_the_single_box_opens_nothing_to_peers():
+    box = host("titanaxe", **PORTS)
+    inv = Inventory(app=[box], db=[box], edge=[box], backups=[box], monitoring=[box])
+    assert topology.firewall_peers(inv, box) == []
+
+
+def test_read_queries_go_to_the_replica_in_a_fleet_and_to_the_primary_without_one():
+    assert topology.read_database_address(FLEET, APP1) == "10.0.0.5"
+    assert topology.read_database_address(SINGLE, BOX) == "172.19.0.1"
+
+
+def test_a_primary_with_a_replica_listens_on_its_private_address_even_without_app_hosts():
+    inv = Inventory(db=[DB1], db_replica=[DB2])
+    assert topology.data_tier_bind_addresses(inv, DB1) == ["10.0.0.4"]
+    assert topology.data_tier_bind_addresses(inv, DB2) == ["10.0.0.5"]
+    assert topology.is_replica(inv, DB2) and not topology.is_replica(inv, DB1)
