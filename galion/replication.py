@@ -46,17 +46,19 @@ STATE_KEYS = (
 )
 
 
-def replica_action(state: dict) -> tuple[str, str]:
+def replica_action(state: dict, reseed_allowed: bool = False) -> tuple[str, str]:
     """(action, why) for a replica host: "keep", "seed" or "refuse".
 
     - keep: a standby of this primary, streaming or not (an unreachable primary is never
       a reason to throw data away);
-    - seed: no cluster, a fresh empty one (Debian's package makes one), or a standby of
-      another primary or of a timeline the primary no longer has (after a PITR or a
-      failover): said so in `why`;
-    - refuse: a cluster that holds databases and is not a standby (a demoted primary
-      rejoins through the failover command's rejoin, with pg_rewind, not by a wipe).
+    - seed: no cluster, or a fresh empty one (Debian's package makes one);
+    - refuse: a cluster that holds databases and is not a standby, or a standby of another
+      primary or of a timeline the primary no longer has (after a PITR or a failover; or
+      a typo in the primary's address, or a new empty primary after losing the old one:
+      this standby may then hold the only copy of the data). Re-seeding it takes the
+      operator's word, `reseed_allowed` (`--data postgres_reseed=<this host>`).
     """
+    reseed = "re-seed it on purpose with --data postgres_reseed=<this host>"
     if state.get("cluster") == "missing":
         return "seed", "no cluster yet"
     standby = state.get("standby") == "1"
@@ -64,23 +66,23 @@ def replica_action(state: dict) -> tuple[str, str]:
         if state.get("user_databases") not in ("0",):
             return (
                 "refuse",
-                "holds databases and is not a replica: it is not wiped. A former primary "
-                "rejoins with `pyinfra <inventory> failover.py --data rejoin=...`; else "
-                "move its data away by hand",
+                "holds databases and is not a replica: it is not wiped (a former "
+                "primary: rejoin it with pg_rewind; else move its data away by hand)",
             )
         return "seed", "a fresh, empty cluster"
     primary = state.get("primary_sysid")
     if primary and state.get("local_sysid") and primary != state.get("local_sysid"):
-        return "seed", "a replica of another primary (system identifier differs): re-seeded"
+        why = "a replica of another primary (system identifier differs)"
+        return ("seed", why + ": re-seeded") if reseed_allowed else ("refuse", f"{why}: {reseed}")
     if (
         state.get("receiver") != "streaming"
         and state.get("primary_tli")
         and state.get("local_tli")
         and state.get("primary_tli") != state.get("local_tli")
     ):
-        return (
-            "seed",
+        why = (
             f"not streaming, on timeline {state.get('local_tli')} while the primary is on "
-            f"{state.get('primary_tli')} (a PITR or failover on the primary): re-seeded",
+            f"{state.get('primary_tli')} (a PITR or failover on the primary)"
         )
+        return ("seed", why + ": re-seeded") if reseed_allowed else ("refuse", f"{why}: {reseed}")
     return "keep", "a standby of this primary"

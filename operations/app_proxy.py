@@ -14,7 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import commands, topology
 from galion.facts import PathExists
-from galion.ops import config_file, render
+from galion.ops import config_file, render, sysctl_values
 from galion.role import Role
 
 # The apps role's rollouts write these files; this role only writes a missing one.
@@ -66,6 +66,15 @@ def app_proxy():
         host.noop("the edge's nginx is on this host and fronts the containers")
         return
     data = host.data
+    # After a reboot the private interface may come up after nginx: bind its address
+    # anyway, instead of an app host out of the rotation until someone starts nginx.
+    values = {"net.ipv4.ip_nonlocal_bind": 1, "net.ipv6.ip_nonlocal_bind": 1}
+    config_file(
+        name="nginx may bind the private address before it is up",
+        dest="/etc/sysctl.d/91-galion-app-proxy.conf",
+        content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values),
+    )
+    sysctl_values(name="Non-local binds applied", values=values)
     apt.packages(
         name="Install nginx", packages=["nginx"], update=True, cache_time=3600, no_recommends=True
     )

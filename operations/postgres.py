@@ -1,11 +1,12 @@
 """PostgreSQL tuned for its host, the apps' databases and roles, pg_hba, and PgBouncer."""
 
+import re
+import shlex
 import urllib.parse
 from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
-from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, server, systemd
 from pyinfra.operations.util import any_changed
@@ -23,7 +24,7 @@ from galion.facts import (
 )
 from galion.ops import SCRIPTS_DIR, config_file, postgres_sql, render, shell_script, sysctl_values
 from galion.postgresql import CLUSTER
-from galion.preflight import Problem, in_group, int_between, needs_group
+from galion.preflight import Problem, in_group, int_between, matches, needs_group
 from galion.role import Role
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "postgres"
@@ -43,6 +44,12 @@ KNOBS = {
     "postgres_max_wal_senders": 10,
     # Replication slots allowed (one per replica and per WAL-streaming backup).
     "postgres_max_replication_slots": 10,
+    # Most WAL a replication slot may hold back for an absent replica, before the slot is
+    # given up (the replica then needs a re-seed) instead of the primary's disk filling.
+    "postgres_max_slot_wal_keep_size": "10GB",
+    # Operator's word, per run: the replica host to re-seed although it holds a standby
+    # of another primary or timeline (--data postgres_reseed=db2). Empty: never.
+    "postgres_reseed": "",
     # Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS.
     "postgres_checkpoint_timeout": "15min",
     # WAL kept between checkpoints before one is forced.
@@ -124,6 +131,12 @@ ROLE = Role(
     required_secrets=required_secrets,
     check_inventory=_check_inventory,
     checks=(
+        (
+            "postgres_max_slot_wal_keep_size",
+            matches(re.compile(r"^(-1|[1-9]\d*(MB|GB|TB))$")),
+            "is not a size PostgreSQL reads",
+            'use "10GB" (or -1: no limit)',
+        ),
         (
             "postgres_memory_budget_mb",
             lambda v: v is None or int_between(256, 4_000_000)(v),
@@ -213,6 +226,11 @@ def tuning(
             "max_replication_slots",
             str(data.get("postgres_max_replication_slots")),
             "one per replica",
+        ),
+        (
+            "max_slot_wal_keep_size",
+            str(data.get("postgres_max_slot_wal_keep_size")),
+            "WAL an absent replica's slot may hold: the disk never fills for it",
         ),
         ("wal_compression", "lz4" if major >= 15 else "on", "smaller WAL for archive and replicas"),
         ("checkpoint_timeout", data.get("postgres_checkpoint_timeout"), "spacing of checkpoints"),
@@ -623,7 +641,11 @@ def _replication_slots():
         return
     postgres_sql(
         name=f"Replication slots {', '.join(missing)}",
-        sql="".join(f"SELECT pg_create_physical_replication_slot('{s}');\n" for s in missing),
+        sql="".join(
+            f"SELECT pg_create_physical_replication_slot('{s}') WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_replication_slots WHERE slot_name = '{s}');\n"
+            for s in missing
+        ),
     )
 
 
@@ -653,9 +675,16 @@ def _replica(major: int):
         major=major,
         primary_conninfo=replication.primary_conninfo(address, port, role, host.name),
     )
-    action, why = replication.replica_action(state)
+    action, why = replication.replica_action(state, data.get("postgres_reseed") == host.name)
     if action == "refuse":
-        raise DeployError(f"{host.name}: the PostgreSQL cluster {why}")
+        # Fails this host only (at its turn): the rest of the fleet still converges.
+        server.shell(
+            name=f"Replica {host.name}: refused",
+            commands=[
+                f"echo {shlex.quote(f'{host.name}: the PostgreSQL cluster {why}')} >&2; exit 1"
+            ],
+        )
+        return
     if action == "keep":
         host.noop(f"{host.name} is {why}")
         return
@@ -771,17 +800,19 @@ def postgres():
     _packages(major)
     _cluster(major)
     _tuning(major)
-    replica = topology.is_replica(inventory, host)
-    if replica:
-        _replica(major)
-    else:
-        _replication_slots()
     _pending_restart(major)
+    replica = topology.is_replica(inventory, host)
+    # pyinfra runs the hosts' operations in the order of these lines: every operation of
+    # the primary (its roles, the replication role among them, and the slots) runs before
+    # a replica's seed, also in the first converge of a new fleet.
     if not replica:
         # Roles, databases and functions come to a replica with the WAL.
         _roles_and_databases()
         _extensions()
         _pgbouncer_auth_function()
+        _replication_slots()
+    if replica:
+        _replica(major)
     _pgbouncer()
     _exporter()
     _pgbouncer_metrics()

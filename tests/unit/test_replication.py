@@ -38,15 +38,20 @@ def test_a_missing_or_empty_cluster_is_seeded(state):
     assert replication.replica_action(state)[0] == "seed"
 
 
-def test_a_standby_of_another_primary_is_reseeded_and_says_why():
-    action, why = replication.replica_action({**STREAMING, "primary_sysid": "999"})
-    assert action == "seed" and "system identifier" in why
+def test_a_standby_of_another_primary_is_reseeded_only_on_the_operator_s_word():
+    # A typo in the primary's address, or a new empty primary: this standby may hold the
+    # only copy of the data.
+    state = {**STREAMING, "primary_sysid": "999"}
+    action, why = replication.replica_action(state)
+    assert action == "refuse" and "system identifier" in why and "postgres_reseed" in why
+    assert replication.replica_action(state, reseed_allowed=True)[0] == "seed"
 
 
-def test_a_standby_left_on_an_old_timeline_is_reseeded():
+def test_a_standby_left_on_an_old_timeline_is_reseeded_only_on_the_operator_s_word():
     state = {**STREAMING, "receiver": "", "primary_tli": "2"}
     action, why = replication.replica_action(state)
-    assert action == "seed" and "timeline 1" in why and "2" in why
+    assert action == "refuse" and "timeline 1" in why and "2" in why
+    assert replication.replica_action(state, reseed_allowed=True)[0] == "seed"
 
 
 @pytest.mark.parametrize("count", ["3", ""], ids=["databases", "unknown (cluster down)"])
