@@ -8,7 +8,7 @@ from pathlib import Path
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
-from pyinfra.operations import apt, server, systemd
+from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import exporters, postgresql, replication, scram, secrets, topology
@@ -811,6 +811,14 @@ def postgres():
         _extensions()
         _pgbouncer_auth_function()
         _replication_slots()
+    # One operation from this line on every database host: pyinfra orders each host's
+    # operations on its own, so without a step they share, a replica's seed could run
+    # before the primary has made the replication role and the slot.
+    files.directory(
+        name="PostgreSQL's home (the primary's replication role and slots are ready)",
+        path="/var/lib/postgresql",
+        present=True,
+    )
     if replica:
         _replica(major)
     _pgbouncer()
