@@ -14,7 +14,8 @@ def fail2ban_jail_test(jail_file: str) -> str:
     )
 
 
-# A graceful reload, only when the whole config passes nginx -t.
+# Never a restart: a graceful reload keeps connections, and only a config that passes
+# nginx -t as a whole is loaded.
 NGINX_RELOAD = "nginx -t -q && systemctl reload nginx"
 
 

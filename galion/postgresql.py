@@ -33,12 +33,15 @@ def unit(major: int) -> str:
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
+def is_online(status: str) -> bool:
+    """pg_lsclusters' status: "online", or "online,recovery" for a replica."""
+    return status.split(",")[0] == "online"
+
+
 def serving(clusters: list[dict], major: int) -> bool:
     """Whether a cluster of this major version is online (from the PostgresClusters fact):
     one that serves restarts only when the run allows it; one this run creates may."""
-    return any(
-        c["version"] == str(major) and c["status"].split(",")[0] == "online" for c in clusters
-    )
+    return any(c["version"] == str(major) and is_online(c["status"]) for c in clusters)
 
 
 def restart_allowed(data) -> bool:

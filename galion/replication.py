@@ -8,8 +8,6 @@ import re
 # The replication role's password for the replica's walreceiver and pg_basebackup: a
 # libpq passfile, root-free and private (0600 postgres), never in a config file.
 PASSFILE = "/var/lib/postgresql/.galion-replication.pgpass"
-# Where galion-replica-seed keeps the data directory it replaces until the new one runs.
-SEED_BACKUP_SUFFIX = ".galion-before-seed"
 
 
 def slot_name(host_name: str) -> str:

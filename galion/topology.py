@@ -47,8 +47,13 @@ def primary(inventory):
     return group(inventory, "db")[0]
 
 
+def member(inventory, this, name: str) -> bool:
+    """Whether `this` is in group `name`."""
+    return any(h.name == this.name for h in group(inventory, name))
+
+
 def is_replica(inventory, this) -> bool:
-    return any(h.name == this.name for h in database_replicas(inventory))
+    return member(inventory, this, "db_replica")
 
 
 def database_peers(inventory, this) -> list:
@@ -66,7 +71,7 @@ def data_tier_bind_addresses(inventory, this) -> list[str]:
 
 
 def is_app_host(inventory, this) -> bool:
-    return any(h.name == this.name for h in group(inventory, "app"))
+    return member(inventory, this, "app")
 
 
 def container_gateway(inventory, this) -> str | None:
@@ -144,10 +149,6 @@ def _others(hosts, this) -> list:
     return [h for h in hosts if h.name != this.name]
 
 
-def _in(inventory, this, name: str) -> bool:
-    return any(h.name == this.name for h in group(inventory, name))
-
-
 def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
     """(port, source address, what) for every service of `this` another host uses: the
     UFW rules beyond SSH and the public ports. Empty on the single box, whose services
@@ -160,9 +161,10 @@ def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
     - Prometheus and Alertmanager from the other monitoring hosts.
     """
     d = this.data
-    db = group(inventory, "db") + group(inventory, "db_replica")
-    is_db = any(h.name == this.name for h in db)
-    edge_here = _in(inventory, this, "edge")
+    primary_here = member(inventory, this, "db")
+    is_db = primary_here or is_replica(inventory, this)
+    edge_here = member(inventory, this, "edge")
+    app_proxy_here = is_app_host(inventory, this) and not edge_here
     services: list[tuple[int, list, str]] = []
     if is_db:
         apps = _others(group(inventory, "app"), this)
@@ -170,9 +172,9 @@ def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
         services.append(
             (d.get("postgres_port"), database_peers(inventory, this), "postgres between db hosts")
         )
-        if _in(inventory, this, "db"):
+        if primary_here:
             services.append((d.get("redis_port"), apps, "redis from app hosts"))
-    if _in(inventory, this, "app") and not edge_here:
+    if app_proxy_here:
         edges = _others(group(inventory, "edge"), this)
         for name, port in sorted((d.get("nginx_upstream_ports") or {}).items()):
             services.append((port, edges, f"{name} from the edge"))
@@ -180,13 +182,13 @@ def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
     exporters = ["node_exporter_port"]
     if is_db:
         exporters.append("postgres_exporter_port")
-    if _in(inventory, this, "db"):
+    if primary_here:
         exporters.append("redis_exporter_port")
     if edge_here:
         exporters.append("nginx_exporter_port")
-    if _in(inventory, this, "app") and not edge_here:
+    if app_proxy_here:
         exporters.append("nginx_status_port")
-    if _in(inventory, this, "monitoring"):
+    if member(inventory, this, "monitoring"):
         exporters += ["monitoring_prometheus_port", "monitoring_alertmanager_port"]
     for key in exporters:
         services.append((d.get(key), scrapers, f"{key.removesuffix('_port')} from monitoring"))

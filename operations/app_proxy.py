@@ -36,7 +36,7 @@ ROLE = Role(
 
 def needed(inventory, this) -> bool:
     """Only where the edge's nginx is not on the same host."""
-    return not any(h.name == this.name for h in topology.group(inventory, "edge"))
+    return not topology.member(inventory, this, "edge")
 
 
 def config(data, inventory, this) -> str:

@@ -344,9 +344,6 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
     )
 
 
-# Never a restart: a reload keeps connections and refuses a config nginx -t rejects.
-
-
 # One file per upstream with its `server` lines: on an app host the app tier's rollouts
 # rewrite it (operations/apps.py), elsewhere this role does from the inventory.
 FILES = Path(__file__).resolve().parent.parent / "files" / "nginx_tls"

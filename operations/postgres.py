@@ -330,7 +330,7 @@ def _cluster(major: int):
         for c in host.get_fact(PostgresClusters)
         if c["version"] == str(major) and c["name"] == CLUSTER
     ]
-    if clusters and clusters[0]["status"].split(",")[0] == "online":
+    if clusters and postgresql.is_online(clusters[0]["status"]):
         host.noop(f"cluster {major}/{CLUSTER} is online")
         return
     server.shell(
@@ -670,11 +670,8 @@ def _replica(major: int):
         ),
     )
     shell_script(FILES / "galion-replica-seed")
-    state = host.get_fact(
-        PostgresReplicaState,
-        major=major,
-        primary_conninfo=replication.primary_conninfo(address, port, role, host.name),
-    )
+    conninfo, slot = standby_settings()
+    state = host.get_fact(PostgresReplicaState, major=major, primary_conninfo=conninfo)
     action, why = replication.replica_action(state, data.get("postgres_reseed") == host.name)
     if action == "refuse":
         # Fails this host only (at its turn): the rest of the fleet still converges.
@@ -691,10 +688,7 @@ def _replica(major: int):
     host.log(f"replica {host.name}: {why}: seeding from {primary.name}", logger.warning)
     server.shell(
         name=f"Seed the replica from {primary.name} ({why})",
-        commands=[
-            f"{SCRIPTS_DIR}/galion-replica-seed {major} {address} {port} {role} "
-            f"{replication.slot_name(host.name)}"
-        ],
+        commands=[f"{SCRIPTS_DIR}/galion-replica-seed {major} {address} {port} {role} {slot}"],
     )
 
 
