@@ -500,7 +500,12 @@ class PostgresReplicaState(_Fact):
         )
         online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
         sysid = "sed -n 's/^Database system identifier: *//p'"
-        tli = 'sed -n "s/^Latest checkpoint\'s TimeLineID: *//p"'
+        # A standby's timeline: its last restartpoint's, or the newer one it has replayed
+        # up to (a rewound former primary is on the new timeline before its restartpoint).
+        tli = (
+            "awk -F': *' '/^Latest checkpoint.s TimeLineID|^Min recovery ending loc.s "
+            "timeline/ {if ($2 + 0 > t + 0) t = $2} END {print t}'"
+        )
         receiver = "select status from pg_stat_wal_receiver"
         return "; ".join(
             [
@@ -515,12 +520,68 @@ class PostgresReplicaState(_Fact):
                 f"id=$({psql} -d {primary} -c IDENTIFY_SYSTEM 2>/dev/null)",
                 'echo "primary_sysid=$(echo "$id" | cut -d"|" -f1)"',
                 'echo "primary_tli=$(echo "$id" | cut -s -d"|" -f2)"; fi',
+                f"[ -f {replication.FENCE_MARKER} ] && echo fenced=1 || echo fenced=0",
             ]
         )
 
     def process(self, output):
-        state = {}
-        for line in output:
-            key, _, value = line.partition("=")
-            state[key] = value.strip()
-        return state
+        return _key_values(output)
+
+
+def _key_values(output) -> dict:
+    state = {}
+    for line in output:
+        key, _, value = line.partition("=")
+        state[key] = value.strip()
+    return state
+
+
+class PostgresSystemIdentifier(_Fact):
+    """The cluster's database system identifier (pg_controldata), "" without a cluster:
+    a primary and its replicas share it; a cluster initialised elsewhere does not."""
+
+    default_value: ClassVar[str] = ""
+
+    def command(self, major):
+        data = f"/var/lib/postgresql/{major}/main"
+        return (
+            f"/usr/lib/postgresql/{major}/bin/pg_controldata {data} 2>/dev/null "
+            "| sed -n 's/^Database system identifier: *//p'; true"
+        )
+
+    def process(self, output):
+        return _first_line(output)
+
+
+class PostgresPromotionState(_Fact):
+    """What the replica failover.py is to promote knows of its primary, for
+    `replication.promote_action`: `{key: value}` over `replication.PROMOTION_KEYS`. The
+    primary is asked (IDENTIFY_SYSTEM) over the replica's own primary_conninfo."""
+
+    default_value: ClassVar[dict] = {"cluster": "missing"}
+
+    def command(self, major):
+        data = f"/var/lib/postgresql/{major}/main"
+        psql = "runuser -u postgres -- psql -X -At"
+        online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
+        received = "coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+        return "; ".join(
+            [
+                f"if [ ! -f {data}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
+                f'echo "cluster=$({online} | grep -q "^online" && echo online || echo down)"',
+                f'echo "in_recovery=$({psql} -c "select pg_is_in_recovery()" 2>/dev/null)"',
+                f'echo "receive_lsn=$({psql} -c "select {received}" 2>/dev/null)"',
+                f'echo "last_receipt=$({psql} -c '
+                f'"select last_msg_receipt_time from pg_stat_wal_receiver" 2>/dev/null)"',
+                f'up=$({psql} -c "show primary_conninfo" 2>/dev/null)',
+                f'[ -n "$up" ] && up=$({psql} -d "$up dbname=replication replication=true '
+                'connect_timeout=5" -c IDENTIFY_SYSTEM 2>/dev/null | cut -s -d"|" -f3)',
+                'echo "upstream_lsn=$up"',
+                f'[ -n "$up" ] && echo "unreceived_bytes=$({psql} -c "select greatest(0, '
+                f"pg_wal_lsn_diff('$up', {received}))::bigint\" 2>/dev/null)\"",
+                "true",
+            ]
+        )
+
+    def process(self, output):
+        return _key_values(output)

@@ -44,10 +44,14 @@ def serving(clusters: list[dict], major: int) -> bool:
     return any(c["version"] == str(major) and is_online(c["status"]) for c in clusters)
 
 
-def restart_allowed(data) -> bool:
-    """`postgres_restart_allowed` from data or `--data` (where it arrives as a string)."""
-    value = data.get("postgres_restart_allowed")
+def is_true(value) -> bool:
+    """A yes/no knob from data or `--data` (where it arrives as a string)."""
     return value is True or str(value).strip().lower() in TRUE_WORDS
+
+
+def restart_allowed(data) -> bool:
+    """`postgres_restart_allowed`."""
+    return is_true(data.get("postgres_restart_allowed"))
 
 
 def reload_or_restart_command(major: int, allow_restart: bool = True) -> str:

@@ -8,6 +8,10 @@ import re
 # The replication role's password for the replica's walreceiver and pg_basebackup: a
 # libpq passfile, root-free and private (0600 postgres), never in a config file.
 PASSFILE = "/var/lib/postgresql/.galion-replication.pgpass"
+# Written by failover.py on the primary it fences (stopped and masked, with its
+# PgBouncer): the next converge rejoins that host as a replica with pg_rewind and removes
+# it. Outside the data directory, which pg_rewind rewrites.
+FENCE_MARKER = "/var/lib/postgresql/galion-fenced"
 
 
 def slot_name(host_name: str) -> str:
@@ -41,15 +45,19 @@ STATE_KEYS = (
     "receiver",  # pg_stat_wal_receiver.status ("" when none)
     "local_tli",  # the replica's timeline (pg_controldata, latest checkpoint)
     "primary_tli",  # the primary's timeline ("" when unreachable)
+    "fenced",  # "1" when failover.py fenced this host (FENCE_MARKER)
 )
 
 
 def replica_action(state: dict, reseed_allowed: bool = False) -> tuple[str, str]:
-    """(action, why) for a replica host: "keep", "seed" or "refuse".
+    """(action, why) for a replica host: "keep", "seed", "rejoin" or "refuse".
 
     - keep: a standby of this primary, streaming or not (an unreachable primary is never
       a reason to throw data away);
     - seed: no cluster, or a fresh empty one (Debian's package makes one);
+    - rejoin: the former primary failover.py fenced: pg_rewind from the new primary
+      (pg_rewind itself refuses another system), then a standby (also finishes a rejoin
+      that stopped halfway);
     - refuse: a cluster that holds databases and is not a standby, or a standby of another
       primary or of a timeline the primary no longer has (after a PITR or a failover; or
       a typo in the primary's address, or a new empty primary after losing the old one:
@@ -60,12 +68,16 @@ def replica_action(state: dict, reseed_allowed: bool = False) -> tuple[str, str]
     if state.get("cluster") == "missing":
         return "seed", "no cluster yet"
     standby = state.get("standby") == "1"
+    if state.get("fenced") == "1":
+        return "rejoin", "the former primary, fenced by failover.py: pg_rewind to the new one"
     if not standby:
         if state.get("user_databases") not in ("0",):
             return (
                 "refuse",
-                "holds databases and is not a replica: it is not wiped (a former "
-                "primary: rejoin it with pg_rewind; else move its data away by hand)",
+                "holds databases and is not a replica: it is not wiped (a former primary "
+                "that failover.py did not fence, as it was out of reach: it may hold writes "
+                "the new primary lacks; run failover.py again to fence it, and the next "
+                "converge rejoins it with pg_rewind; else move its data away by hand)",
             )
         return "seed", "a fresh, empty cluster"
     primary = state.get("primary_sysid")
@@ -84,3 +96,51 @@ def replica_action(state: dict, reseed_allowed: bool = False) -> tuple[str, str]
         )
         return ("seed", why + ": re-seeded") if reseed_allowed else ("refuse", f"{why}: {reseed}")
     return "keep", "a standby of this primary"
+
+
+# What the promotion fact prints on the replica to be promoted (facts.PostgresPromotionState).
+PROMOTION_KEYS = (
+    "cluster",  # "online", "down" or "missing"
+    "in_recovery",  # "t" for a standby, "f" for a primary ("" when it cannot tell)
+    "receive_lsn",  # the last WAL position received from the primary
+    "last_receipt",  # when the primary was last heard from (pg_stat_wal_receiver)
+    "upstream_lsn",  # the primary's current WAL position ("" when out of reach)
+    "unreceived_bytes",  # WAL the primary has and this replica has not received
+)
+
+
+def promote_action(state: dict, max_lag_bytes: int, force: bool = False) -> tuple[str, str]:
+    """(action, report) for the replica failover.py is to promote: "promote", "done"
+    (already a primary: a re-run) or "refuse". The report says what would be lost: WAL
+    the primary has and the replica has not received (WAL received but not yet replayed
+    is replayed before the promotion ends, so it is not lost)."""
+    if state.get("cluster") != "online":
+        return "refuse", "its PostgreSQL does not run: start it, or choose another replica"
+    if state.get("in_recovery") == "f":
+        return "done", "already a primary (promoted by an earlier run)"
+    if state.get("in_recovery") != "t":
+        return "refuse", "cannot tell whether it is a standby: nothing changed"
+    received = state.get("receive_lsn") or "nothing"
+    if not state.get("upstream_lsn"):
+        loss = (
+            f"the primary is out of reach, so the loss cannot be measured: whatever it "
+            f"committed after WAL position {received} (last heard from "
+            f"{state.get('last_receipt') or 'never'}) is lost"
+        )
+        if force:
+            return "promote", f"forced: {loss}"
+        return "refuse", f"{loss}; promote anyway with --data postgres_failover_force=true"
+    behind = int(state.get("unreceived_bytes") or 0)
+    loss = (
+        f"{behind} bytes of WAL behind the primary (at {state['upstream_lsn']}, "
+        f"received up to {received})"
+    )
+    if behind > max_lag_bytes:
+        if force:
+            return "promote", f"forced: {loss}: the commits in them are lost"
+        return (
+            "refuse",
+            f"{loss}, more than postgres_failover_max_lag_bytes ({max_lag_bytes}): wait "
+            "for it to catch up, or promote anyway with --data postgres_failover_force=true",
+        )
+    return "promote", f"{loss}; the primary is stopped first and streams the rest"

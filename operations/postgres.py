@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -50,6 +51,12 @@ KNOBS = {
     # Operator's word, per run: the replica host to re-seed although it holds a standby
     # of another primary or timeline (--data postgres_reseed=db2). Empty: never.
     "postgres_reseed": "",
+    # failover.py refuses to promote a replica that has not received this much of the
+    # primary's WAL (bytes; 1 MiB: a few seconds of writes): the commits in it are lost.
+    "postgres_failover_max_lag_bytes": 1048576,
+    # Operator's word, per run: promote although the replica is behind by more than that,
+    # or the primary is out of reach so the loss cannot be measured (failover.py reports it).
+    "postgres_failover_force": False,
     # Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS.
     "postgres_checkpoint_timeout": "15min",
     # WAL kept between checkpoints before one is forced.
@@ -333,6 +340,9 @@ def _cluster(major: int):
     if clusters and postgresql.is_online(clusters[0]["status"]):
         host.noop(f"cluster {major}/{CLUSTER} is online")
         return
+    if fenced():
+        host.noop(f"cluster {major}/{CLUSTER} stays down: fenced by failover.py")
+        return
     server.shell(
         name=f"Cluster {major}/{CLUSTER} exists and runs", commands=cluster_up_commands(major)
     )
@@ -379,6 +389,9 @@ def _tuning(major: int):
             ],
         ),
     )
+    if fenced():
+        # Down until the rejoin starts it, with these files.
+        return
     server.shell(
         name="Reload PostgreSQL (restart only if a setting needs it)",
         commands=[postgresql.reload_or_restart_command(major, allow_restart), HBA_LOADED],
@@ -606,6 +619,78 @@ def _pgbouncer():
     )
 
 
+# Hosts failover.py promotes in this run: still standbys when the run is planned.
+PROMOTING: set[str] = set()
+# The operator's scripts of a failover, on every database host of a fleet.
+FAILOVER_SCRIPTS = ("galion-fence", "galion-promote", "galion-replica-rejoin")
+
+
+def in_fleet() -> bool:
+    """Whether this database host has database peers (a primary with replicas)."""
+    return bool(topology.database_peers(inventory, host))
+
+
+def fenced() -> bool:
+    """Whether failover.py fenced this host (its marker; only asked in a fleet)."""
+    return in_fleet() and bool(host.get_fact(File, path=replication.FENCE_MARKER))
+
+
+def _primary_refusals(major: int) -> str | None:
+    """Why this `db` host must not be converged as the primary, or None."""
+    if not in_fleet():
+        return None
+    if fenced():
+        return (
+            "was fenced by failover.py: it is no longer the primary (move it to db_replica "
+            "in the inventory: the next converge rejoins it as a replica)"
+        )
+    standby = host.get_fact(File, path=f"{postgresql.data_dir(major)}/standby.signal")
+    if standby and host.name not in PROMOTING:
+        return (
+            "is a standby: a replica becomes the primary through failover.py (which fences "
+            "the old one first), not through a converge"
+        )
+    return None
+
+
+def _failover_scripts():
+    for name in FAILOVER_SCRIPTS:
+        shell_script(FILES / name)
+
+
+def rewind_functions(major: int) -> tuple[str, ...]:
+    """What the replication role runs on the new primary when a former primary rejoins:
+    pg_rewind's four file functions (no superuser needed), and a WAL message that lets the
+    rewound standby become consistent while the primary is idle."""
+    message_args = "boolean, text, text, boolean" if major >= 17 else "boolean, text, text"
+    return (
+        "pg_catalog.pg_ls_dir(text, boolean, boolean)",
+        "pg_catalog.pg_stat_file(text, boolean)",
+        "pg_catalog.pg_read_binary_file(text)",
+        "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+        f"pg_catalog.pg_logical_emit_message({message_args})",
+    )
+
+
+def _rewind_access(major: int):
+    """Granted on the primary; the replicas get it with the WAL."""
+    role = host.data.postgres_replication_role
+    functions = rewind_functions(major)
+    granted = host.get_fact(
+        PostgresQuery,
+        sql=" union all ".join(
+            f"select has_function_privilege('{role}', '{f}', 'execute')" for f in functions
+        ),
+    )
+    if granted and all(row == ["t"] for row in granted):
+        host.noop(f"{role} may run pg_rewind's functions")
+        return
+    postgres_sql(
+        name=f"{role} may run pg_rewind's functions (a former primary rejoins)",
+        sql="".join(f'GRANT EXECUTE ON FUNCTION {f} TO "{role}";\n' for f in functions),
+    )
+
+
 def standby_settings() -> tuple[str, str] | None:
     """(primary_conninfo, slot) on a replica, else None."""
     if not topology.is_replica(inventory, host):
@@ -642,7 +727,7 @@ def _replication_slots():
     postgres_sql(
         name=f"Replication slots {', '.join(missing)}",
         sql="".join(
-            f"SELECT pg_create_physical_replication_slot('{s}') WHERE NOT EXISTS "
+            f"SELECT pg_create_physical_replication_slot('{s}', true) WHERE NOT EXISTS "
             f"(SELECT 1 FROM pg_replication_slots WHERE slot_name = '{s}');\n"
             for s in missing
         ),
@@ -684,6 +769,13 @@ def _replica(major: int):
         return
     if action == "keep":
         host.noop(f"{host.name} is {why}")
+        return
+    if action == "rejoin":
+        host.log(f"replica {host.name}: {why} ({primary.name})", logger.warning)
+        server.shell(
+            name=f"Rejoin the former primary as a replica of {primary.name} (pg_rewind)",
+            commands=[f"{SCRIPTS_DIR}/galion-replica-rejoin {major} {address} {port} {role}"],
+        )
         return
     host.log(f"replica {host.name}: {why}: seeding from {primary.name}", logger.warning)
     server.shell(
@@ -790,12 +882,22 @@ def _pgbouncer_metrics():
 @deploy("PostgreSQL and PgBouncer")
 def postgres():
     major = postgresql.version(host.data, host.get_fact(OsRelease))
+    replica = topology.is_replica(inventory, host)
+    refusal = None if replica else _primary_refusals(major)
+    if refusal:
+        # Fails this host only, before anything of the role: the rest still converges.
+        server.shell(
+            name=f"PostgreSQL on {host.name}: refused",
+            commands=[f"echo {shlex.quote(f'{host.name}: {refusal}')} >&2; exit 1"],
+        )
+        return
     _os_settings()
     _packages(major)
     _cluster(major)
     _tuning(major)
     _pending_restart(major)
-    replica = topology.is_replica(inventory, host)
+    if in_fleet():
+        _failover_scripts()
     # pyinfra runs the hosts' operations in the order of these lines: every operation of
     # the primary (its roles, the replication role among them, and the slots) runs before
     # a replica's seed, also in the first converge of a new fleet.
@@ -805,6 +907,8 @@ def postgres():
         _extensions()
         _pgbouncer_auth_function()
         _replication_slots()
+        if in_fleet():
+            _rewind_access(major)
     # One operation from this line on every database host: pyinfra orders each host's
     # operations on its own, so without a step they share, a replica's seed could run
     # before the primary has made the replication role and the slot.

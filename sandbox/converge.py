@@ -47,10 +47,13 @@ def pyinfra(
     )
 
 
-def converge(*extra: str, env: dict | None = None, inventory: str = INVENTORY) -> Result:
-    """One `pyinfra -y --json` run; `changed` lists operations that changed a host."""
+def converge(
+    *extra: str, env: dict | None = None, inventory: str = INVENTORY, deploy: str = "deploy.py"
+) -> Result:
+    """One `pyinfra -y --json` run (of deploy.py, or of an operator command such as
+    failover.py); `changed` lists operations that changed a host."""
     started = time.monotonic()
-    proc = pyinfra("-y", "--json", inventory, "deploy.py", *extra, env=env)
+    proc = pyinfra("-y", "--json", inventory, deploy, *extra, env=env)
     seconds = time.monotonic() - started
     changed, failed = [], []
     try:

@@ -26,6 +26,19 @@ def save(state: dict, path: Path = settings.STATE_FILE) -> None:
     tmp.rename(path)
 
 
+def regroup(groups: dict[str, list[str]], path: Path = settings.STATE_FILE) -> dict:
+    """Give hosts other inventory groups ({host: groups}), as an operator edits the
+    inventory (a failover swaps the primary and the replica); returns the old ones."""
+    state = load(path)
+    before = {}
+    for h in state["hosts"]:
+        if h["name"] in groups:
+            before[h["name"]] = h["groups"]
+            h["groups"] = list(groups[h["name"]])
+    save(state, path)
+    return before
+
+
 def ssh_options() -> list[str]:
     """ssh options that reach sandbox hosts (fresh host keys at every `up`)."""
     return ["-F", str(settings.SSH_CONFIG)]

@@ -5,6 +5,7 @@ host. After `python -m sandbox.converge bootstrap` on that topology:
     pytest tests/fleet
 """
 
+import shlex
 import time
 
 import pytest
@@ -184,3 +185,125 @@ def test_an_app_host_that_stops_costs_no_get_request(fleet):
     assert len(load.samples) > 600
     assert load.failed() == [], load.failed()[:5]
     assert reach(edge, app2.data["private_address"], 8001) == "open"
+
+
+# --- Failover (failover.py). These run last: they make db2 the primary and db1 its
+# replica (the sandbox's groups are edited as an operator edits the inventory), so the
+# tests above do not hold on this sandbox afterwards.
+
+
+def failover(*extra: str) -> converge.Result:
+    return converge.converge(*extra, deploy="failover.py")
+
+
+def app_database_url(fleet) -> str:
+    app1 = fleet["app1"]
+    env = app1.host.run(f"sudo cat {app1.data['app_env_dir']}/galion.env").stdout
+    return dict(line.split("=", 1) for line in env.splitlines() if "=" in line)["DATABASE_URL"]
+
+
+def app_sql(node, url: str, query: str):
+    """A query as the apps run it: their role, through PgBouncer, from their env file."""
+    return node.host.run(f"psql -X -At {shlex.quote(url)} -c {shlex.quote(query)}")
+
+
+def test_failover_refuses_a_replica_behind_or_a_primary_out_of_reach(fleet):
+    """Nothing changes when the promotion would lose more WAL than the knob allows, or
+    when the loss cannot be measured (the primary out of reach); each says why."""
+    from sandbox import state
+
+    db1, db2 = fleet["db1"], fleet["db2"]
+    state.regroup({"db2": ["db", "backups"], "db1": ["db_replica"]})
+    db1_address, port = db1.data["private_address"], db1.data["postgres_port"]
+
+    # 1. Behind: the WAL the primary sends on the replica's stream is dropped on the
+    # replica (its own new connections still get through, so the lag is measured).
+    stream = db2.host.run(
+        f"ss -Htn state established dst {db1_address}:{port} | awk '{{print $3}}'"
+    ).stdout.split()
+    assert len(stream) == 1, stream
+    local_port = stream[0].rsplit(":", 1)[1]
+    rule = f"INPUT -p tcp -s {db1_address} --sport {port} --dport {local_port} -j DROP"
+    assert db2.host.run(f"sudo iptables -I {rule}").rc == 0
+    try:
+        sql(
+            db1,
+            "create table galion_failover_lag as "
+            "select g, repeat('x', 500) as pad from generate_series(1, 8000) g",
+            "galion",
+        )
+        behind = failover()
+    finally:
+        db2.host.run(f"sudo iptables -D {rule}")
+        sql(db1, "drop table if exists galion_failover_lag", "galion")
+    assert behind.returncode != 0 and behind.changed == []
+    assert "bytes of WAL behind" in behind.stderr, behind.stderr[-2000:]
+    assert "postgres_failover_max_lag_bytes" in behind.stderr
+
+    # 2. Out of reach: nothing can be measured, so nothing is promoted without the word.
+    rule = f"OUTPUT -d {db1_address} -p tcp --dport {port} -j REJECT"
+    assert db2.host.run(f"sudo iptables -I {rule}").rc == 0
+    try:
+        unreachable = failover()
+    finally:
+        db2.host.run(f"sudo iptables -D {rule}")
+    assert unreachable.returncode != 0 and unreachable.changed == []
+    assert "out of reach" in unreachable.stderr and "postgres_failover_force" in unreachable.stderr
+
+    assert sql(db1, "select pg_is_in_recovery()") == "f"
+    assert sql(db2, "select pg_is_in_recovery()") == "t"
+
+
+def test_failover_fences_the_primary_promotes_the_replica_and_repoints_the_apps(fleet):
+    db1, db2, app1, edge = fleet["db1"], fleet["db2"], fleet["app1"], fleet["edge1"]
+    url = app_database_url(fleet)
+    assert f"@{db1.data['private_address']}:" in url
+    created = app_sql(
+        db1,
+        url,
+        "create table if not exists galion_failover_rows (n int); "
+        "insert into galion_failover_rows select generate_series(1, 5000)",
+    )
+    assert created.rc == 0, created.stderr
+    # Committed on the primary a moment before the failover: all of it must be there.
+    with Load(edge.data["ssh_hostname"], "api.galion.app", path="/version", rate=20) as load:
+        result = failover().check()
+    assert any("Promote db2" in c for c in result.changed), result.changed
+    assert any("Fence the former primary" in c for c in result.changed)
+    assert load.failed() == [], load.failed()[:5]
+
+    assert sql(db2, "select pg_is_in_recovery()") == "f"
+    assert sql(db2, "select count(*) from galion_failover_rows", "galion") == "5000"
+    # The apps' env names the new primary, and their role writes there through PgBouncer.
+    url = app_database_url(fleet)
+    assert f"@{db2.data['private_address']}:" in url
+    wrote = app_sql(db2, url, "insert into galion_failover_rows values (-1)")
+    assert wrote.rc == 0, wrote.stderr
+
+    # The old primary is fenced: stopped, masked, marked, PgBouncer gone with it.
+    major = sql(db2, "show server_version_num")[:2]
+    for unit in (f"postgresql@{major}-main", "pgbouncer"):
+        assert db1.host.run(f"systemctl is-enabled {unit}").stdout.strip() == "masked", unit
+        assert db1.host.run(f"systemctl is-active {unit}").stdout.strip() != "active", unit
+    assert db1.host.file("/var/lib/postgresql/galion-fenced").exists
+    assert reach(app1, db1.data["private_address"], db1.data["pgbouncer_port"]) != "open"
+
+
+def test_the_next_converge_rejoins_the_former_primary_as_a_replica(fleet):
+    db1, db2 = fleet["db1"], fleet["db2"]
+    result = converge.converge().check()
+    assert any("Rejoin the former primary" in c for c in result.changed), result.changed
+    deadline = time.monotonic() + 30
+    while sql(db2, "select application_name, state from pg_stat_replication") != (
+        "galion_db1|streaming"
+    ):
+        assert time.monotonic() < deadline, "db1 does not stream from db2"
+        time.sleep(1)
+    assert sql(db1, "select pg_is_in_recovery()") == "t"
+    assert not db1.host.file("/var/lib/postgresql/galion-fenced").exists
+    # Every row: those from before the failover and the one written after it.
+    deadline = time.monotonic() + 10
+    while sql(db1, "select count(*) from galion_failover_rows", "galion") != "5001":
+        assert time.monotonic() < deadline, "db1 lacks rows of the new primary"
+        time.sleep(0.5)
+    assert converge.converge().check().changed == []

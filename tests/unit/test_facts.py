@@ -870,3 +870,41 @@ class TestPostgresReplicaState:
         state = facts.PostgresReplicaState().process(output)
         assert state["receiver"] == "streaming" and state["standby"] == "1"
         assert state["primary_sysid"] == state["local_sysid"]
+
+
+@covers(facts.PostgresPromotionState)
+class TestPostgresPromotionState:
+    def test_command_is_valid_shell_and_asks_the_primary_over_the_replicas_conninfo(self, tmp_path):
+        command = facts.PostgresPromotionState().command(16)
+        script = tmp_path / "fact.sh"
+        script.write_text(command)
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+        assert "show primary_conninfo" in command and "IDENTIFY_SYSTEM" in command
+        assert "pg_wal_lsn_diff" in command
+        assert facts.PostgresPromotionState().default() == {"cluster": "missing"}
+
+    def test_process(self):
+        output = [
+            "cluster=online",
+            "in_recovery=t",
+            "receive_lsn=0/3000148",
+            "last_receipt=2026-12-06 00:01:02+00",
+            "upstream_lsn=0/3000200",
+            "unreceived_bytes=184",
+        ]
+        state = facts.PostgresPromotionState().process(output)
+        assert state["in_recovery"] == "t" and state["unreceived_bytes"] == "184"
+        assert state["last_receipt"] == "2026-12-06 00:01:02+00"
+
+
+@covers(facts.PostgresSystemIdentifier)
+def test_system_identifier_reads_pg_controldata(tmp_path):
+    command = facts.PostgresSystemIdentifier().command(16)
+    assert "/usr/lib/postgresql/16/bin/pg_controldata /var/lib/postgresql/16/main" in command
+    script = tmp_path / "fact.sh"
+    script.write_text(command)
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert facts.PostgresSystemIdentifier().process(["7312345678901234567"]) == (
+        "7312345678901234567"
+    )
+    assert facts.PostgresSystemIdentifier().default() == ""

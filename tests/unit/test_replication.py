@@ -74,3 +74,82 @@ def test_conninfo_names_the_passfile_never_a_password():
 def test_passfile_line_escapes_colons_and_backslashes():
     line = replication.passfile_line("10.0.0.4", 5432, "replicator", r"a:b\c")
     assert line == "10.0.0.4:5432:*:replicator:a\\:b\\\\c\n"
+
+
+def test_the_fenced_former_primary_is_rejoined_and_an_unfenced_one_refused():
+    former = {
+        **STREAMING,
+        "cluster": "down",
+        "standby": "0",
+        "user_databases": "",
+        "receiver": "",
+        "primary_tli": "2",
+    }
+    action, why = replication.replica_action({**former, "fenced": "1"})
+    assert action == "rejoin" and "pg_rewind" in why
+    # Out of reach during the failover, back unfenced: it may hold writes the new primary
+    # lacks, so only the operator (failover.py again, which fences it) decides.
+    action, why = replication.replica_action({**former, "fenced": "0"})
+    assert action == "refuse" and "failover.py" in why
+
+
+def test_a_rejoin_that_stopped_halfway_is_finished():
+    # Rewound and marked a standby, but the start or the marker's removal failed.
+    assert replication.replica_action({**STREAMING, "fenced": "1"})[0] == "rejoin"
+
+
+PROMOTABLE = {
+    "cluster": "online",
+    "in_recovery": "t",
+    "receive_lsn": "0/3000148",
+    "last_receipt": "2026-12-06 00:01:02+00",
+    "upstream_lsn": "0/3000148",
+    "unreceived_bytes": "0",
+}
+MIB = 1024 * 1024
+
+
+def test_a_caught_up_replica_is_promoted():
+    action, report = replication.promote_action(PROMOTABLE, MIB)
+    assert action == "promote" and "0 bytes" in report
+
+
+def test_a_replica_behind_by_more_than_the_knob_is_refused_unless_forced():
+    state = {**PROMOTABLE, "unreceived_bytes": str(2 * MIB), "upstream_lsn": "0/3200148"}
+    action, report = replication.promote_action(state, MIB)
+    assert action == "refuse"
+    assert str(2 * MIB) in report and "postgres_failover_force" in report
+    action, report = replication.promote_action(state, MIB, force=True)
+    assert action == "promote" and "lost" in report
+
+
+def test_a_primary_out_of_reach_is_an_unmeasured_loss_the_operator_must_accept():
+    state = {**PROMOTABLE, "upstream_lsn": "", "unreceived_bytes": ""}
+    action, report = replication.promote_action(state, MIB)
+    assert action == "refuse" and "0/3000148" in report and "2026-12-06" in report
+    assert replication.promote_action(state, MIB, force=True)[0] == "promote"
+
+
+@pytest.mark.parametrize(
+    "state, action",
+    [
+        ({**PROMOTABLE, "in_recovery": "f"}, "done"),
+        ({**PROMOTABLE, "cluster": "down"}, "refuse"),
+        ({"cluster": "missing"}, "refuse"),
+        ({**PROMOTABLE, "in_recovery": ""}, "refuse"),
+    ],
+    ids=["already promoted", "stopped", "no cluster", "cannot tell"],
+)
+def test_what_is_not_a_running_standby_is_never_promoted(state, action):
+    assert replication.promote_action(state, MIB, force=True)[0] == action
+
+
+@pytest.mark.parametrize("major, message", [(15, "text, text)"), (17, "text, text, boolean)")])
+def test_the_rejoin_may_write_a_wal_message_on_every_major(major, message):
+    # PostgreSQL 17 added a `flush` argument: a grant on the old signature would fail.
+    from operations import postgres
+
+    functions = postgres.rewind_functions(major)
+    assert any(f.startswith("pg_catalog.pg_logical_emit_message(") for f in functions)
+    assert [f for f in functions if "emit_message" in f][0].endswith(message)
+    assert "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)" in functions

@@ -1,0 +1,141 @@
+"""Failover to a streaming replica (failover.py; docs/SCALING.md, "Failover").
+
+The operator first edits the inventory: the replica to promote goes to group `db` (with
+`backups`), the old primary to `db_replica`. Then, in one run:
+
+1. on the new primary, before anything changes: what it has not received of the old
+   primary's WAL (the commits a promotion would lose). Above
+   `postgres_failover_max_lag_bytes`, or with the old primary out of reach, the run
+   stops there unless `postgres_failover_force=true`;
+2. the old primary is fenced (galion-fence: marked, PgBouncer and PostgreSQL stopped
+   and masked; its fast shutdown streams the WAL it has left to the replica first);
+3. the replica is promoted (galion-promote: never while the old primary still answers);
+4. every other host is converged against the edited inventory: the apps' env files name
+   the new primary (rolled out as any update), its slots, Redis and backups are set up,
+   the other replicas follow it. Nothing of that runs if the promotion failed.
+
+The old primary stays fenced until the next converge (deploy.py), which rejoins it as a
+replica of the new primary with pg_rewind (operations/postgres.py).
+"""
+
+from dataclasses import dataclass, field
+
+from pyinfra import host, inventory, logger
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.facts.server import OsRelease
+from pyinfra.operations import files, python, server
+
+import operations
+from galion import postgresql, replication, topology
+from galion.facts import PostgresPromotionState, PostgresSystemIdentifier
+from galion.ops import SCRIPTS_DIR, shell_script
+from operations import postgres
+
+
+class FailoverRequestError(ValueError):
+    pass
+
+
+@dataclass
+class Plan:
+    action: str  # replication.promote_action: "promote" or "done"
+    report: str  # what the promotion loses, in words
+    new_primary: str
+    fence: set[str] = field(default_factory=set)  # former primaries to fence
+    unreached: list[str] = field(default_factory=list)  # database hosts out of reach
+
+
+_plan: list[Plan] = []
+
+
+def _major(h) -> int:
+    return postgresql.version(h.data, h.get_fact(OsRelease))
+
+
+def plan() -> Plan:
+    """Decided once per run, from facts read before anything changed (the hosts' runs
+    are planned one after the other; every one of them follows this plan)."""
+    if _plan:
+        return _plan[0]
+    new = topology.primary(inventory)
+    active = {h.name for h in host.state.inventory.get_active_hosts()}
+    if new.name not in active:
+        raise FailoverRequestError(f"the new primary {new.name} is out of reach: nothing changed")
+    state = new.get_fact(PostgresPromotionState, major=_major(new))
+    action, report = replication.promote_action(
+        state,
+        int(new.data.get("postgres_failover_max_lag_bytes")),
+        postgresql.is_true(new.data.get("postgres_failover_force")),
+    )
+    if action == "refuse":
+        raise FailoverRequestError(f"{new.name} is not promoted: {report}")
+    system = new.get_fact(PostgresSystemIdentifier, major=_major(new))
+    decided = Plan(action, report, new.name)
+    for h in topology.database_replicas(inventory):
+        if h.name not in active:
+            decided.unreached.append(h.name)
+            continue
+        fenced = h.get_fact(File, path=replication.FENCE_MARKER)
+        data = postgresql.data_dir(_major(h))
+        standby = h.get_fact(File, path=f"{data}/standby.signal")
+        same_system = system and h.get_fact(PostgresSystemIdentifier, major=_major(h)) == system
+        if fenced or (same_system and not standby):
+            decided.fence.add(h.name)
+    if action == "done" and not decided.fence:
+        raise FailoverRequestError(
+            f"{new.name} is already the primary and no host of db_replica is a former "
+            "primary: nothing to fail over (move the replica to promote to group db, and "
+            "the primary to db_replica, in the inventory first)"
+        )
+    _plan.append(decided)
+    return decided
+
+
+def _promoted(new_primary: str):
+    """Runs on every host that is converged after the promotion: fails it (and so stops
+    its repointing) when the promotion failed."""
+    if any(h.name == new_primary for h in host.state.failed_hosts):
+        raise RuntimeError(f"{new_primary} was not promoted: nothing is repointed to it")
+
+
+@deploy("Failover")
+def failover():
+    decided = plan()
+    if host.name == decided.new_primary:
+        host.log(f"failover to {host.name}: {decided.report}", logger.warning)
+        for name in decided.unreached:
+            host.log(
+                f"{name} is out of reach and NOT fenced: keep it off the network until a "
+                "converge rejoins it, or it may take writes that are lost",
+                logger.warning,
+            )
+    fencing = host.name in decided.fence
+    if fencing:
+        shell_script(postgres.FILES / "galion-fence")
+        server.shell(
+            name=f"Fence the former primary (the new one is {decided.new_primary})",
+            commands=[f"{SCRIPTS_DIR}/galion-fence {_major(host)} {decided.new_primary}"],
+        )
+    # Shared by every host (pyinfra runs the operations of a line on all hosts before the
+    # next): the fence is done everywhere before the promotion starts.
+    files.directory(name="Failover: the former primary is fenced", path="/etc", present=True)
+    if host.name == decided.new_primary:
+        shell_script(postgres.FILES / "galion-promote")
+        if decided.action == "promote":
+            server.shell(
+                name=f"Promote {host.name} to the primary",
+                commands=[f"{SCRIPTS_DIR}/galion-promote"],
+            )
+        else:
+            host.noop(f"{host.name} is already the primary")
+    if fencing:
+        return  # fenced until the next converge rejoins it
+    python.call(
+        name=f"Failover: {decided.new_primary} is the primary",
+        function=_promoted,
+        new_primary=decided.new_primary,
+    )
+    postgres.PROMOTING.add(decided.new_primary)
+    for role in operations.for_host(host.groups, operations.ROLES):
+        role()
