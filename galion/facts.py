@@ -478,6 +478,28 @@ class AppContainers(_Fact):
         return containers, ports, finished
 
 
+# Shared by the facts that read a cluster's data directory and pg_controldata.
+_PSQL = "runuser -u postgres -- psql -X -At"
+_SYSID = "sed -n 's/^Database system identifier: *//p'"
+
+
+def _data_dir(major) -> str:
+    return f"/var/lib/postgresql/{major}/main"
+
+
+def _controldata(major) -> str:
+    return f"/usr/lib/postgresql/{major}/bin/pg_controldata {_data_dir(major)} 2>/dev/null"
+
+
+def _cluster_lines(major) -> list[str]:
+    """`cluster=missing` (and stop), else `cluster=online` or `cluster=down`."""
+    online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
+    return [
+        f"if [ ! -f {_data_dir(major)}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
+        f'echo "cluster=$({online} | grep -q "^online" && echo online || echo down)"',
+    ]
+
+
 class PostgresReplicaState(_Fact):
     """What a replica host's data directory is, for `replication.replica_action`:
     `{key: value}` over `replication.STATE_KEYS` (the primary's side read with the
@@ -488,9 +510,9 @@ class PostgresReplicaState(_Fact):
     def command(self, major, primary_conninfo):
         from galion import replication
 
-        data = f"/var/lib/postgresql/{major}/main"
-        control = f"/usr/lib/postgresql/{major}/bin/pg_controldata {data} 2>/dev/null"
-        psql = "runuser -u postgres -- psql -X -At"
+        data = _data_dir(major)
+        control = _controldata(major)
+        psql = _PSQL
         user_dbs = (
             "select count(*) from pg_database "
             "where datname not in ('postgres', 'template0', 'template1')"
@@ -498,8 +520,7 @@ class PostgresReplicaState(_Fact):
         primary = shlex.quote(
             f"{primary_conninfo} dbname=replication replication=true connect_timeout=5"
         )
-        online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
-        sysid = "sed -n 's/^Database system identifier: *//p'"
+        sysid = _SYSID
         # A standby's timeline: its last restartpoint's, or the newer one it has replayed
         # up to (a rewound former primary is on the new timeline before its restartpoint).
         tli = (
@@ -509,8 +530,7 @@ class PostgresReplicaState(_Fact):
         receiver = "select status from pg_stat_wal_receiver"
         return "; ".join(
             [
-                f"if [ ! -f {data}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
-                f'echo "cluster=$({online} | grep -q "^online" && echo online || echo down)"',
+                *_cluster_lines(major),
                 f"[ -f {data}/standby.signal ] && echo standby=1 || echo standby=0",
                 f'echo "user_databases=$({psql} -c "{user_dbs}" 2>/dev/null)"',
                 f'echo "local_sysid=$({control} | {sysid})"',
@@ -543,11 +563,7 @@ class PostgresSystemIdentifier(_Fact):
     default_value: ClassVar[str] = ""
 
     def command(self, major):
-        data = f"/var/lib/postgresql/{major}/main"
-        return (
-            f"/usr/lib/postgresql/{major}/bin/pg_controldata {data} 2>/dev/null "
-            "| sed -n 's/^Database system identifier: *//p'; true"
-        )
+        return f"{_controldata(major)} | {_SYSID}; true"
 
     def process(self, output):
         return _first_line(output)
@@ -561,14 +577,11 @@ class PostgresPromotionState(_Fact):
     default_value: ClassVar[dict] = {"cluster": "missing"}
 
     def command(self, major):
-        data = f"/var/lib/postgresql/{major}/main"
-        psql = "runuser -u postgres -- psql -X -At"
-        online = f"pg_lsclusters --no-header | awk '$1 == {major} && $2 == \"main\" {{print $4}}'"
+        psql = _PSQL
         received = "coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
         return "; ".join(
             [
-                f"if [ ! -f {data}/PG_VERSION ]; then echo cluster=missing; exit 0; fi",
-                f'echo "cluster=$({online} | grep -q "^online" && echo online || echo down)"',
+                *_cluster_lines(major),
                 f'echo "in_recovery=$({psql} -c "select pg_is_in_recovery()" 2>/dev/null)"',
                 f'echo "receive_lsn=$({psql} -c "select {received}" 2>/dev/null)"',
                 f'echo "last_receipt=$({psql} -c '
