@@ -85,6 +85,9 @@ def main(argv: list[str]) -> int:
         return 1
     for r in results:
         print(f"converge: {r.seconds:.1f}s, {len(r.changed)} operation(s) changed", file=sys.stderr)
+        if len(r.changed) <= 20:  # a few: name them (a first converge changes hundreds)
+            for name in r.changed:
+                print(f"converge:   changed: {name}", file=sys.stderr)
     return 0
 
 
