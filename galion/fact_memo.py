@@ -17,8 +17,15 @@ each managed file, each unit's state, the package list...). Two things cut that:
   A fact the batch could not answer (it failed, its program is missing) is simply asked
   again on its own, as pyinfra would; keys no longer asked fall out of the next file.
 
+- **Refill.** After a change made the memo forget, the next fact asked that last run
+  also asked is read together with the ones that came after it last time, in one
+  command: 8 facts, then twice as many each time the run reaches the end of what it
+  read with no change in between (at most 256). A converge that changes one thing
+  early no longer asks every later fact on its own.
+
 So a drift on the host is seen exactly as before: every answer is read during this
-run, before anything changed, and the first change makes the memo forget.
+run, after the last command that could have changed it, and any command makes the
+memo forget.
 
     GALION_FACT_MEMO=0        turns both off (every fact asked every time, as pyinfra does)
     GALION_COUNT_COMMANDS=1   prints, at exit, how many commands each host ran
@@ -45,6 +52,8 @@ CACHE_DIR = Path(__file__).resolve().parent.parent / ".galion-cache" / "fact-key
 DEBUG = os.environ.get("GALION_FACT_MEMO_DEBUG") == "1"  # prints misses and batches
 BATCH_TIMEOUT = 120  # seconds
 BATCH_BYTES = 48_000  # one prefetch command stays well under Linux's 128 KiB argument cap
+REFILL_FIRST = 8  # facts read at once by the first refill after a change
+REFILL_MOST = 256  # the most a refill reads at once (it doubles while nothing changes)
 
 # The arguments that change what a fact's command sees: who runs it, where, how.
 HOW = (
@@ -73,6 +82,12 @@ _hosts: dict[str, object] = {}  # host name -> Host, for the key files at exit
 commands: Counter = Counter()  # host name -> commands run (facts and operations)
 asked: Counter = Counter()  # host name -> facts asked (memo hits included)
 prefetched: Counter = Counter()  # host name -> answers filled in by the prefetch
+refilled: Counter = Counter()  # host name -> answers filled in by refills after a change
+_order: dict[str, list] = {}  # host name -> last run's fact rows, in the order asked
+_position: dict[str, dict] = {}  # host name -> {key: index in _order}
+_forgotten: Counter = Counter()  # host name -> times the memo forgot
+_refill: dict[str, tuple[int, int]] = {}  # host name -> (size, _forgotten) of the last refill
+_unanswered: dict[str, set] = {}  # host name -> keys a batch got no answer for, since a change
 
 
 def _parts(state, host, cls, args, kwargs):
@@ -88,6 +103,12 @@ def _key(module: str, name: str, fact_kwargs: dict, how: dict) -> tuple:
 
 def forget(host_name: str) -> None:
     _memo.pop(host_name, None)
+    _unanswered.pop(host_name, None)
+    _forgotten[host_name] += 1
+
+
+def _row_key(row) -> tuple:
+    return _key(row[0], row[1], row[2], row[3])
 
 
 def _key_file(host) -> Path:
@@ -168,10 +189,39 @@ def prefetch(state, host) -> None:
         rows = json.loads(path.read_text())
     except (OSError, ValueError):
         return
+    rows = [r for r in rows if isinstance(r, list) and len(r) == 4 and isinstance(r[2], dict)]
+    _order[host.name] = rows
+    _position[host.name] = {_row_key(r): i for i, r in reversed(list(enumerate(rows)))}
+    prefetched[host.name] += _ask(state, host, rows)
+
+
+def refill(state, host, key: tuple) -> None:
+    """After a change: read `key` and the facts that followed it in last run's order, in
+    one command (see the module's docstring for the sizes)."""
+    start = _position.get(host.name, {}).get(key)
+    tried = _unanswered.get(host.name, set())
+    if start is None or key in tried:
+        return
+    size, at = _refill.get(host.name, (0, -1))
+    size = min(size * 2, REFILL_MOST) if at == _forgotten[host.name] else REFILL_FIRST
+    _refill[host.name] = (size, _forgotten[host.name])
+    known = _memo.get(host.name, {})
+    rows = [
+        r
+        for r in _order[host.name][start : start + size]
+        if _row_key(r) not in known and _row_key(r) not in tried
+    ]
+    refilled[host.name] += _ask(state, host, rows)
+
+
+def _ask(state, host, rows: list) -> int:
+    """Ask these facts in as few commands as fit; the number of answers kept."""
+    answered = 0
+    # Asked since the last change: not asked in a batch again (answered ones leave it).
+    _unanswered.setdefault(host.name, set()).update(_row_key(row) for row in rows)
     groups: dict[str, list] = {}
     for row in rows:
-        if isinstance(row, list) and len(row) == 4:
-            groups.setdefault(json.dumps(row[3], sort_keys=True), []).append(row)
+        groups.setdefault(json.dumps(row[3], sort_keys=True), []).append(row)
     for how_text, members in groups.items():
         how = json.loads(how_text)
         runnable = []
@@ -184,13 +234,14 @@ def prefetch(state, host) -> None:
             batch.append(item)
             size += len(item[2]) + 200
             if size > BATCH_BYTES:
-                _run_batch(state, host, how, batch)
+                answered += _run_batch(state, host, how, batch)
                 batch, size = [], 0
         if batch:
-            _run_batch(state, host, how, batch)
+            answered += _run_batch(state, host, how, batch)
+    return answered
 
 
-def _run_batch(state, host, how: dict, batch: list) -> None:
+def _run_batch(state, host, how: dict, batch: list) -> int:
     token = "@@galion-fact-" + _random.token_hex(8)
     missing = token + "-missing"
     lines = []
@@ -212,7 +263,7 @@ def _run_batch(state, host, how: dict, batch: list) -> None:
             StringCommand(script), _timeout=BATCH_TIMEOUT, **run_kwargs
         )
     except Exception:
-        return
+        return 0
     finally:
         _in_fact.discard(host.name)
     if DEBUG:
@@ -222,7 +273,7 @@ def _run_batch(state, host, how: dict, batch: list) -> None:
             file=sys.stderr,
         )
     if not ok:
-        return
+        return 0
     answers: dict[int, list[str]] = {}
     current, collected = None, []
     for line in output.stdout_lines:
@@ -241,6 +292,8 @@ def _run_batch(state, host, how: dict, batch: list) -> None:
             if i not in answers:
                 print(f"galion: prefetch no answer: {item[2][:150]}", file=sys.stderr)
     memo = _memo.setdefault(host.name, {})
+    unanswered = _unanswered.setdefault(host.name, set())
+    kept = 0
     for i, lines_out in answers.items():
         row, fact, _text, _required = batch[i]
         if lines_out == [missing]:
@@ -254,8 +307,10 @@ def _run_batch(state, host, how: dict, batch: list) -> None:
                     file=sys.stderr,
                 )
             continue
-        memo[_key(row[0], row[1], row[2], row[3])] = data
-        prefetched[host.name] += 1
+        memo[_row_key(row)] = data
+        unanswered.discard(_row_key(row))
+        kept += 1
+    return kept
 
 
 def install(enabled: bool | None = None) -> None:
@@ -285,6 +340,13 @@ def install(enabled: bool | None = None) -> None:
                     how,
                 )
         known = _memo.get(host.name, {})
+        if key is not None and key not in known and host.name not in _in_fact:
+            try:
+                refill(state, host, key)
+            except Exception as error:  # never worse than asking this one fact
+                if DEBUG:
+                    print(f"galion: refill failed: {error!r}", file=sys.stderr)
+            known = _memo.get(host.name, {})
         if key is not None and key in known:
             return copy.deepcopy(known[key])  # operations may change what they get
         if DEBUG:
@@ -344,7 +406,8 @@ def install(enabled: bool | None = None) -> None:
             for name in sorted(commands):
                 print(
                     f"galion: {name}: {commands[name]} commands run, "
-                    f"{asked[name]} facts asked, {prefetched[name]} answered by the prefetch",
+                    f"{asked[name]} facts asked, {prefetched[name]} answered by the prefetch, "
+                    f"{refilled[name]} by refills",
                     file=sys.stderr,
                 )
 

@@ -31,9 +31,34 @@ python.call(name="memo", function=check)
 """
 
 
-def run(tmp_path: Path, memo: str) -> tuple[int, int, int]:
+# A change first, then twenty facts: read by refills after it, in last run's order.
+AFTER_A_CHANGE = """
+import os
+from pyinfra import host
+from pyinfra.facts.files import File
+from pyinfra.operations import python
+
+P = os.environ["MEMO_PATH"]
+
+
+def check():
+    host.run_shell_command(f"touch {P}")
+    assert host.get_fact(File, path=P) is not None, "a refill kept an answer from before"
+    for i in range(20):
+        assert host.get_fact(File, path=f"{P}-absent-{i}") is None
+
+
+python.call(name="memo", function=check)
+"""
+
+
+def run(
+    tmp_path: Path, memo: str, deploy: str = DEPLOY, script: str = "deploy.py"
+) -> tuple[int, int, int, int]:
+    """Counts of one run: commands, facts asked, answered by the prefetch, by refills.
+    The fact keys are kept per script name: one name per deploy text."""
     (tmp_path / "config.py").write_text("from galion import fact_memo\nfact_memo.install()\n")
-    (tmp_path / "deploy.py").write_text(DEPLOY)
+    (tmp_path / script).write_text(deploy)
     target = tmp_path / f"made-{memo}"
     env = dict(
         os.environ,
@@ -43,7 +68,7 @@ def run(tmp_path: Path, memo: str) -> tuple[int, int, int]:
         GALION_COUNT_COMMANDS="1",
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "@local", "deploy.py"],
+        [sys.executable, "-m", "pyinfra", "-y", "@local", script],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -54,9 +79,11 @@ def run(tmp_path: Path, memo: str) -> tuple[int, int, int]:
     assert target.exists()
     target.unlink()
     found = re.search(
-        r"(\d+) commands run, (\d+) facts asked, (\d+) answered by the prefetch", proc.stderr
+        r"(\d+) commands run, (\d+) facts asked, (\d+) answered by the prefetch, "
+        r"(\d+) by refills",
+        proc.stderr,
     )
-    return int(found.group(1)), int(found.group(2)), int(found.group(3))
+    return tuple(int(n) for n in found.groups())
 
 
 def test_a_fact_is_asked_once_until_a_command_changes_the_host(tmp_path):
@@ -76,3 +103,16 @@ def test_the_next_run_asks_last_runs_facts_in_one_batch_read_fresh(tmp_path):
     # and the file's absence at the start was read in this run (deleted after the last).
     assert second[2] == 2, second
     assert second[0] == first[0] - 1, (first, second)
+
+
+def test_after_a_change_the_next_facts_are_read_in_growing_batches(tmp_path):
+    script = "deploy_after_a_change.py"
+    without = run(tmp_path, "0", AFTER_A_CHANGE, script)
+    run(tmp_path, "1", AFTER_A_CHANGE, script)  # leaves the keys in this order
+    second = run(tmp_path, "1", AFTER_A_CHANGE, script)
+    # Without the memo: the touch and 21 facts, one command each. With it: the prefetch
+    # (its answers forgotten at the touch), the touch, then refills of 8 and 16 facts
+    # answer all 21, read after the touch (the file it made is seen).
+    assert without[:2] == (22, 21), without
+    assert second[3] == 21, second
+    assert second[0] == 1 + 1 + 2, second
