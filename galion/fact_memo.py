@@ -27,7 +27,8 @@ So a drift on the host is seen exactly as before: every answer is read during th
 run, after the last command that could have changed it, and any command makes the
 memo forget.
 
-    GALION_FACT_MEMO=0        turns both off (every fact asked every time, as pyinfra does)
+    GALION_FACT_MEMO=0        turns all three off (every fact asked every time, as pyinfra does)
+    GALION_FACT_REFILL=0      turns the refill off (bench/converge compares)
     GALION_COUNT_COMMANDS=1   prints, at exit, how many commands each host ran
     GALION_FACT_MEMO_DEBUG=1  prints every fact asked over SSH, the batches, what forgot
 """
@@ -54,6 +55,7 @@ BATCH_TIMEOUT = 120  # seconds
 BATCH_BYTES = 48_000  # one prefetch command stays well under Linux's 128 KiB argument cap
 REFILL_FIRST = 8  # facts read at once by the first refill after a change
 REFILL_MOST = 256  # the most a refill reads at once (it doubles while nothing changes)
+REFILL = os.environ.get("GALION_FACT_REFILL", "1") != "0"
 
 # The arguments that change what a fact's command sees: who runs it, where, how.
 HOW = (
@@ -200,7 +202,7 @@ def refill(state, host, key: tuple) -> None:
     one command (see the module's docstring for the sizes)."""
     start = _position.get(host.name, {}).get(key)
     tried = _unanswered.get(host.name, set())
-    if start is None or key in tried:
+    if not REFILL or start is None or key in tried:
         return
     size, at = _refill.get(host.name, (0, -1))
     size = min(size * 2, REFILL_MOST) if at == _forgotten[host.name] else REFILL_FIRST

@@ -53,7 +53,7 @@ python.call(name="memo", function=check)
 
 
 def run(
-    tmp_path: Path, memo: str, deploy: str = DEPLOY, script: str = "deploy.py"
+    tmp_path: Path, memo: str, deploy: str = DEPLOY, script: str = "deploy.py", refill: str = "1"
 ) -> tuple[int, int, int, int]:
     """Counts of one run: commands, facts asked, answered by the prefetch, by refills.
     The fact keys are kept per script name: one name per deploy text."""
@@ -65,6 +65,7 @@ def run(
         PYTHONPATH=str(REPO),
         MEMO_PATH=str(target),
         GALION_FACT_MEMO=memo,
+        GALION_FACT_REFILL=refill,
         GALION_COUNT_COMMANDS="1",
     )
     proc = subprocess.run(
@@ -116,3 +117,5 @@ def test_after_a_change_the_next_facts_are_read_in_growing_batches(tmp_path):
     assert without[:2] == (22, 21), without
     assert second[3] == 21, second
     assert second[0] == 1 + 1 + 2, second
+    no_refill = run(tmp_path, "1", AFTER_A_CHANGE, script, refill="0")
+    assert no_refill[0] == 1 + 1 + 21 and no_refill[3] == 0, no_refill
