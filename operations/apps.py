@@ -449,7 +449,11 @@ def apps():
             continue
         outdated.append(service)
     if outdated:
+        # One app host at a time: while one switches (its nginx reloads, closing the
+        # edge's idle connections), the others serve the edge's retries. Two hosts
+        # switching at once gave 502s under load in a failover.
         server.shell(
             name="Roll out " + ", ".join(f"{s['name']} ({s['image']})" for s in outdated),
             commands=[rollout_command([s["name"] for s in outdated], data.apps_parallel_rollouts)],
+            _serial=True,
         )

@@ -5,6 +5,7 @@ python -m sandbox.converge bootstrap  # first run as root, then as the deploy us
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -26,12 +27,28 @@ class Result:
 
     def check(self) -> "Result":
         if self.returncode != 0 or self.failed_hosts:
-            tail = "\n".join(self.stderr.splitlines()[-30:])
             raise RuntimeError(
                 f"converge failed (exit {self.returncode}, failed hosts "
-                f"{self.failed_hosts}):\n{tail}"
+                f"{self.failed_hosts}):\n{self.failures()}"
             )
         return self
+
+    def failures(self, most: int = 80) -> str:
+        """What pyinfra printed about the failed hosts, each under the operation it
+        ran (a plain tail shows only the hosts that went on), then the tail."""
+        shown, operation = [], None
+        for line in self.stderr.splitlines():
+            if line.startswith("--> Starting operation:"):
+                operation = line
+            elif any(f"[{h}]" in line for h in self.failed_hosts) and not re.search(
+                r"\]\s+(Success|No changes|Skipped)\s*$", line
+            ):
+                if operation:
+                    shown.append(operation)
+                    operation = None
+                shown.append(line)
+        tail = self.stderr.splitlines()[-15:]
+        return "\n".join(shown[-most:] + ["(last lines:)"] + tail)
 
 
 def pyinfra(
