@@ -252,6 +252,16 @@ def test_failover_refuses_a_replica_behind_or_a_primary_out_of_reach(fleet):
 
     assert sql(db1, "select pg_is_in_recovery()") == "f"
     assert sql(db2, "select pg_is_in_recovery()") == "t"
+    # As found: the replica streams again and has replayed everything (the stream's TCP
+    # connection comes back on its own retransmission schedule after the DROP).
+    caught_up = (
+        "select count(*) from pg_stat_replication where application_name = 'galion_db2' "
+        "and state = 'streaming' and pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) < 65536"
+    )
+    deadline = time.monotonic() + 120
+    while sql(db1, caught_up) != "1":
+        assert time.monotonic() < deadline, sql(db1, "select * from pg_stat_replication")
+        time.sleep(1)
 
 
 def test_failover_fences_the_primary_promotes_the_replica_and_repoints_the_apps(fleet):
