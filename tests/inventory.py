@@ -95,3 +95,19 @@ def nodes() -> tuple[Node, ...]:
 
 def in_group(group: str) -> list[Node]:
     return [n for n in nodes() if group in n.groups]
+
+
+def private_or_loopback(node: Node) -> str:
+    """Where a host's data tier and exporters listen besides loopback: its private
+    address in a fleet; on one box (no private address) loopback only."""
+    return node.data.get("private_address") or "127.0.0.1"
+
+
+def skip_unless_also_app(node: Node) -> None:
+    """For checks that log in with an app's credentials, read from the app's environment
+    file on the same host: on one box. In a fleet those files live on the app hosts, and
+    tests/fleet logs in from there."""
+    import pytest
+
+    if "app" not in node.groups:
+        pytest.skip("the apps' environment files are on the app hosts")

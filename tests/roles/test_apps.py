@@ -5,6 +5,10 @@ import json
 import shlex
 import time
 
+import pytest
+
+from tests.inventory import in_group
+
 GROUP = "app"
 
 
@@ -87,12 +91,26 @@ def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
         )
 
 
-def test_environment_files_are_root_only_and_point_at_the_bridge(node):
-    gateway = node.data["docker_bridge_address"].split("/")[0]
+def database_address(node) -> str:
+    """Where the apps of `node` reach PgBouncer: the Docker bridge's gateway when the
+    database is on the same host, else the primary's private address."""
+    if "db" in node.groups:
+        return node.data["docker_bridge_address"].split("/")[0]
+    primary = in_group("db")[0]
+    return primary.data.get("private_address", primary.address)
+
+
+def colocated(node) -> None:
+    """Skip a check of the apps' containers reaching the database on their own host."""
+    if "db" not in node.groups:
+        pytest.skip("the database is on another host (tests/fleet checks the apps reach it)")
+
+
+def test_environment_files_are_root_only_and_point_at_the_database(node):
     for stack in node.data["app_stacks"]:
         f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
         assert f.user == "root" and f.mode == 0o600
-        assert f"@{gateway}:{node.data['pgbouncer_port']}/" in f.content_string
+        assert f"@{database_address(node)}:{node.data['pgbouncer_port']}/" in f.content_string
     conf = node.host.file(f"/etc/galion/apps/{node.data['apps_services'][0]['name']}.conf")
     assert conf.user == "root" and conf.mode == 0o600
 
@@ -110,6 +128,7 @@ def _from_a_container(node, stack: str, command: str):
 
 
 def test_the_apps_containers_reach_pgbouncer_and_redis_with_their_credentials(node):
+    colocated(node)  # the host's own psql and redis-cli, run in the container
     psql = node.host.check_output("ls /usr/lib/postgresql/*/bin/psql | tail -n 1")
     for stack in node.data["app_stacks"]:
         # The shim shell runs one command: env(1) would not expand, so python does.
@@ -138,6 +157,7 @@ def test_a_container_cannot_reach_postgresql_itself_or_other_host_ports(node):
     """Only PgBouncer and Redis are open to the bridge: PostgreSQL's own port and a port
     the host listens on everywhere but UFW does not open stay closed to containers (UFW's
     default deny applies to them too)."""
+    colocated(node)
     gateway = node.data["docker_bridge_address"].split("/")[0]
     script = (
         "import socket, sys\n"
@@ -194,5 +214,25 @@ def test_no_container_port_answers_another_host_not_even_one_published_by_hand(n
         assert probe.tcp(node.address, 18081) == "filtered"
     finally:
         node.host.run("docker rm -f galion-test-by-hand")
-    # The edge itself is still reachable from outside.
-    assert probe.tcp(node.address, 443) == "open"
+    # What this host serves to the outside still answers: the edge, or SSH on an app host.
+    port = 443 if "edge" in node.groups else node.data["base_ssh_port"]
+    assert probe.tcp(node.address, port) == "open"
+
+
+def test_every_nginx_listener_names_no_version(node):
+    """Each plain-HTTP listener of the host's nginx (the edge's, or an app host's proxy
+    and its status listener) answers with a bare "Server: nginx"."""
+    listeners = node.host.check_output(
+        "ss -Hltnp | awk '/\"nginx\"/ {print $4}' | grep -v ':443$' | sort -u"
+    ).split()
+    assert listeners
+    answered = 0
+    for listener in listeners:
+        address, _, port = listener.rpartition(":")
+        address = {"0.0.0.0": "127.0.0.1", "*": "127.0.0.1", "[::]": "[::1]"}.get(address, address)
+        headers = node.host.run(f"curl -s -m 3 -o /dev/null -D - http://{address}:{port}/").stdout
+        server = [h for h in headers.splitlines() if h.lower().startswith("server:")]
+        if server:
+            answered += 1
+            assert [h.strip() for h in server] == ["Server: nginx"], (listener, headers)
+    assert answered, listeners

@@ -4,10 +4,13 @@ of this distro's exporters (the contract), nothing answers from another machine.
 
 import json
 import re
+import shlex
 import time
 import urllib.parse
 
 import pytest
+
+from tests.inventory import in_group, nodes
 
 GROUP = "monitoring"
 # Written by galion-restore-drill when a drill has run (the weekly timer, or the
@@ -34,11 +37,21 @@ PROMQL_WORDS = {
 }
 
 
+def http_get(url: str, timeout: int) -> str:
+    """A command that prints the body of a GET on the host (python3: a host without
+    the edge or the apps has no curl)."""
+    script = (
+        "import urllib.request; "
+        f"print(urllib.request.urlopen({url!r}, timeout={timeout}).read().decode())"
+    )
+    return f"python3 -c {shlex.quote(script)}"
+
+
 def api(node, path: str, **params) -> dict:
     url = f"http://127.0.0.1:{node.data['monitoring_prometheus_port']}/api/v1/{path}"
     if params:
         url += "?" + urllib.parse.urlencode(params)
-    body = json.loads(node.host.check_output(f"curl -fsS -m 10 {url!r}"))
+    body = json.loads(node.host.check_output(http_get(url, 10)))
     assert body["status"] == "success", body
     return body["data"]
 
@@ -48,10 +61,14 @@ def query(node, promql: str) -> list[dict]:
 
 
 def wanted_jobs(node) -> set[str]:
+    """The jobs the inventory's groups call for (on one box, or across a fleet); Docker's
+    engine metrics are on loopback, so only where Prometheus runs on an app host."""
+    everywhere = set().union(*(n.groups for n in nodes()))
     wanted = {"node", "prometheus", "alertmanager"}
-    wanted |= {"postgres", "redis"} if "db" in node.groups else set()
-    wanted |= {"nginx", "probe"} if "edge" in node.groups else set()
-    wanted |= {"apps"} if "edge" in node.groups and node.data["nginx_metrics_upstreams"] else set()
+    wanted |= {"postgres"} if everywhere & {"db", "db_replica"} else set()
+    wanted |= {"redis"} if "db" in everywhere else set()
+    wanted |= {"nginx", "probe"} if "edge" in everywhere else set()
+    wanted |= {"apps"} if "app" in everywhere and node.data["nginx_metrics_upstreams"] else set()
     wanted |= {"docker"} if "app" in node.groups else set()
     return wanted
 
@@ -104,13 +121,13 @@ def test_every_generated_target_is_up(node):
     assert {t["labels"]["job"] for t in targets} == wanted_jobs(node)
     # A person reads host names: every host target is labelled with its inventory name.
     hosts = {t["labels"]["instance"] for t in targets if t["labels"]["job"] != "probe"}
-    assert hosts == {node.name}
+    assert hosts == {n.name for n in nodes()}
 
 
 def test_every_public_name_passes_its_https_probe(node):
-    if "edge" not in node.groups:
-        pytest.skip("no edge on this host")
-    names = {v["name"] for v in node.data["nginx_vhosts"]}
+    if not in_group("edge"):
+        pytest.skip("no edge in the inventory")
+    names = {v["name"] for v in in_group("edge")[0].data["nginx_vhosts"]}
     deadline = time.monotonic() + 30
     while True:
         results = {r["metric"]["instance"]: r["value"][1] for r in query(node, "probe_success")}
@@ -143,7 +160,8 @@ def test_every_metric_a_rule_reads_exists_in_a_real_scrape(node):
         time.sleep(5)
     assert not missing, sorted(missing)
     # The drill's names are the ones its script writes.
-    drill = node.host.file("/usr/local/sbin/galion-restore-drill").content_string
+    backups = in_group("backups")[0]  # where the drill runs
+    drill = backups.host.file("/usr/local/sbin/galion-restore-drill").content_string
     assert all(name in drill for name in AFTER_THE_FIRST_DRILL)
 
 
@@ -231,8 +249,13 @@ def test_exporters_come_back_by_themselves(node):
     # Killed: back within RestartSec (5 s) and answering again.
     node.host.check_output("systemctl kill -s KILL prometheus-node-exporter")
     port = node.data["node_exporter_port"]
+    # Loopback where this is the only monitoring host (it alone scrapes them).
+    others = [n for n in in_group("monitoring") if n.name != node.name]
+    address = node.data["private_address"] if others else "127.0.0.1"
     for _ in range(30):
-        if node.host.run(f"curl -fsS -m 2 -o /dev/null http://127.0.0.1:{port}/metrics").rc == 0:
+        if node.host.run(http_get(f"http://{address}:{port}/metrics", 2)).rc == 0:
             break
         time.sleep(1)
+    else:
+        raise AssertionError(f"node exporter not answering on {address}:{port}")
     assert node.host.service("prometheus-node-exporter").is_running

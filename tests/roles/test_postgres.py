@@ -5,6 +5,7 @@ import re
 import pytest
 
 from operations import postgres
+from tests.inventory import private_or_loopback, skip_unless_also_app
 
 GROUP = "db"
 SIZE = {"kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -19,6 +20,7 @@ def psql(node, sql: str, database: str = "postgres") -> str:
 
 def app_env_shell(node, app: str, script: str):
     """Run bash with the app's environment file loaded: no secret on a command line."""
+    skip_unless_also_app(node)
     env = f"{node.data['app_env_dir']}/{app}.env"
     return node.host.run(f"bash -c 'set -a; . {env}; set +a; {script}'")
 
@@ -42,12 +44,20 @@ def major(node) -> int:
     return int(psql(node, "show server_version_num")) // 10000
 
 
+def listen_addresses(node) -> list[str]:
+    """Loopback, and in a fleet the private address (replication, PgBouncer's peers)."""
+    private = node.data.get("private_address")
+    return ["localhost"] + ([private] if private else [])
+
+
 def expected_settings(node) -> dict[str, str]:
     ram = int(node.host.check_output("awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo"))
     budget = postgres.memory_budget_mb(node.data, postgres.stable_ram_mb(ram), node.groups)
     return {
         name: value.strip("'")
-        for name, value, _ in postgres.tuning(node.data, budget, ["localhost"], major(node))
+        for name, value, _ in postgres.tuning(
+            node.data, budget, listen_addresses(node), major(node)
+        )
     }
 
 
@@ -115,7 +125,7 @@ def test_listens_on_loopback_and_pgbouncer_also_on_the_app_containers_bridge(nod
     for port in (node.data["postgres_port"], node.data["pgbouncer_port"]):
         listeners = node.host.check_output(f"ss -Htln 'sport = :{port}'")
         addresses = {line.split()[3].rsplit(":", 1)[0] for line in listeners.splitlines()}
-        wanted = {"127.0.0.1", "[::1]"}
+        wanted = {"127.0.0.1", "[::1]", private_or_loopback(node)}
         if port == node.data["pgbouncer_port"] and "app" in node.groups:
             assert gateway in addresses
             wanted.add(gateway)

@@ -1,9 +1,12 @@
 """Redis on db hosts, checked live (operations/redis.py)."""
 
+from tests.inventory import private_or_loopback, skip_unless_also_app
+
 GROUP = "db"
 
 
 def redis_as_app(node, command: str):
+    skip_unless_also_app(node)
     env = f"{node.data['app_env_dir']}/galion.env"
     return node.host.run(
         f"bash -c 'set -a; . {env}; set +a; redis-cli --no-auth-warning "
@@ -38,7 +41,7 @@ def test_memory_and_persistence_settings(node):
 def test_bound_to_loopback_and_the_app_containers_bridge_only(node):
     listeners = node.host.check_output(f"ss -Htln 'sport = :{node.data['redis_port']}'")
     addresses = {line.split()[3].rsplit(":", 1)[0] for line in listeners.splitlines()}
-    wanted = {"127.0.0.1", "[::1]"}
+    wanted = {"127.0.0.1", "[::1]", private_or_loopback(node)}
     if "app" in node.groups:  # the single box: its containers connect on the bridge
         gateway = node.data["docker_bridge_address"].split("/")[0]
         assert gateway in addresses
@@ -68,6 +71,7 @@ def test_transparent_huge_pages_off_where_the_host_allows(node):
 
 
 def test_app_env_files_are_private(node):
+    skip_unless_also_app(node)
     for stack in node.data["app_stacks"]:
         f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
         assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
