@@ -3,7 +3,7 @@ packs it with a Python interpreter into a `docker save` archive; no registry nee
 
 GET /health      200 "ok", or 500 when FAIL_HEALTH=1 or FAIL_AFTER has passed
 GET /version     200 APP_VERSION (never cached)
-GET /missing...  404
+GET /missing...  404, and so is any *.php path (as the real apps answer scanners)
 GET /metrics     Prometheus text: galion_testapp_requests_total{version}
 GET anything     200 "ok <version> <path>" (500 once FAIL_AFTER seconds have passed)
 Upgrade: websocket -> 101, then echoes raw bytes (nginx tunnels them untouched).
@@ -92,7 +92,7 @@ class Handler(socketserver.StreamRequestHandler):
                 )
             elif path.startswith("/version"):
                 self.reply(200, "OK", f"version {VERSION}\n")
-            elif path.startswith("/missing"):
+            elif path.startswith("/missing") or path.split("?")[0].endswith(".php"):
                 self.reply(404, "Not Found", f"missing {path}\n")
             else:
                 self.reply(200, "OK", f"ok {VERSION} {path}\n")

@@ -219,6 +219,40 @@ def test_static_assets_are_never_refused_nor_banned(node, probe, backend):
         node.host.run(f"fail2ban-client set nginx-limit-req unbanip {source}")
 
 
+def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe, backend):
+    """fail2ban's nginx-botsearch jail reads not-found.log, which holds the 404s only (so it
+    does not parse every request), and bans a scanner probing for WordPress."""
+    source = probe.extra[3]
+    name = vhost(node, "api")["name"]
+    retries = int(node.host.check_output("fail2ban-client get nginx-botsearch maxretry"))
+    assert node.host.check_output("fail2ban-client get nginx-botsearch logpath").endswith(
+        "/var/log/nginx/not-found.log"
+    )
+    served = get(node, name, "/served-not-in-the-404-log")
+    assert served.status == 200
+    try:
+        out = probe.run(
+            "python3", "-c", PROBE_CLIENT, source, node.address, name, str(retries), "/wp-login.php"
+        )
+        assert json.loads(out.stdout)["statuses"] == [404] * retries, out.stdout
+        status = ""
+        for _ in range(30):
+            status = node.host.check_output("fail2ban-client status nginx-botsearch")
+            if source in status:
+                break
+            time.sleep(1)
+        assert source in status
+        not_found = node.host.file("/var/log/nginx/not-found.log").content_string
+        assert f"{source} - - " in not_found and "/wp-login.php" in not_found
+        assert "/served-not-in-the-404-log" not in not_found
+        assert (
+            "/served-not-in-the-404-log"
+            in node.host.file("/var/log/nginx/access.log").content_string
+        )
+    finally:
+        node.host.run(f"fail2ban-client set nginx-botsearch unbanip {source}")
+
+
 def test_nginx_jails_have_their_own_shorter_bans(node):
     for jail in ("nginx-limit-req", "nginx-botsearch"):
         bantime = node.host.check_output(f"fail2ban-client get {jail} bantime")
