@@ -177,6 +177,15 @@ print(json.dumps({"statuses": statuses, "headers_429": last}))
 """
 
 
+def banned_within(node, jail: str, source: str, seconds: int) -> bool:
+    """fail2ban polls its logs: wait up to `seconds` for `jail` to ban `source`."""
+    for _ in range(seconds):
+        if source in node.host.check_output(f"fail2ban-client status {jail}"):
+            return True
+        time.sleep(1)
+    return False
+
+
 def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, backend):
     source = probe.extra[2]
     name = vhost(node, "api")["name"]
@@ -191,13 +200,7 @@ def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, ba
         for header in REQUIRED_HEADERS:
             assert result["headers_429"].get(header), header
         # fail2ban's nginx-limit-req jail reads nginx's error log and bans the flood.
-        status = ""
-        for _ in range(30):
-            status = node.host.check_output("fail2ban-client status nginx-limit-req")
-            if source in status:
-                break
-            time.sleep(1)
-        assert source in status
+        assert banned_within(node, "nginx-limit-req", source, seconds=30)
     finally:
         node.host.run(f"fail2ban-client set nginx-limit-req unbanip {source}")
 
@@ -235,13 +238,7 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
             "python3", "-c", PROBE_CLIENT, source, node.address, name, str(retries), "/wp-login.php"
         )
         assert json.loads(out.stdout)["statuses"] == [404] * retries, out.stdout
-        status = ""
-        for _ in range(30):
-            status = node.host.check_output("fail2ban-client status nginx-botsearch")
-            if source in status:
-                break
-            time.sleep(1)
-        assert source in status
+        assert banned_within(node, "nginx-botsearch", source, seconds=30)
         not_found = node.host.file("/var/log/nginx/not-found.log").content_string
         assert f"{source} - - " in not_found and "/wp-login.php" in not_found
         assert "/served-not-in-the-404-log" not in not_found
