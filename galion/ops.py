@@ -20,6 +20,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.files import Directory, File, FileContents, Sha256File
+from pyinfra.operations import files
 from pyinfra.operations.util.files import generate_color_diff
 
 from .facts import SysctlState, UfwAddedRules, UfwStatus
@@ -212,6 +213,24 @@ def config_file(
     yield from config_file_commands(
         dest, content, user, group, mode, validate, staged, parent_exists, _sudo_upload_user()
     )
+
+
+# Where nginx logs; the files our configs add are made like the package's own.
+NGINX_LOG_DIR = "/var/log/nginx"
+
+
+def nginx_log_files(names: list[str]):
+    """Log files our nginx configs add, made before nginx opens them as Debian's package
+    and logrotate make its own: www-data:adm 0640 (nginx, as root, would create them
+    world-readable, and they hold client addresses and URLs)."""
+    for name in names:
+        files.file(
+            name=f"{NGINX_LOG_DIR}/{name}: www-data:adm 0640, as nginx's own logs",
+            path=f"{NGINX_LOG_DIR}/{name}",
+            user="www-data",
+            group="adm",
+            mode="640",
+        )
 
 
 def sysctl_commands(

@@ -14,7 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import commands, topology
 from galion.facts import PathExists
-from galion.ops import config_file, render, sysctl_values
+from galion.ops import config_file, nginx_log_files, render, sysctl_values
 from galion.role import Role
 
 # The apps role's rollouts write these files; this role only writes a missing one.
@@ -81,6 +81,7 @@ def app_proxy():
     files.link(
         name="No distro default site", path="/etc/nginx/sites-enabled/default", present=False
     )
+    nginx_log_files(["status.log"])  # the status listener's requests
     files.directory(name="Directory of the upstreams' server lists", path=SERVERS_DIR, mode="755")
     written = []
     for name, port in sorted(data.nginx_upstream_ports.items()):

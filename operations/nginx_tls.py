@@ -13,7 +13,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import commands, exporters, topology
 from galion.facts import AptCandidate, CertbotLineage, PathExists, SecondsSinceFailure
-from galion.ops import config_file, render
+from galion.ops import config_file, nginx_log_files, render
 from galion.preflight import (
     DURATION,
     IDENTIFIER,
@@ -384,6 +384,8 @@ def _packages():
     )
     for path in (WEBROOT, "/var/cache/nginx", "/etc/nginx/tls"):
         files.directory(name=f"Directory {path}", path=path, mode="755")
+    # The 404s (fail2ban's botsearch jail), the status listener's requests.
+    nginx_log_files(["not-found.log", "status.log"])
     files.link(
         name="No distro default site", path="/etc/nginx/sites-enabled/default", present=False
     )

@@ -250,6 +250,15 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
         node.host.run(f"fail2ban-client set nginx-botsearch unbanip {source}")
 
 
+def test_no_nginx_log_is_readable_by_every_user(node):
+    """Client addresses and URLs: www-data and the adm group only, like Debian's own."""
+    logs = node.host.check_output("stat -c '%n %U:%G %a' /var/log/nginx/*.log").splitlines()
+    assert any(line.startswith("/var/log/nginx/not-found.log ") for line in logs), logs
+    for line in logs:
+        name, owner, mode = line.split()
+        assert owner == "www-data:adm" and int(mode, 8) & 0o007 == 0, line
+
+
 def test_nginx_jails_have_their_own_shorter_bans(node):
     for jail in ("nginx-limit-req", "nginx-botsearch"):
         bantime = node.host.check_output(f"fail2ban-client get {jail} bantime")
