@@ -31,6 +31,30 @@ CONNECT = textwrap.dedent("""
 """)
 
 
+CONNECT_PORTS = textwrap.dedent("""
+    import socket, sys
+    from concurrent.futures import ThreadPoolExecutor
+    host, timeout, ports = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:]]
+    def state(port):
+        s = socket.socket()
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+            return "open"
+        except socket.timeout:
+            return "filtered"
+        except ConnectionRefusedError:
+            return "refused"
+        except OSError:
+            return "error"
+        finally:
+            s.close()
+    with ThreadPoolExecutor(len(ports)) as pool:
+        for port, result in zip(ports, pool.map(state, ports)):
+            print(port, result)
+""")
+
+
 def pytest_generate_tests(metafunc):
     if "node" in metafunc.fixturenames:
         group = getattr(metafunc.module, "GROUP", None)
@@ -51,6 +75,21 @@ class Probe:
             capture_output=True,
             timeout=timeout,
         )
+
+    def tcp_ports(self, host: str, ports: list[int], timeout: float = 2.0) -> dict[int, str]:
+        """tcp() on several ports at once (in parallel: a filtered port costs `timeout`)."""
+        out = self.run(
+            "python3",
+            "-c",
+            CONNECT_PORTS,
+            host,
+            str(timeout),
+            *map(str, ports),
+            timeout=timeout + 20,
+        )
+        return {
+            int(port): state for port, state in (ln.split() for ln in out.stdout.split("\n") if ln)
+        }
 
     def tcp(
         self, host: str, port: int, source: str = "", timeout: float = 2.0, count: int = 1
