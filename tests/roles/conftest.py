@@ -7,38 +7,15 @@ import pytest
 
 from tests.inventory import nodes
 
-CONNECT = textwrap.dedent("""
-    import socket, sys, time
-    src, host, port, timeout, count = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
-                                       float(sys.argv[4]), int(sys.argv[5]))
-    for _ in range(count):
+# What one TCP connection attempt meets, as the probe scripts below print it.
+PORT_STATE = textwrap.dedent("""
+    import socket
+    def port_state(src, host, port, timeout):
         s = socket.socket()
         s.settimeout(timeout)
         try:
             if src:
                 s.bind((src, 0))
-            s.connect((host, port))
-            print("open")
-        except socket.timeout:
-            print("filtered")
-        except ConnectionRefusedError:
-            print("refused")
-        except OSError as e:
-            print("error")
-        finally:
-            s.close()
-        time.sleep(0.05)
-""")
-
-
-CONNECT_PORTS = textwrap.dedent("""
-    import socket, sys
-    from concurrent.futures import ThreadPoolExecutor
-    host, timeout, ports = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:]]
-    def state(port):
-        s = socket.socket()
-        s.settimeout(timeout)
-        try:
             s.connect((host, port))
             return "open"
         except socket.timeout:
@@ -49,8 +26,25 @@ CONNECT_PORTS = textwrap.dedent("""
             return "error"
         finally:
             s.close()
+""")
+
+# One port, `count` attempts in turn.
+CONNECT = PORT_STATE + textwrap.dedent("""
+    import sys, time
+    src, host, port, timeout, count = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                                       float(sys.argv[4]), int(sys.argv[5]))
+    for _ in range(count):
+        print(port_state(src, host, port, timeout))
+        time.sleep(0.05)
+""")
+
+# Several ports, one attempt each, all at once.
+CONNECT_PORTS = PORT_STATE + textwrap.dedent("""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    host, timeout, ports = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:]]
     with ThreadPoolExecutor(len(ports)) as pool:
-        for port, result in zip(ports, pool.map(state, ports)):
+        for port, result in zip(ports, pool.map(lambda p: port_state("", host, p, timeout), ports)):
             print(port, result)
 """)
 
@@ -87,9 +81,7 @@ class Probe:
             *map(str, ports),
             timeout=timeout + 20,
         )
-        return {
-            int(port): state for port, state in (ln.split() for ln in out.stdout.split("\n") if ln)
-        }
+        return {int(port): state for port, state in map(str.split, out.stdout.splitlines())}
 
     def tcp(
         self, host: str, port: int, source: str = "", timeout: float = 2.0, count: int = 1
