@@ -101,6 +101,10 @@ class Handler(socketserver.StreamRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    # The listen backlog of a real server (uvicorn's default is 2048, Node's 511), not
+    # socketserver's 5: with 5, the burst of connections an nginx reload opens overflowed
+    # it, and each dropped SYN stalled a request for the 1 s of TCP's retransmission.
+    request_queue_size = 2048
 
 
 def health() -> int:

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from sandbox.converge import converge
+from tests.docker_rules import ALLOWED_FIRST, rules_before_docker_user
 from tests.inventory import in_group
 from tests.load import Load
 
@@ -356,3 +357,55 @@ def test_a_rollout_killed_after_cutover_is_finished_by_the_next_converge():
     assert load.failed() == []
     again = converge(*with_images(**{"galion-frontend": target})).check()
     assert again.changed == []
+
+
+# What the docker role wrote before it turned Docker's userland proxy off (the key absent:
+# Docker's default, a docker-proxy process per published port). reset-failed: docker.service
+# refuses a fourth start within a minute.
+WITH_USERLAND_PROXY = (
+    'python3 -c \'import json; p = "/etc/docker/daemon.json"; d = json.load(open(p)); '
+    'd.pop("userland-proxy", None); open(p, "w").write(json.dumps(d, indent=2) + "\\n")\''
+    " && systemctl reset-failed docker && systemctl restart docker"
+)
+
+
+def restart_under_load(restart) -> Load:
+    with Load(NODE.address, vhost_of(service("galion-api")["upstream"]), rate=RATE) as load:
+        time.sleep(2)
+        restart()
+        time.sleep(2)
+    failed = load.failed()
+    span = failed[-1].at - failed[0].at if failed else 0.0
+    print(
+        f"engine restart: {len(load.samples)} requests, {len(failed)} failed within "
+        f"{span:.2f}s, {load.retried} resent on a fresh connection"
+    )
+    assert load.rate_achieved() >= RATE * 0.9
+    return load
+
+
+def test_once_the_kernel_publishes_the_ports_an_engine_restart_fails_no_request():
+    """A host converged before this change publishes its ports through docker-proxy. The
+    converge that turns it off restarts the engine once (live-restore keeps the
+    containers): the proxies go at once, the kernel's rules come with the new engine, and
+    requests between the two fail (0.4 s at 200/s, as any engine restart did before, by
+    hand). After it, an engine restart (an upgrade of docker.io, a changed daemon.json)
+    fails none: the rules stay in the kernel while the engine is down."""
+    NODE.host.check_output(WITH_USERLAND_PROXY)
+    assert NODE.host.run("pgrep -x docker-proxy").rc == 0
+
+    def migrate():
+        changed = converge().check().changed
+        assert any(c.startswith("Docker engine | Restart Docker") for c in changed), changed
+
+    switch = restart_under_load(migrate)
+    failed = switch.failed()
+    assert not failed or failed[-1].at - failed[0].at < 2.0, "more than a blip"
+    assert NODE.host.run("pgrep -x docker-proxy").rc == 1
+    assert set(rules_before_docker_user(NODE)) <= ALLOWED_FIRST
+
+    restart = restart_under_load(
+        lambda: NODE.host.check_output("systemctl reset-failed docker && systemctl restart docker")
+    )
+    assert restart.failed() == []
+    assert {serving(s["name"]) for s in NODE.data["apps_services"]} == {"v1"}

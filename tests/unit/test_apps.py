@@ -144,6 +144,7 @@ def test_daemon_json_carries_the_knobs():
     settings = docker.daemon_settings(data())
     assert settings["bip"] == "172.19.0.1/24"
     assert settings["live-restore"] is True
+    assert settings["userland-proxy"] is False
     assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}
     assert settings["metrics-addr"] == "127.0.0.1:9323"
 
