@@ -9,10 +9,11 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
 
 from galion import exporters
 from galion.facts import AptCandidate
-from galion.ops import config_file, render
+from galion.ops import config_file, render, shell_script
 from galion.preflight import Problem, int_between, is_cidr_list
 from galion.role import Role
 
@@ -164,6 +165,16 @@ def docker():
             "else python3 -m json.tool {staged} >/dev/null; fi"
         ),
     )
+    # Before the engine first starts, so that every start of it runs the re-arm.
+    rearm = [
+        shell_script(FILES / "galion-docker-health-rearm"),
+        config_file(
+            name="Docker re-arms live-restored containers' health checks after each start",
+            dest="/etc/systemd/system/docker.service.d/galion-health-rearm.conf",
+            content=(FILES / "galion-health-rearm.conf").read_text(),
+        ),
+    ]
+    systemd.daemon_reload(name="systemd reads docker.service's drop-in", _if=any_changed(*rearm))
     firewall = config_file(
         name="UFW filters what reaches containers (DOCKER-USER, after.init)",
         dest=UFW_AFTER_INIT,

@@ -201,6 +201,77 @@ def test_a_container_cannot_reach_postgresql_itself_or_other_host_ports(node):
     }
 
 
+# Run in a container as root (a compromised app): TCP SYNs to 127.0.0.1, each port, sent
+# as raw Ethernet frames to the bridge's gateway (the host), and which ports answer with
+# SYN-ACK. The kernel would never route 127.0.0.1 off the container's own loopback.
+FORGED_LOOPBACK_SYNS = r"""
+import socket, struct, sys, time
+gateway_mac, ports = bytes.fromhex(sys.argv[1].replace(":", "")), [int(p) for p in sys.argv[2:]]
+src = socket.inet_aton(socket.gethostbyname(socket.gethostname()))
+dst = socket.inet_aton("127.0.0.1")
+def checksum(b):
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+raw.bind(("eth0", 0))
+own_mac = raw.getsockname()[4]
+for port in ports:
+    tcp = struct.pack("!HHIIBBHHH", 40000 + port % 20000, port, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, 20)
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    raw.send(gateway_mac + own_mac + b"\x08\x00" + ip + tcp)
+answered, end = set(), time.time() + 3
+raw.settimeout(0.2)
+while time.time() < end:
+    try:
+        ip = raw.recv(2048)[14:]
+    except socket.timeout:
+        continue
+    head = (ip[0] & 15) * 4
+    if ip[9] == 6 and ip[16:20] == src and ip[head + 13] & 0x12 == 0x12:
+        answered.add(struct.unpack("!H", ip[head : head + 2])[0])
+for port in ports:
+    print(port, "answers" if port in answered else "silent")
+"""
+
+
+def test_a_container_forging_packets_to_the_hosts_loopback_reaches_only_what_the_bridge_may(
+    node,
+):
+    """With Docker's userland proxy off, Docker lets packets for 127.0.0.1 in from the bridge
+    (route_localnet on docker0). UFW's default deny on input is what keeps a container off
+    the services the host keeps on loopback: PgBouncer answers such a packet (the bridge
+    may reach it: the check works), PostgreSQL, the engine's metrics and nginx's status
+    listener do not."""
+    colocated(node)
+    assert (
+        node.host.file("/proc/sys/net/ipv4/conf/docker0/route_localnet").content_string.strip()
+        == "1"
+    )
+    gateway_mac = node.host.file("/sys/class/net/docker0/address").content_string.strip()
+    node.host.check_output(f"printf %s {shlex.quote(FORGED_LOOPBACK_SYNS)} > /tmp/galion-forge.py")
+    closed = [
+        node.data["postgres_port"],
+        int(node.data["docker_metrics_address"].rsplit(":", 1)[1]),
+        node.data["nginx_status_port"],
+    ]
+    image = node.data["apps_services"][0]["image"]
+    out = node.host.check_output(
+        f"docker run --rm --user 0 -v /tmp/galion-forge.py:/forge.py:ro {image} "
+        f"/usr/bin/python3 -S /forge.py {gateway_mac} {node.data['pgbouncer_port']} "
+        + " ".join(map(str, closed))
+    )
+    state = dict(line.split() for line in out.splitlines())
+    assert state == {
+        str(node.data["pgbouncer_port"]): "answers",
+        **{str(port): "silent" for port in closed},
+    }, out
+
+
 def test_no_container_port_answers_another_host_not_even_one_published_by_hand(node, probe):
     image = node.data["apps_services"][0]["image"]
     service_port = node.data["nginx_upstream_ports"][node.data["apps_services"][0]["upstream"]]
