@@ -129,7 +129,7 @@ def daemon_settings(data) -> dict:
         "no-new-privileges": True,
         # Published ports by NAT rules in the kernel, not by a docker-proxy process per
         # port copying every byte between nginx and the app: on two cores that process
-        # took ~40 % of a core under load, and nginx through it served 0.6x as much.
+        # took ~40 % of a core under load, and nginx through it served 0.6-0.75x as much.
         "userland-proxy": False,
     }
 
