@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.docker_rules import ALLOWED_FIRST, rules_before_docker_user
+from tests.docker_rules import accepts_before_docker_user
 from tests.inventory import in_group
 
 GROUP = "app"
@@ -68,7 +68,7 @@ def test_docker_user_drops_new_connections_from_outside_last(node):
     # Docker appends its own catch-all RETURN when it starts: harmless after the drops.
     catch_all = [i for i, r in enumerate(rules) if r == "-A DOCKER-USER -j RETURN"]
     assert all(i > rules.index(drops[1]) for i in catch_all), rules
-    assert set(rules_before_docker_user(node)) <= ALLOWED_FIRST
+    assert accepts_before_docker_user(node) == []
 
 
 def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
@@ -160,6 +160,19 @@ def test_the_apps_containers_reach_pgbouncer_and_redis_with_their_credentials(no
         assert ping.rc == 0 and ping.stdout.strip() == "PONG", ping.stdout + ping.stderr
 
 
+def port_states_from_a_container(node, script: str, *args, root: bool = False) -> dict:
+    """Run `script` with `args` in the apps' image on the default bridge (as root if asked)
+    and read its "PORT STATE" lines."""
+    node.host.check_output(f"printf %s {shlex.quote(script)} > /tmp/galion-in-container.py")
+    image = node.data["apps_services"][0]["image"]
+    out = node.host.check_output(
+        f"docker run --rm {'--user 0 ' if root else ''}"
+        f"-v /tmp/galion-in-container.py:/script.py:ro {image} "
+        f"/usr/bin/python3 -S /script.py {' '.join(map(str, args))}"
+    )
+    return dict(line.split() for line in out.splitlines())
+
+
 def test_a_container_cannot_reach_postgresql_itself_or_other_host_ports(node):
     """Only PgBouncer and Redis are open to the bridge: PostgreSQL's own port and a port
     the host listens on everywhere but UFW does not open stay closed to containers (UFW's
@@ -175,24 +188,18 @@ def test_a_container_cannot_reach_postgresql_itself_or_other_host_ports(node):
         "    except OSError:\n"
         "        print(port, 'closed')\n"
     )
-    node.host.check_output(f"printf %s {shlex.quote(script)} > /tmp/galion-ports.py")
-    image = node.data["apps_services"][0]["image"]
     ports = [node.data["postgres_port"], node.data["pgbouncer_port"], node.data["redis_port"]]
     node.host.run(
         "nohup timeout 30 python3 -c 'import socket, time; s = socket.socket(); "
         's.bind(("0.0.0.0", 18080)); s.listen(4); time.sleep(30)\' >/dev/null 2>&1 &'
     )
-    out = node.host.check_output(
-        f"docker run --rm -v /tmp/galion-ports.py:/ports.py:ro {image} "
-        f"/usr/bin/python3 -S /ports.py {gateway} {' '.join(map(str, ports))} 18080"
-    )
+    state = port_states_from_a_container(node, script, gateway, *ports, 18080)
     assert (
         node.host.run(
             "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 18080), 2)'"
         ).rc
         == 0
     )
-    state = dict(line.split() for line in out.splitlines())
     assert state == {
         str(node.data["postgres_port"]): "closed",
         str(node.data["pgbouncer_port"]): "open",
@@ -253,23 +260,18 @@ def test_a_container_forging_packets_to_the_hosts_loopback_reaches_only_what_the
         == "1"
     )
     gateway_mac = node.host.file("/sys/class/net/docker0/address").content_string.strip()
-    node.host.check_output(f"printf %s {shlex.quote(FORGED_LOOPBACK_SYNS)} > /tmp/galion-forge.py")
     closed = [
         node.data["postgres_port"],
         int(node.data["docker_metrics_address"].rsplit(":", 1)[1]),
         node.data["nginx_status_port"],
     ]
-    image = node.data["apps_services"][0]["image"]
-    out = node.host.check_output(
-        f"docker run --rm --user 0 -v /tmp/galion-forge.py:/forge.py:ro {image} "
-        f"/usr/bin/python3 -S /forge.py {gateway_mac} {node.data['pgbouncer_port']} "
-        + " ".join(map(str, closed))
+    state = port_states_from_a_container(
+        node, FORGED_LOOPBACK_SYNS, gateway_mac, node.data["pgbouncer_port"], *closed, root=True
     )
-    state = dict(line.split() for line in out.splitlines())
     assert state == {
         str(node.data["pgbouncer_port"]): "answers",
         **{str(port): "silent" for port in closed},
-    }, out
+    }
 
 
 def test_no_container_port_answers_another_host_not_even_one_published_by_hand(node, probe):
