@@ -73,6 +73,9 @@ for _h in _state["hosts"]:
         "nginx_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
         "apps_services": _services,
         "apps_health_timeout_seconds": 10,
+        # Docker's health checks every 2 s (production: 10), so that the tests see a
+        # container's health soon; bench/edge measures at the production default.
+        "apps_health_check_interval_seconds": 2,
         # Short: every secret or port change rolls the services out (the update tests
         # pass a longer window); the sandbox has the RAM for updating all at once.
         "apps_watch_seconds": 2,

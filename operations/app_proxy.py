@@ -49,6 +49,7 @@ def config(data, inventory, this) -> str:
         status_port=data.nginx_status_port,
         metrics_path=data.nginx_app_metrics_path,
         metrics_upstreams=data.nginx_metrics_upstreams,
+        access_log_flush=data.nginx_access_log_flush_seconds,
     )
 
 

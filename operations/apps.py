@@ -119,6 +119,9 @@ KNOBS = {
     "apps_registry": None,
     # HTTP path every service answers 200 on when it is ready.
     "apps_health_path": "/health",
+    # Seconds between Docker's runs of each image's HEALTHCHECK (`--health-interval`, the
+    # plan's 10 s); None keeps the image's own. Each run starts a process in the container.
+    "apps_health_check_interval_seconds": 10,
     # Seconds a new container has to turn healthy before it is removed and the run fails.
     "apps_health_timeout_seconds": 60,
     # Seconds the new version is watched after cutover (health, 5xx rate) before the old
@@ -223,6 +226,12 @@ ROLE = Role(
             "is not a path",
             "/health",
         ),
+        (
+            "apps_health_check_interval_seconds",
+            lambda v: v is None or int_between(1, 3600)(v),
+            "is not 1-3600 s or None",
+            "use 10",
+        ),
         ("apps_health_timeout_seconds", int_between(5, 3600), "is not 5-3600 s", "use 60"),
         ("apps_watch_seconds", int_between(0, 3600), "is not 0-3600 s", "use 30"),
         ("apps_rollback_error_percent", int_between(0, 100), "is not a percentage", "use 5"),
@@ -285,6 +294,7 @@ def service_conf(
         "CPUS": service["cpus"],
         "ENV_FILE": app_environment.env_file(data, service["stack"]),
         "HEALTH_PATH": data.apps_health_path,
+        "HEALTH_INTERVAL": data.apps_health_check_interval_seconds or "",
         "HEALTH_TIMEOUT": data.apps_health_timeout_seconds,
         "WATCH_SECONDS": data.apps_watch_seconds,
         "DRAIN_SECONDS": service["drain_seconds"],
@@ -292,6 +302,8 @@ def service_conf(
         "MIN_REQUESTS": data.apps_rollback_min_requests,
         "SERVERS_FILE": f"{SERVERS_DIR}/{service['upstream']}.servers",
         "ACCESS_LOG": "/var/log/nginx/access.log",
+        # nginx writes its lines up to this late: the watch lasts that much longer.
+        "LOG_FLUSH": data.nginx_access_log_flush_seconds,
         "LOG_MAX_SIZE": data.docker_log_max_size,
         "LOG_MAX_FILES": data.docker_log_max_files,
         "MIGRATE": (service.get("migrate") or "") if migrates else "",
@@ -311,6 +323,7 @@ def service_conf(
             "CONTAINER_PORT",
             "MEMORY_MB",
             "CPUS",
+            "HEALTH_INTERVAL",
             "ENV_FILE",
             "LOG_MAX_SIZE",
             "LOG_MAX_FILES",

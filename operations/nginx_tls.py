@@ -104,6 +104,10 @@ KNOBS = {
     "nginx_acme_ca_bundle": None,
     # Largest request body (uploads); nginx answers 413 above it.
     "nginx_client_max_body_size": "50m",
+    # Seconds access.log lines may wait in each worker's 64k buffer before they are written
+    # (one write per buffer instead of per request: 8 % less nginx CPU per request,
+    # bench/edge); 0 writes each line at once. Readers of the log see lines this late.
+    "nginx_access_log_flush_seconds": 1,
     # Requests per minute per client IP to API hosts, and the burst allowed above it.
     "nginx_rate_api_per_minute": 100,
     # Requests an API client may send at once above that rate before getting 429.
@@ -254,6 +258,7 @@ ROLE = Role(
             "None for the system's CAs",
         ),
         ("nginx_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
+        ("nginx_access_log_flush_seconds", int_between(0, 60), "is not 0-60 s", "use 1"),
         ("nginx_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
         (
             "nginx_rate_general_per_minute",
@@ -436,6 +441,7 @@ def _configs(brotli: bool, vhosts):
             render(
                 "nginx_tls/etc/nginx/conf.d/00-galion-http.conf.j2",
                 client_max_body_size=data.nginx_client_max_body_size,
+                access_log_flush=data.nginx_access_log_flush_seconds,
                 brotli=brotli,
                 cloudflare=data.nginx_behind_cloudflare,
                 cloudflare_ranges=data.nginx_cloudflare_ranges,

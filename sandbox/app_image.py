@@ -144,9 +144,11 @@ def build(dest: Path) -> Path:
                 "config": {
                     "Env": [f"{k}={v}" for k, v in env.items()] + ["PYTHONDONTWRITEBYTECODE=1"],
                     "Cmd": ["/usr/bin/python3", "-S", "/app/app.py"],
+                    # 30 s, as real images set it: the role's knob overrides it
+                    # (apps_health_check_interval_seconds), and the tests check it does.
                     "Healthcheck": {
                         "Test": ["CMD", "/usr/bin/python3", "-S", "/app/app.py", "--health"],
-                        "Interval": 2_000_000_000,
+                        "Interval": 30_000_000_000,
                         "Timeout": 3_000_000_000,
                         "Retries": 2,
                     },

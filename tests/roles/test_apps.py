@@ -77,6 +77,9 @@ def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
         info = live[service["name"]]
         assert info["State"]["Running"], service["name"]
         assert info["State"]["Health"]["Status"] == "healthy", service["name"]
+        # The knob's interval, not the image's (the sandbox image says 30 s).
+        interval = node.data["apps_health_check_interval_seconds"]
+        assert info["Config"]["Healthcheck"]["Interval"] == interval * 1_000_000_000
         assert info["HostConfig"]["Memory"] == service["memory_mb"] * 1024 * 1024
         assert info["HostConfig"]["NanoCpus"] == int(service["cpus"] * 1e9)
         assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"

@@ -250,6 +250,20 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
         node.host.run(f"fail2ban-client set nginx-botsearch unbanip {source}")
 
 
+def test_a_request_is_in_access_log_within_the_flush_time(node):
+    """access.log is buffered (nginx_access_log_flush_seconds): each line is written at
+    most that late, which is what galion-rollout's watch and fail2ban count on."""
+    flush = node.data["nginx_access_log_flush_seconds"]
+    path = f"/logged-within-the-flush-time-{time.time_ns()}"
+    assert get(node, vhost(node, "api")["name"], path).status == 200
+    sent = time.monotonic()
+    log = node.host.file("/var/log/nginx/access.log")
+    while path not in log.content_string:
+        assert time.monotonic() - sent < flush + 2, f"{path} not in access.log"
+        time.sleep(0.1)
+    assert f"flush={flush}s" in node.host.check_output("nginx -T 2>/dev/null | grep access.log")
+
+
 def test_no_nginx_log_is_readable_by_every_user(node):
     """Client addresses and URLs: www-data and the adm group only, like Debian's own."""
     logs = node.host.check_output("stat -c '%n %U:%G %a' /var/log/nginx/*.log").splitlines()

@@ -71,7 +71,11 @@ def test_a_new_image_limit_or_environment_changes_the_hash_watch_settings_do_not
     other_env = apps.service_conf(d, d.apps_services[1], "127.0.0.1", "DATABASE_URL=y\n")
     assert apps.config_hash(other_env) != base
     assert apps.config_hash(_conf(data(apps_watch_seconds=99), drain_seconds=5)) == base
+    # The health-check interval is part of the container (docker run --health-interval).
+    assert apps.config_hash(_conf(data(apps_health_check_interval_seconds=30))) != base
+    assert "HEALTH_INTERVAL=''\n" in _conf(data(apps_health_check_interval_seconds=None))
     conf = _conf(d)
+    assert "HEALTH_INTERVAL=10\n" in conf
     assert "PORT_A=8001\n" in conf and "PORT_B=18001\n" in conf
     assert "MIGRATE='alembic upgrade head'\n" in conf
 
@@ -245,3 +249,12 @@ def test_rollout_output_masks_the_environment_files_secrets(tmp_path):
     for secret in ("pgbouncer-s3cret", "redis-pw-123", "abcdefgh12345678", "p@ss:word-9"):
         assert secret not in out
     assert out.startswith("connecting to ***") and "abc stays" in out
+
+
+@pytest.mark.parametrize("interval", [0, -5, "10s", 1.5, True])
+def test_a_health_check_interval_that_is_not_whole_seconds_is_refused(interval):
+    from galion.preflight import run_checks
+
+    problems = run_checks("h", data(apps_health_check_interval_seconds=interval), apps.ROLE.checks)
+    assert [p.key for p in problems] == ["apps_health_check_interval_seconds"]
+    assert run_checks("h", data(apps_health_check_interval_seconds=None), apps.ROLE.checks) == []

@@ -164,3 +164,42 @@ def test_verifying_production_reuses_one_ssh_connection_per_host(tmp_path):
         check=True,
     ).stdout
     assert "controlmaster auto" in out and f"controlpath {tmp_path}/cm-" in out
+
+
+@pytest.mark.parametrize("flush", [1, 0])
+def test_access_log_is_buffered_only_with_a_flush_time(flush):
+    http = render(
+        "nginx_tls/etc/nginx/conf.d/00-galion-http.conf.j2",
+        client_max_body_size="50m",
+        access_log_flush=flush,
+        brotli=False,
+        cloudflare=False,
+        cloudflare_ranges=[],
+        rate_api=100,
+        rate_general=200,
+        rate_limit_exempt=[],
+        cache_api_size="1g",
+        cache_static_size="500m",
+    )
+    proxy = render(
+        "app_proxy/etc/nginx/conf.d/00-galion-app-proxy.conf.j2",
+        upstreams=[("galion_api", 8001)],
+        servers_dir="/etc/nginx/galion-upstreams",
+        listen="10.0.0.2",
+        status_listen="10.0.0.2",
+        status_port=8081,
+        metrics_path="/metrics",
+        metrics_upstreams=["galion_api"],
+        access_log_flush=flush,
+    )
+    wanted = (
+        "access_log /var/log/nginx/access.log galion buffer=64k flush=1s;\n"
+        if flush
+        else "access_log /var/log/nginx/access.log galion;\n"
+    )
+    for text in (http, proxy):
+        assert [
+            line
+            for line in text.splitlines(True)
+            if line.startswith("access_log /var/log/nginx/access.log")
+        ] == [wanted]
