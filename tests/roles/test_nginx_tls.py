@@ -252,7 +252,8 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
 
 def test_a_request_is_in_access_log_within_the_flush_time(node):
     """access.log is buffered (nginx_access_log_flush_seconds): each line is written at
-    most that late, which is what galion-rollout's watch and fail2ban count on."""
+    most that late, which is what galion-rollout's watch and the request metrics count on
+    (fail2ban reads error.log and not-found.log, which are not buffered)."""
     flush = node.data["nginx_access_log_flush_seconds"]
     path = f"/logged-within-the-flush-time-{time.time_ns()}"
     assert get(node, vhost(node, "api")["name"], path).status == 200
