@@ -377,6 +377,16 @@ CASES = {
         firing="7m",
         labels={"instance": "bad", "service": "api", "container": "api-a"},
     ),
+    "ContainerUnhealthy": dict(
+        # "starting" (a new container of a rollout) reads 0 too: shorter than the for.
+        series={
+            'galion_container_healthy{instance="bad",service="api",container="api-a"}': "1 0x10",
+            'galion_container_healthy{instance="ok",service="api",container="api-b"}': "0 0 1x9",
+        },
+        silent="3m",
+        firing="7m",
+        labels={"instance": "bad", "service": "api", "container": "api-a"},
+    ),
     "MetricsStale": dict(
         # galion_backup.prom written at the epoch and never since; the other every minute.
         series={
