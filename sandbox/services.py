@@ -185,7 +185,7 @@ def _is_service(pid: int, cmd: list[bytes]) -> bool:
     except OSError:
         pass
     joined = b" ".join(cmd)
-    if str(settings.STATE_DIR).encode() in joined:
+    if (str(settings.STATE_DIR) + "/").encode() in joined:  # not another sandbox's dir
         return True
     program = cmd[0].rsplit(b"/", 1)[-1]
     return program in SERVICE_PROGRAMS and settings.gateway_address().encode() in joined

@@ -2,14 +2,19 @@
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import operations
 
 # Everything the sandbox makes on the machine carries this prefix, so `down` can find
-# leftovers of a run that was killed even when its state file is gone.
-PREFIX = "gsbx"
+# leftovers of a run that was killed even when its state file is gone. Two sandboxes can
+# run at once with different prefixes, subnets and state directories (scripts/test.sh
+# runs the fleet beside the single box so); each `down` removes only its own.
+PREFIX = os.environ.get("GALION_SANDBOX_PREFIX", "gsbx")
+if not re.fullmatch(r"[a-z]{2,6}", PREFIX):  # veth names: prefix + "-v240" <= 15 chars
+    raise SystemExit(f"GALION_SANDBOX_PREFIX {PREFIX!r}: 2 to 6 lowercase letters")
 
 # State, keys, throwaway secrets and host root file systems (root only, 0700).
 STATE_DIR = Path(os.environ.get("GALION_SANDBOX_DIR", "/var/lib/galion-sandbox"))

@@ -12,56 +12,67 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
 
-preparing=""
-trap 'if [ -n "$preparing" ]; then kill -- "-$preparing" 2>/dev/null; fi; python -m sandbox down || true' EXIT
-
+# The split fleet runs in a sandbox of its own (its own name prefix, subnet and state
+# directory) at the same time as the single box: each leaves about half the two cores
+# idle while its tests wait on timers, drains and alerts.
+fleet_env=(GALION_SANDBOX_PREFIX=gsfl GALION_SANDBOX_SUBNET=10.78.0.0/24
+    GALION_SANDBOX_DIR=/var/lib/galion-fleet-sandbox)
 fleet_distro=${GALION_TEST_FLEET-trixie}
 read -r -a distros <<< "${GALION_TEST_DISTROS:-bookworm}"
+fleet_log=$(mktemp)
+fleet_job=""
+background=()
+cleanup() {
+    for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+    if [ -n "$fleet_job" ]; then wait "$fleet_job" 2>/dev/null || true; fi
+    python -m sandbox down || true
+    env "${fleet_env[@]}" python -m sandbox down || true
+}
+trap cleanup EXIT
+
 # Each distro's base root file system (debootstrap, about a minute) is built in the
-# background while something else runs: the first during the unit tests, each next one
-# during the previous sandbox's first converge. `up` waits for it (and builds it itself
-# if that failed).
+# background during the unit tests; every later `up` copies it.
 prepare_log=$(mktemp)
-prepare() {
+for distro in $(printf '%s\n' "$fleet_distro" "${distros[@]}" | sort -u); do
     # Its own process group (setsid), so that the exit trap stops debootstrap too.
-    setsid python -m sandbox prepare --distro "$1" >> "$prepare_log" 2>&1 &
-    preparing=$!
-}
-prepared() {
-    [ -n "$preparing" ] || return 0
-    wait "$preparing" || { echo "== building the base of $1 failed, retrying:" >&2; cat "$prepare_log" >&2; }
-    preparing=""
-}
-prepare "${fleet_distro:-${distros[0]}}"
+    setsid python -m sandbox prepare --distro "$distro" >> "$prepare_log" 2>&1 &
+    background+=($!)
+done
 
 echo "== unit tests (no hosts), ruff and shellcheck" >&2
 pytest -q tests/unit
+for pid in "${background[@]}"; do
+    wait "$pid" || { echo "== building a base failed (up builds it again):" >&2; cat "$prepare_log" >&2; }
+done
+background=()
 
-# The split fleet, once, first: six hosts converged in one run; tests/roles on the hosts
-# of each role (this distro's packages: PostgreSQL, Docker, nginx, exporters, ...); the
+# The split fleet, once: six hosts converged in one run; tests/roles on the hosts of
+# each role (this distro's packages: PostgreSQL, Docker, nginx, exporters, ...); the
 # outside scanners and Lynis (this distro's OpenSSL and OpenSSH), the secret file's only
-# copy; then tests/fleet: a
-# second run that changes nothing, replication, the firewall between the hosts, the
-# balancer losing an app host, the failover and the rejoin (last: they swap the db hosts).
-if [ -n "$fleet_distro" ]; then
-    echo "== fleet on $fleet_distro" >&2
-    prepared "$fleet_distro"
+# copy; then tests/fleet: a second run that changes nothing, replication, the firewall
+# between the hosts, the balancer losing an app host, the failover and the rejoin (last:
+# they swap the db hosts). Its output is printed when it ends.
+fleet() {
+    export "${fleet_env[@]}"
     python -m sandbox up --topology fleet --distro "$fleet_distro"
-    if [ "${distros[0]:-}" != "$fleet_distro" ]; then prepare "${distros[0]}"; fi
     python -m sandbox.converge bootstrap
-    pytest -q --durations=15 -W ignore::DeprecationWarning tests/roles \
+    pytest -q -p no:cacheprovider --durations=15 -W ignore::DeprecationWarning tests/roles \
         tests/sandbox/test_outside_scanners.py tests/sandbox/test_lynis.py \
         tests/sandbox/test_converge.py::test_secret_file_private_and_only_copy tests/fleet
     python -m sandbox down
+}
+if [ -n "$fleet_distro" ]; then
+    echo "== fleet on $fleet_distro (in the background; its output follows when it ends)" >&2
+    setsid bash -c "$(declare -f fleet); $(declare -p fleet_env fleet_distro); set -euo pipefail; fleet" \
+        > "$fleet_log" 2>&1 &
+    fleet_job=$!
+    background+=("$fleet_job")
 fi
 
 only_first=()
-for i in "${!distros[@]}"; do
-    distro=${distros[$i]}
+for distro in "${distros[@]}"; do
     echo "== sandbox on $distro" >&2
-    prepared "$distro"
     python -m sandbox up --distro "$distro"
-    if (( i + 1 < ${#distros[@]} )); then prepare "${distros[$((i + 1))]}"; fi
     python -m sandbox.converge bootstrap
     pytest -q --durations=10 -W ignore::DeprecationWarning tests/roles
     # Tests marked "once" prove what no distro changes (pyinfra's output, the failure
@@ -70,7 +81,18 @@ for i in "${!distros[@]}"; do
     only_first=(-m "not once")
     python -m sandbox down
 done
+
+if [ -n "$fleet_job" ]; then
+    fleet_rc=0
+    wait "$fleet_job" || fleet_rc=$?
+    fleet_job=""
+    background=()
+    echo "== fleet on $fleet_distro (exit $fleet_rc):" >&2
+    cat "$fleet_log"
+    [ "$fleet_rc" = 0 ] || exit "$fleet_rc"
+fi
 # `down` checks its own work; this proves it from the outside: no host, process,
-# namespace, link, NAT rule or cgroup of the sandbox is left on the machine.
+# namespace, link, NAT rule or cgroup of either sandbox is left on the machine.
 python -m sandbox leftovers
+env "${fleet_env[@]}" python -m sandbox leftovers
 echo "== all green" >&2
