@@ -18,7 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra import host, logger, state
 from pyinfra.api import OperationError, StringCommand, operation
-from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.command import FileUploadCommand, FunctionCommand
 from pyinfra.facts.files import Directory, File, FileContents, Sha256File
 from pyinfra.operations import files
 from pyinfra.operations.util.files import generate_color_diff
@@ -448,3 +448,37 @@ def shell_script(source: Path, title: str | None = None):
         content=source.read_text(),
         validate="bash -n {staged}",
     )
+
+
+# Hosts whose `one_host_at_a_time` command started in this run and has not finished (it
+# failed, or is running). Keyed by the operation's name.
+_STARTED_NOT_DONE: dict[str, set[str]] = {}
+
+
+def _start(name: str, host_name: str) -> None:
+    failed = sorted(_STARTED_NOT_DONE.setdefault(name, set()))
+    if failed:
+        raise OperationError(
+            f"not started here: it failed on {', '.join(failed)} first; this host keeps "
+            "what it runs. Fix that host's failure, then converge again."
+        )
+    _STARTED_NOT_DONE[name].add(host_name)
+
+
+def _done(name: str, host_name: str) -> None:
+    _STARTED_NOT_DONE[name].discard(host_name)
+
+
+@operation(is_idempotent=False)
+def one_host_at_a_time(command: str, key: str):
+    """
+    Run `command` on each host in turn (call with _serial=True), and on no further host
+    once it failed on one: a rollout that fails on the first app host is not tried on the
+    next (pyinfra alone goes on with the other hosts).
+
+    + command: the shell command
+    + key: names this step across the hosts (the same on each)
+    """
+    yield FunctionCommand(_start, (key, host.name), {})
+    yield command
+    yield FunctionCommand(_done, (key, host.name), {})

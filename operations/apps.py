@@ -21,7 +21,7 @@ from pyinfra.operations import apt, files, server
 
 from galion import app_environment, secrets, topology
 from galion.facts import AppContainers, DockerImages, MemoryTotalMb
-from galion.ops import SCRIPTS_DIR, config_file, local_file, shell_script
+from galion.ops import SCRIPTS_DIR, config_file, local_file, one_host_at_a_time, shell_script
 from galion.preflight import Problem, int_between, matches
 from galion.role import Role
 
@@ -465,8 +465,11 @@ def apps():
         # One app host at a time: while one switches (its nginx reloads, closing the
         # edge's idle connections), the others serve the edge's retries. Two hosts
         # switching at once gave 502s under load in a failover.
-        server.shell(
+        # And none after one failed: a rollout that failed on the first app host is not
+        # tried on the next.
+        one_host_at_a_time(
             name="Roll out " + ", ".join(f"{s['name']} ({s['image']})" for s in outdated),
-            commands=[rollout_command([s["name"] for s in outdated], data.apps_parallel_rollouts)],
+            command=rollout_command([s["name"] for s in outdated], data.apps_parallel_rollouts),
+            key="apps rollout",
             _serial=True,
         )

@@ -30,6 +30,9 @@ def _make_cgroups(name: str) -> None:
         (cpuset / settings.PREFIX / "cgroup.clone_children").write_text("1\n")
     for d in _cgroup_dirs(name):
         d.mkdir(parents=True, exist_ok=True)
+    shares = CGROUP_ROOT / "cpu" / settings.PREFIX / "cpu.shares"
+    if shares.exists():  # cgroup v1; elsewhere every sandbox gets an equal share
+        shares.write_text(f"{settings.CPU_SHARES}\n")
 
 
 def _cgroup_pids(path: Path) -> set[int]:

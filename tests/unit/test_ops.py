@@ -483,3 +483,15 @@ def test_ufw_refusal_is_not_fooled_by_a_port_that_only_contains_the_ssh_port():
         ops.ufw_check_port(["deny 22/tcp"], 22)
     assert ops.ufw_check_port(["limit 22/tcp comment 'galion: ssh'"], 22) is None
     assert ops.ufw_check_port(["allow 2222/tcp"], 2222) is None
+
+
+def test_one_host_at_a_time_starts_on_no_host_after_one_failed():
+    """The guard around a serial step: a host whose command started and never finished
+    (it failed) stops the step on every later host, naming it; a finished one does not."""
+    key = "unit test step"
+    ops._start(key, "app1")
+    ops._done(key, "app1")
+    ops._start(key, "app2")  # app1 finished: app2 goes
+    with pytest.raises(OperationError, match="it failed on app2 first"):
+        ops._start(key, "app3")  # app2 never finished
+    ops._start("another step", "app3")  # other steps are not held back
