@@ -189,28 +189,6 @@ def test_an_app_host_that_stops_costs_no_get_request(fleet):
     assert reach(edge, app2.data["private_address"], 8001) == "open"
 
 
-def _images(node) -> set[str]:
-    return set(node.host.check_output("docker ps --format '{{.Names}} {{.Image}}'").splitlines())
-
-
-def test_a_rollout_that_fails_on_one_app_host_is_not_tried_on_the_next(fleet):
-    """An API image that never turns healthy: the first app host's rollout fails (its old
-    container serves on), and the next app host is not touched at all."""
-    apps = [fleet["app1"], fleet["app2"]]
-    services = [
-        {**s, "image": "galion-test-app:broken"} if s["name"] == "galion-api" else s
-        for s in apps[0].data["apps_services"]
-    ]
-    before = {n.name: _images(n) for n in apps}
-    result = converge.converge("--data", "apps_services=" + json.dumps(services))
-    assert result.returncode != 0
-    assert sorted(result.failed_hosts) == ["app1", "app2"], result.stderr[-3000:]
-    assert "never turned healthy" in result.stderr
-    assert re.search(r"not started here: it failed on app[12] first", result.stderr)
-    assert {n.name: _images(n) for n in apps} == before
-    converge.converge().check()  # the data's images again (their settings files)
-
-
 # --- Failover (failover.py). These run last: they make db2 the primary and db1 its
 # replica (the sandbox's groups are edited as an operator edits the inventory), so the
 # tests above do not hold on this sandbox afterwards.
@@ -341,3 +319,28 @@ def test_the_next_converge_rejoins_the_former_primary_as_a_replica(fleet):
         assert time.monotonic() < deadline, "db1 lacks rows of the new primary"
         time.sleep(0.5)
     assert converge.converge().check().changed == []
+
+
+# --- After the failover and the rejoin: the app hosts only.
+
+
+def _images(node) -> set[str]:
+    return set(node.host.check_output("docker ps --format '{{.Names}} {{.Image}}'").splitlines())
+
+
+def test_a_rollout_that_fails_on_one_app_host_is_not_tried_on_the_next(fleet):
+    """An API image that never turns healthy: the first app host's rollout fails (its old
+    container serves on), and the next app host is not touched at all."""
+    apps = [fleet["app1"], fleet["app2"]]
+    services = [
+        {**s, "image": "galion-test-app:broken"} if s["name"] == "galion-api" else s
+        for s in apps[0].data["apps_services"]
+    ]
+    before = {n.name: _images(n) for n in apps}
+    result = converge.converge("--data", "apps_services=" + json.dumps(services))
+    assert result.returncode != 0
+    assert sorted(result.failed_hosts) == ["app1", "app2"], result.stderr[-3000:]
+    assert "never turned healthy" in result.stderr
+    assert re.search(r"not started here: it failed on app[12] first", result.stderr)
+    assert {n.name: _images(n) for n in apps} == before
+    converge.converge().check()  # the data's images again (their settings files)
