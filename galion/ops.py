@@ -451,7 +451,7 @@ def shell_script(source: Path, title: str | None = None):
 
 
 # Hosts whose `one_host_at_a_time` command started in this run and has not finished (it
-# failed, or is running). Keyed by the operation's name.
+# failed, or is running), by the `key` the callers give.
 _STARTED_NOT_DONE: dict[str, set[str]] = {}
 
 
