@@ -26,7 +26,13 @@ fleet_job=""
 background=()
 cleanup() {
     for pid in "${background[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
-    if [ -n "$fleet_job" ]; then wait "$fleet_job" 2>/dev/null || true; fi
+    if [ -n "$fleet_job" ]; then
+        # Stopped early (the single box failed, or the run was interrupted): what the
+        # fleet had done so far, since its log is in a temporary file.
+        wait "$fleet_job" 2>/dev/null || true
+        echo "== fleet on $fleet_distro (stopped before its end); its output so far:" >&2
+        cat "$fleet_log" >&2
+    fi
     python -m sandbox down || true
     env "${fleet_env[@]}" python -m sandbox down || true
 }
