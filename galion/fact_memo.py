@@ -78,7 +78,9 @@ HOW = (
 )
 
 _memo: dict[str, dict] = {}  # host name -> {key: fact data}
-_in_fact: set[str] = set()  # hosts whose fact command is running right now
+# Host name -> fact commands running on it right now: a count, as the greenlets that load
+# the deploy for each host at once may ask facts of the same host at the same time.
+_in_fact: Counter = Counter()
 _asked_keys: dict[str, dict] = {}  # host name -> {key: (module, class, kwargs, how)}
 _hosts: dict[str, object] = {}  # host name -> Host, for the key files at exit
 commands: Counter = Counter()  # host name -> commands run (facts and operations)
@@ -258,7 +260,7 @@ def _run_batch(state, host, how: dict, batch: list) -> int:
         lines.append(f"echo '{token} {i}'; {body} 2>/dev/null; printf '\\n{token} end %s\\n' $?")
     script = "\n".join(lines)
     run_kwargs = {k: v for k, v in how.items() if k in CONNECTOR_ARGUMENT_KEYS}
-    _in_fact.add(host.name)
+    _in_fact[host.name] += 1
     try:
         # A batch that takes this long is abandoned: its facts are asked one by one.
         ok, output = host.run_shell_command(
@@ -267,7 +269,7 @@ def _run_batch(state, host, how: dict, batch: list) -> int:
     except Exception:
         return 0
     finally:
-        _in_fact.discard(host.name)
+        _in_fact[host.name] -= 1
     if DEBUG:
         print(
             f"galion: prefetch batch of {len(batch)} ({len(script)} bytes): ok={ok}, "
@@ -342,7 +344,7 @@ def install(enabled: bool | None = None) -> None:
                     how,
                 )
         known = _memo.get(host.name, {})
-        if key is not None and key not in known and host.name not in _in_fact:
+        if key is not None and key not in known and not _in_fact[host.name]:
             try:
                 refill(state, host, key)
             except Exception as error:  # never worse than asking this one fact
@@ -357,11 +359,11 @@ def install(enabled: bool | None = None) -> None:
                 file=sys.stderr,
             )
         failed_before = len(state.failed_hosts)
-        _in_fact.add(host.name)
+        _in_fact[host.name] += 1
         try:
             data = original_get_fact(state, host, cls, args, kwargs, *rest, **more)
         finally:
-            _in_fact.discard(host.name)
+            _in_fact[host.name] -= 1
         # A fact that failed (its default answer) is not kept: the next asker asks again.
         if key is not None and host not in state.failed_hosts:
             if len(state.failed_hosts) == failed_before:
@@ -370,7 +372,7 @@ def install(enabled: bool | None = None) -> None:
 
     def run_shell_command(self, *args, **kwargs):
         commands[self.name] += 1
-        if self.name not in _in_fact:
+        if not _in_fact[self.name]:
             if DEBUG:
                 print(f"galion: a command forgets the memo: {str(args[0])[:160]}", file=sys.stderr)
             forget(self.name)

@@ -20,6 +20,7 @@ replica of the new primary with pg_rewind (operations/postgres.py).
 
 from dataclasses import dataclass, field
 
+from gevent.lock import BoundedSemaphore
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
@@ -47,6 +48,11 @@ class Plan:
 
 
 _plan: list[Plan] = []
+# pyinfra loads the deploy for every host at once (a greenlet each): without the lock,
+# each host's greenlet decided a plan of its own, from facts read at different moments,
+# and one that left the old primary out of `fence` skipped the fence there (the
+# promotion then refused: the old primary still answered).
+_planning = BoundedSemaphore()
 
 
 def _major(h) -> int:
@@ -54,10 +60,15 @@ def _major(h) -> int:
 
 
 def plan() -> Plan:
-    """Decided once per run, from facts read before anything changed (the hosts' runs
-    are planned one after the other; every one of them follows this plan)."""
-    if _plan:
-        return _plan[0]
+    """Decided once per run, from facts read before anything changed: the first host's
+    greenlet decides, the others wait for it and follow the same plan."""
+    with _planning:
+        if not _plan:
+            _plan.append(_decide())
+    return _plan[0]
+
+
+def _decide() -> Plan:
     new = topology.primary(inventory)
     active = {h.name for h in host.state.inventory.get_active_hosts()}
     if new.name not in active:
@@ -71,6 +82,11 @@ def plan() -> Plan:
     if action == "refuse":
         raise FailoverRequestError(f"{new.name} is not promoted: {report}")
     system = new.get_fact(PostgresSystemIdentifier, major=_major(new))
+    if not system:
+        raise FailoverRequestError(
+            f"{new.name}'s database system identifier could not be read (pg_controldata), "
+            "so its former primary cannot be told apart: nothing changed"
+        )
     decided = Plan(action, report, new.name)
     for h in topology.database_replicas(inventory):
         if h.name not in active:
@@ -88,7 +104,6 @@ def plan() -> Plan:
             "primary: nothing to fail over (move the replica to promote to group db, and "
             "the primary to db_replica, in the inventory first)"
         )
-    _plan.append(decided)
     return decided
 
 
@@ -104,6 +119,8 @@ def failover():
     decided = plan()
     if host.name == decided.new_primary:
         host.log(f"failover to {host.name}: {decided.report}", logger.warning)
+        fenced = ", ".join(sorted(decided.fence)) or "none"
+        host.log(f"failover: former primaries fenced first: {fenced}", logger.warning)
         for name in decided.unreached:
             host.log(
                 f"{name} is out of reach and NOT fenced: keep it off the network until a "

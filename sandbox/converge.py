@@ -51,6 +51,10 @@ class Result:
         return "\n".join(shown[-most:] + ["(last lines:)"] + tail)
 
 
+# "    [db1]  Error: ..." / "    [app2]  Unexpected error in Python callback: ...".
+FAILED_HOST_LINE = re.compile(r"^\s*\[([^\]\s]+)\]\s+(?:Error|Unexpected error)", re.MULTILINE)
+
+
 def pyinfra(
     *args: str, env: dict | None = None, timeout: float = 1800
 ) -> subprocess.CompletedProcess:
@@ -71,10 +75,14 @@ def converge(
     failover.py); `changed` lists operations that changed a host."""
     started = time.monotonic()
     proc = pyinfra("-y", "--json", inventory, deploy, *extra, env=env)
-    seconds = time.monotonic() - started
+    return parse(proc.returncode, time.monotonic() - started, proc.stdout, proc.stderr)
+
+
+def parse(returncode: int, seconds: float, stdout: str, stderr: str) -> Result:
+    """A run's Result from what `pyinfra --json` printed."""
     changed, failed = [], []
     try:
-        doc = json.loads(proc.stdout)
+        doc = json.loads(stdout)
         results = doc.get("results", {})
         failed = results.get("failed_hosts", [])
         changed = [
@@ -83,8 +91,10 @@ def converge(
             if op.get("success")
         ]
     except json.JSONDecodeError:
-        failed = ["(no JSON output)"]
-    return Result(proc.returncode, seconds, changed, failed, proc.stdout, proc.stderr)
+        # No JSON when every host failed ("No hosts remaining!"): the hosts pyinfra named
+        # in an error line, so that failures() shows what each of them printed.
+        failed = sorted(set(FAILED_HOST_LINE.findall(stderr))) or ["(no JSON output)"]
+    return Result(returncode, seconds, changed, failed, stdout, stderr)
 
 
 def bootstrap() -> list[Result]:

@@ -153,3 +153,25 @@ def test_the_rejoin_may_write_a_wal_message_on_every_major(major, message):
     assert any(f.startswith("pg_catalog.pg_logical_emit_message(") for f in functions)
     assert [f for f in functions if "emit_message" in f][0].endswith(message)
     assert "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)" in functions
+
+
+def test_a_failover_is_planned_once_while_every_host_loads_the_deploy_at_once(monkeypatch):
+    """pyinfra loads the deploy for each host in a greenlet of its own, all at once: the
+    first decides (reading facts, so yielding to the others), the rest follow its plan."""
+    import gevent
+
+    from operations import failover
+
+    decided = []
+
+    def decide():
+        gevent.sleep(0.01)  # a fact read over SSH: the other greenlets run meanwhile
+        decided.append(failover.Plan("promote", "0 bytes behind", "db2", fence={"db1"}))
+        return decided[-1]
+
+    monkeypatch.setattr(failover, "_plan", [])
+    monkeypatch.setattr(failover, "_decide", decide)
+    greenlets = [gevent.spawn(failover.plan) for _ in range(6)]
+    gevent.joinall(greenlets, raise_error=True)
+    assert len(decided) == 1
+    assert all(g.value is decided[0] for g in greenlets)
