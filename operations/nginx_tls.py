@@ -293,9 +293,6 @@ ROLE = Role(
 
 # Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
 LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}
-# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections
-# over the workers; on one shared socket the p99 at bench/edge's load was half again.
-HTTPS_LISTEN_OPTIONS = " default_server reuseport"
 ACME_CA = "/etc/galion/acme-ca.pem"
 WEBROOT = "/var/www/letsencrypt"
 PLACEHOLDER = "/etc/nginx/tls/placeholder"
@@ -499,9 +496,6 @@ def _configs(brotli: bool, vhosts):
             ),
         )
     )
-    # Options of port 443's sockets go on one listen line: the first virtual host's in
-    # nginx's include order (the default server for unknown names already).
-    first_vhost = min((v["name"] for v in vhosts), default=None)
     for vhost in vhosts:
         changed.append(
             _nginx_file(
@@ -513,7 +507,6 @@ def _configs(brotli: bool, vhosts):
                     names=[vhost["name"], *vhost.get("aliases", [])],
                     http2_directive=(release.get("id"), release.get("version_id"))
                     not in LEGACY_HTTP2,
-                    listen_options=HTTPS_LISTEN_OPTIONS if vhost["name"] == first_vhost else "",
                     connections_per_ip=data.nginx_connections_per_ip,
                     burst_api=data.nginx_rate_api_burst,
                     burst_general=data.nginx_rate_general_burst,
@@ -524,6 +517,13 @@ def _configs(brotli: bool, vhosts):
                 ),
             )
         )
+    changed.append(
+        _nginx_file(
+            "Port 443's sockets: one per worker (reuseport)",
+            "/etc/nginx/conf.d/90-galion-https-sockets.conf",
+            render("nginx_tls/etc/nginx/conf.d/90-galion-https-sockets.conf.j2"),
+        )
+    )
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
     server.shell(
         name="Reload nginx (nginx -t first) if its config changed",
