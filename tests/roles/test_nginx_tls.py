@@ -85,6 +85,16 @@ def vhost(node, kind: str) -> dict:
     return next(v for v in node.data["nginx_vhosts"] if v["kind"] == kind)
 
 
+def await_in_access_log(node, path: str, sent: float) -> None:
+    """access.log is buffered (nginx_access_log_flush_seconds): a request sent at `sent`
+    (time.monotonic()) must be in it within that time, plus 2 s of slack."""
+    flush = node.data["nginx_access_log_flush_seconds"]
+    log = node.host.file("/var/log/nginx/access.log")
+    while path not in log.content_string:
+        assert time.monotonic() - sent < flush + 2, f"{path} not in access.log"
+        time.sleep(0.1)
+
+
 def test_certificate_issued_by_the_acme_server_verifies(node, acme_root):
     for v in node.data["nginx_vhosts"]:
         with tls(node, v["name"], ca=acme_root) as s:  # verification + hostname check
@@ -250,11 +260,7 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
         assert "/served-not-in-the-404-log" not in not_found
         # access.log is buffered: the line is there within the flush time (a worker whose
         # buffer was empty starts the clock with it; the ban can come sooner).
-        flush = node.data["nginx_access_log_flush_seconds"]
-        log = node.host.file("/var/log/nginx/access.log")
-        while "/served-not-in-the-404-log" not in log.content_string:
-            assert time.monotonic() - served_at < flush + 2, "not in access.log"
-            time.sleep(0.1)
+        await_in_access_log(node, "/served-not-in-the-404-log", served_at)
     finally:
         node.host.run(f"fail2ban-client set nginx-botsearch unbanip {source}")
 
@@ -266,11 +272,7 @@ def test_a_request_is_in_access_log_within_the_flush_time(node):
     flush = node.data["nginx_access_log_flush_seconds"]
     path = f"/logged-within-the-flush-time-{time.time_ns()}"
     assert get(node, vhost(node, "api")["name"], path).status == 200
-    sent = time.monotonic()
-    log = node.host.file("/var/log/nginx/access.log")
-    while path not in log.content_string:
-        assert time.monotonic() - sent < flush + 2, f"{path} not in access.log"
-        time.sleep(0.1)
+    await_in_access_log(node, path, time.monotonic())
     assert f"flush={flush}s" in node.host.check_output("nginx -T 2>/dev/null | grep access.log")
 
 
