@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import FindFiles
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -360,6 +361,26 @@ def stub_status_url() -> str:
     return f"http://127.0.0.1:{host.data.nginx_status_port}/nginx_status"
 
 
+CONF_D = "/etc/nginx/conf.d"
+# This role's files of conf.d named after an upstream or a virtual host; a `.galion-retired`
+# one was taken out of the include glob (*.conf) by a run that stopped before its reload.
+PER_NAME_FILE = re.compile(r"^(10-upstream|20-vhost)-(.+)\.conf(\.galion-retired)?$")
+RETIRED = ".galion-retired"
+
+
+def retire_command(stale: list[str], already_out: list[str]) -> str:
+    """Take files no longer in the data out of nginx's include glob (`stale`: live files;
+    `already_out`: live paths whose file a stopped run had renamed already), then nginx -t;
+    if nginx refuses the config without them, every one is put back and the run fails."""
+    q = shlex.quote
+    out = [f"mv -f {q(p)} {q(p + RETIRED)}" for p in stale]
+    back = "; ".join(f"mv -f {q(p + RETIRED)} {q(p)}" for p in [*stale, *already_out])
+    refused = "nginx -t refused the config without them: put back, nothing reloaded"
+    return " && ".join(
+        [*out, f"{{ nginx -t -q || {{ {back}; echo {q(refused)} >&2; exit 1; }}; }}"]
+    )
+
+
 def upstream_servers_file(name: str) -> str:
     return f"{UPSTREAM_SERVERS_DIR}/{name}.servers"
 
@@ -524,11 +545,48 @@ def _configs(brotli: bool, vhosts):
             render("nginx_tls/etc/nginx/conf.d/90-galion-https-sockets.conf.j2"),
         )
     )
+    wanted = {f"10-upstream-{n}.conf" for n in data.nginx_upstream_ports}
+    wanted |= {f"20-vhost-{v['name']}.conf" for v in vhosts}
+    retire = _retire(wanted)
+    if retire:
+        changed.append(retire)
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
     server.shell(
         name="Reload nginx (nginx -t first) if its config changed",
         commands=[commands.NGINX_RELOAD],
         _if=any_changed(*changed),
+    )
+    if retire:
+        server.shell(
+            name="Delete the retired nginx files (reloaded without them)",
+            commands=[f"rm -f {shlex.quote(CONF_D)}/*{RETIRED}"],
+            _if=retire.did_change,
+        )
+
+
+def _retire(wanted: set[str]):
+    """A virtual host or upstream removed from the data stops being served: its file
+    leaves conf.d (after nginx -t) and the reload drops it. Certificates are kept (a name
+    added back serves its lineage again; `certbot delete --cert-name NAME` frees it)."""
+    found = host.get_fact(FindFiles, path=CONF_D, maxdepth=1, fname="*.conf*")
+    stale, already_out = [], []
+    for path in sorted(found):
+        match = PER_NAME_FILE.match(Path(path).name)
+        if not match:
+            continue
+        live = path.removesuffix(RETIRED)
+        if Path(live).name in wanted:
+            continue
+        if not match.group(3):
+            stale.append(live)
+        elif live not in stale:  # a stopped run renamed it; not a second copy of a live one
+            already_out.append(live)
+    if not stale and not already_out:
+        return None
+    names = ", ".join(Path(p).name for p in [*stale, *already_out])
+    return server.shell(
+        name=f"Retire nginx files no longer in the data: {names}",
+        commands=[retire_command(stale, already_out)],
     )
 
 

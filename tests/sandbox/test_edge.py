@@ -65,6 +65,9 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
         },
     ]
     data = ["--data", f"nginx_vhosts={json.dumps(vhosts)}"]
+    vhost_file = f"/etc/nginx/conf.d/20-vhost-{name}.conf"
+    # What the role keeps of a removed name: its links, its retry clock (for a name added back).
+    kept = f"/etc/nginx/tls/{name} /var/lib/galion/acme-failed/{name}"
     try:
         first = converge(*data)
         assert first.returncode == 0 and not first.failed_hosts, first.stderr[-2000:]
@@ -79,14 +82,51 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
         assert again.returncode == 0 and not again.failed_hosts
         assert f"certificate for {name} not issued yet: the last attempt failed" in again.stderr
         assert not any(f"Certificate for {name}" in c for c in again.changed)
-    finally:
-        EDGE.host.run(
-            f"rm -rf /etc/nginx/conf.d/20-vhost-{name}.conf /etc/nginx/tls/{name} "
-            f"/var/lib/galion/acme-failed/{name} && systemctl reload nginx"
-        )
-    # The monitoring probes and the request metrics named the extra name too: the next
-    # converge takes them back (nothing of nginx's own is left to change), then nothing.
+    except BaseException:
+        EDGE.host.run(f"rm -rf {vhost_file} {kept} && systemctl reload nginx")
+        raise
+    # Out of the data again: the next converge retires its virtual host (the monitoring
+    # probes and the request metrics named it too: they are taken back), then nothing.
     restored = converge().check()
+    retire = f"Retire nginx files no longer in the data: 20-vhost-{name}.conf on"
+    assert any(retire in c for c in restored.changed), restored.changed
+    assert not EDGE.host.file(vhost_file).exists
+    assert not EDGE.host.file(f"{vhost_file}.galion-retired").exists
+    assert name not in EDGE.host.check_output("nginx -T 2>/dev/null | grep server_name")
     nginx_own = ("irtual host", "ertificate")
     assert not any(w in c for c in restored.changed for w in nginx_own), restored
+    EDGE.host.run(f"rm -rf {kept}")
+    assert converge().check().changed == []
+
+
+@pytest.mark.once
+def test_a_retire_nginx_refuses_puts_the_file_back_and_keeps_serving():
+    """A virtual host's file no longer in the data while a hand-made file breaks nginx -t:
+    the run fails, the file stays where it was, nginx keeps running its config; once the
+    hand-made file is fixed, the next converge retires it and the reload drops it."""
+    stale = "/etc/nginx/conf.d/20-vhost-gone.galion.test.conf"
+    broken = "/etc/nginx/conf.d/zz-hand-made.conf"
+    EDGE.host.run(
+        f"echo 'server {{ listen 127.0.0.1:8998; server_name gone.galion.test; return 204; }}' "
+        f"> {stale} && systemctl reload nginx"
+    )
+    assert EDGE.host.socket("tcp://127.0.0.1:8998").is_listening
+    EDGE.host.run(f"echo 'not_a_directive on;' > {broken}")
+    master = EDGE.host.check_output("cat /run/nginx.pid")
+    try:
+        result = converge()
+        assert result.returncode != 0 or result.failed_hosts
+        assert "put back, nothing reloaded" in result.stderr, result.stderr[-2000:]
+        assert EDGE.host.file(stale).exists
+        assert not EDGE.host.file(f"{stale}.galion-retired").exists
+        assert EDGE.host.check_output("cat /run/nginx.pid") == master
+        assert EDGE.host.service("nginx").is_running
+        assert EDGE.host.socket("tcp://127.0.0.1:8998").is_listening
+    finally:
+        EDGE.host.run(f"rm -f {broken}")
+    retired = converge().check()
+    retire = "Retire nginx files no longer in the data: 20-vhost-gone.galion.test.conf on"
+    assert any(retire in c for c in retired.changed), retired.changed
+    assert EDGE.host.check_output("ls /etc/nginx/conf.d | grep -c gone || true") == "0"
+    assert not EDGE.host.socket("tcp://127.0.0.1:8998").is_listening
     assert converge().check().changed == []

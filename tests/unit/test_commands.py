@@ -50,6 +50,10 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": commands.NGINX_RELOAD,
+    "retire nginx files": nginx_tls.retire_command(
+        ["/etc/nginx/conf.d/20-vhost-old.galion.app.conf"],
+        ["/etc/nginx/conf.d/10-upstream-old_api.conf"],
+    ),
     "restore another cluster's dump": restore.command(
         {
             "restore": "database",
@@ -265,6 +269,52 @@ def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
     assert "ln -sfn /etc/letsencrypt/live/galion.app/fullchain.pem" in issued
     assert "date +%s > /var/lib/galion/acme-failed/galion.app.new && mv" in failed
     assert "ln -sfn" not in failed and failed.endswith("exit 1; fi")
+
+
+@pytest.mark.parametrize("nginx_accepts", [True, False])
+def test_retiring_nginx_files_puts_them_back_when_nginx_refuses(tmp_path, nginx_accepts):
+    """Run the command for real, in a scratch conf.d, with an `nginx` that accepts or refuses."""
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    stale = conf_d / "20-vhost-old.galion.app.conf"
+    stale.write_text("server {}\n")
+    # A run that stopped after renaming this one, before its reload.
+    (conf_d / "10-upstream-old_api.conf.galion-retired").write_text("upstream old_api {}\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nginx").write_text(f"#!/bin/sh\nexit {0 if nginx_accepts else 1}\n")
+    (bin_dir / "nginx").chmod(0o755)
+    command = nginx_tls.retire_command([str(stale)], [str(conf_d / "10-upstream-old_api.conf")])
+    run = subprocess.run(
+        ["sh", "-c", command],
+        env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"),
+        capture_output=True,
+        text=True,
+    )
+    left = sorted(p.name for p in conf_d.iterdir())
+    if nginx_accepts:
+        assert run.returncode == 0, run.stderr
+        assert left == [
+            "10-upstream-old_api.conf.galion-retired",
+            "20-vhost-old.galion.app.conf.galion-retired",
+        ]
+    else:
+        assert run.returncode == 1 and "put back, nothing reloaded" in run.stderr
+        assert left == ["10-upstream-old_api.conf", "20-vhost-old.galion.app.conf"]
+
+
+def test_only_this_roles_per_name_files_are_ever_retired():
+    match = nginx_tls.PER_NAME_FILE.match
+    assert match("20-vhost-galion.app.conf").group(2) == "galion.app"
+    assert match("10-upstream-galion_api.conf.galion-retired").group(3)
+    for other in (
+        "00-galion-http.conf",
+        "90-galion-https-sockets.conf",
+        "20-vhost-galion.app.conf.galion-new",  # a staged file: config_file's own
+        "20-vhost-galion.app.conf.bak",
+        "zz-operator.conf",
+    ):
+        assert not match(other), other
 
 
 def test_private_binds_survive_a_reboot_only_where_there_are_private_binds():

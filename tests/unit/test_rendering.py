@@ -10,16 +10,39 @@ from jinja2 import meta
 from galion.ops import _jinja
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = sorted(
+ALL = sorted(
     p.relative_to(REPO / "templates").as_posix() for p in (REPO / "templates").rglob("*.j2")
 )
+# Pieces other templates include (`{% include %}`); the includers' roles pass their variables.
+PARTIALS = [t for t in ALL if "/partials/" in t]
+TEMPLATES = [t for t in ALL if t not in PARTIALS]
+
+
+def _used(template: str) -> set[str]:
+    """Variables a template reads, its included pieces' too."""
+    parsed = _jinja.parse(_jinja.loader.get_source(_jinja, template)[0])
+    used = meta.find_undeclared_variables(parsed) - {"range", "loop"}
+    for inner in meta.find_referenced_templates(parsed):
+        used |= _used(inner)
+    return used
+
+
+@pytest.mark.parametrize("partial", PARTIALS)
+def test_every_partial_is_included_by_a_template(partial):
+    includers = [
+        t
+        for t in TEMPLATES
+        if partial
+        in meta.find_referenced_templates(_jinja.parse(_jinja.loader.get_source(_jinja, t)[0]))
+    ]
+    assert includers, f"no template includes {partial}"
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_every_variable_a_template_uses_is_passed_by_its_role(template):
-    """The role module that renders a template passes each variable the template reads."""
-    source = _jinja.loader.get_source(_jinja, template)[0]
-    used = meta.find_undeclared_variables(_jinja.parse(source)) - {"range", "loop"}
+    """The role module that renders a template passes each variable the template (and
+    what it includes) reads."""
+    used = _used(template)
     callers = [
         p
         for p in [*(REPO / "operations").glob("*.py"), *(REPO / "galion").glob("*.py")]
