@@ -3,8 +3,36 @@ PgBouncer, REDIS_URL): written by the app_env role, hashed by the apps role, who
 containers restart when it changes. Addresses are those the app containers reach
 (galion/topology.py)."""
 
-from . import secrets, topology
+from pyinfra.facts.server import OsRelease
+
+from . import postgresql, replication, secrets, topology
+from .facts import PostgresReplicaState
 from .ops import render
+
+# Replicas failover.py fences or cannot reach in this run (it fills this): down until a
+# converge rejoins them, so the apps read from the primary meanwhile.
+FENCED_OR_UNREACHED: set[str] = set()
+
+
+def serving_replicas(inventory) -> set[str]:
+    """The replicas that stream after this run: reached by it, not fenced by a failover in
+    it, and not refused by the postgres role (a former primary failover.py could not fence
+    holds writes of its own: what it answers is not the primary's data)."""
+    active = {h.name for h in inventory.get_active_hosts()}
+    primary = topology.primary(inventory)
+    serving = set()
+    for h in topology.database_replicas(inventory):
+        if h.name not in active or h.name in FENCED_OR_UNREACHED:
+            continue
+        state = h.get_fact(
+            PostgresReplicaState,
+            major=postgresql.version(h.data, h.get_fact(OsRelease)),
+            primary_conninfo=replication.standby_conninfo(primary, h),
+        )
+        action, _ = replication.replica_action(state, h.data.get("postgres_reseed") == h.name)
+        if action != "refuse":
+            serving.add(h.name)
+    return serving
 
 
 def env_file(data, stack_name: str) -> str:
@@ -20,7 +48,7 @@ def content(data, inventory, host, stack: dict) -> str:
         db_user=db["owner"],
         db_password=secrets.get(db["password_secret"]),
         db_host=db_host,
-        read_host=topology.read_database_address(inventory, host),
+        read_host=topology.read_database_address(inventory, host, serving_replicas(inventory)),
         pgbouncer_port=data.pgbouncer_port,
         database=db["name"],
         redis_user=data.redis_app_user,

@@ -5,6 +5,8 @@ postgres role and the failover command use them, tests/unit checks them without 
 
 import re
 
+from galion import topology
+
 # The replication role's password for the replica's walreceiver and pg_basebackup: a
 # libpq passfile, root-free and private (0600 postgres), never in a config file.
 PASSFILE = "/var/lib/postgresql/.galion-replication.pgpass"
@@ -23,6 +25,16 @@ def primary_conninfo(address: str, port: int, user: str, application_name: str) 
     return (
         f"host={address} port={port} user={user} passfile={PASSFILE} "
         f"application_name={slot_name(application_name)} sslmode=prefer"
+    )
+
+
+def standby_conninfo(primary, replica) -> str:
+    """The replica's `primary_conninfo` to `primary` (inventory hosts)."""
+    return primary_conninfo(
+        topology.private_address(primary),
+        primary.data.get("postgres_port"),
+        replica.data.postgres_replication_role,
+        replica.name,
     )
 
 

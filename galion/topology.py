@@ -108,10 +108,11 @@ def database_address(inventory, this) -> str:
     return private_address(primary[0])
 
 
-def read_database_address(inventory, this) -> str:
+def read_database_address(inventory, this, serving: set[str] | None = None) -> str:
     """Where the app containers of an app host send read-only queries: the first streaming
-    replica's PgBouncer in a fleet, else the primary's (database_address)."""
-    replicas = database_replicas(inventory)
+    replica's PgBouncer in a fleet, else the primary's (database_address). `serving`: the
+    replicas that stream after this run (None: every one of db_replica)."""
+    replicas = [h for h in database_replicas(inventory) if serving is None or h.name in serving]
     if replicas:
         return private_address(replicas[0])
     return database_address(inventory, this)

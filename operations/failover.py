@@ -28,7 +28,7 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import files, python, server
 
 import operations
-from galion import postgresql, replication, topology
+from galion import app_environment, postgresql, replication, topology
 from galion.facts import PostgresPromotionState, PostgresSystemIdentifier
 from galion.ops import SCRIPTS_DIR, shell_script
 from operations import postgres
@@ -117,6 +117,8 @@ def _promoted(new_primary: str):
 @deploy("Failover")
 def failover():
     decided = plan()
+    # The apps read from the primary until a converge rejoins these.
+    app_environment.FENCED_OR_UNREACHED.update(decided.fence, decided.unreached)
     if host.name == decided.new_primary:
         host.log(f"failover to {host.name}: {decided.report}", logger.warning)
         fenced = ", ".join(sorted(decided.fence)) or "none"

@@ -695,14 +695,7 @@ def standby_settings() -> tuple[str, str] | None:
     """(primary_conninfo, slot) on a replica, else None."""
     if not topology.is_replica(inventory, host):
         return None
-    primary = topology.primary(inventory)
-    data = host.data
-    conninfo = replication.primary_conninfo(
-        topology.private_address(primary),
-        primary.data.get("postgres_port"),
-        data.postgres_replication_role,
-        host.name,
-    )
+    conninfo = replication.standby_conninfo(topology.primary(inventory), host)
     return conninfo, replication.slot_name(host.name)
 
 

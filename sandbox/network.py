@@ -58,6 +58,18 @@ def namespace_up(netns: str, veth: str, address: str) -> None:
     run("ip", "-n", netns, "route", "add", "default", "via", settings.gateway_address())
 
 
+def set_link(address: str, up: bool) -> None:
+    """Take a sandbox host off the bridge (its link down: a dead network card, a
+    partition; the host keeps running) or put it back."""
+    run(
+        "ip",
+        "link",
+        "set",
+        settings.veth_name(settings.host_index(address)),
+        "up" if up else "down",
+    )
+
+
 def namespace_down(netns: str, veth: str) -> None:
     quiet("ip", "link", "del", veth)
     quiet("ip", "netns", "del", netns)

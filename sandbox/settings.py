@@ -85,6 +85,11 @@ def host_address(index: int) -> str:
     return str(SUBNET[10 + index])
 
 
+def host_index(address: str) -> int:
+    """The index host_address() made `address` from."""
+    return int(ipaddress.ip_address(address)) - int(SUBNET.network_address) - 10
+
+
 def netns_name(name: str) -> str:
     return f"{PREFIX}-{name}"
 

@@ -35,6 +35,30 @@ def sql(node, query: str, database: str = "postgres") -> str:
     return out.stdout.strip()
 
 
+def await_answer(read, want, seconds: float, why: str) -> None:
+    """Ask `read()` again until it answers `want`, for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (got := read()) != want:
+        assert time.monotonic() < deadline, f"{why} (last answer: {got!r})"
+        time.sleep(0.5)
+
+
+def logs_in(node) -> bool:
+    try:
+        return node.host.run("true").rc == 0
+    except RuntimeError:  # testinfra's answer to an ssh that cannot connect
+        return False
+
+
+def await_streaming(primary, replica: str) -> None:
+    await_answer(
+        lambda: sql(primary, "select application_name, state from pg_stat_replication"),
+        f"galion_{replica}|streaming",
+        30,
+        f"{replica} does not stream from {primary.name}",
+    )
+
+
 def reach(node, address: str, port: int) -> str:
     """From `node`: "open", "refused" (let through, nothing listens) or "filtered"."""
     out = node.host.run(f"timeout 1.5 bash -c 'exec 3<>/dev/tcp/{address}/{port}' 2>&1; echo rc=$?")
@@ -198,10 +222,16 @@ def failover(*extra: str) -> converge.Result:
     return converge.converge(*extra, deploy="failover.py")
 
 
-def app_database_url(fleet) -> str:
+def app_database_url(fleet, key: str = "DATABASE_URL") -> str:
     app1 = fleet["app1"]
     env = app1.host.run(f"sudo cat {app1.data['app_env_dir']}/galion.env").stdout
-    return dict(line.split("=", 1) for line in env.splitlines() if "=" in line)["DATABASE_URL"]
+    return dict(line.split("=", 1) for line in env.splitlines() if "=" in line)[key]
+
+
+def reads_from(fleet) -> str:
+    """The host whose PgBouncer the apps' DATABASE_READ_URL names."""
+    url = app_database_url(fleet, "DATABASE_READ_URL")
+    return next(n for n, h in fleet.items() if f"@{h.data.get('private_address')}:" in url)
 
 
 def app_sql(node, url: str, query: str):
@@ -291,6 +321,8 @@ def test_failover_fences_the_primary_promotes_the_replica_and_repoints_the_apps(
     assert f"@{db2.data['private_address']}:" in url
     wrote = app_sql(db2, url, "insert into galion_failover_rows values (-1)")
     assert wrote.rc == 0, wrote.stderr
+    # Their reads too, until a converge rejoins the fenced db1 (it was their replica).
+    assert reads_from(fleet) == "db2"
 
     # The old primary is fenced: stopped, masked, marked, PgBouncer gone with it.
     major = sql(db2, "show server_version_num")[:2]
@@ -305,19 +337,17 @@ def test_the_next_converge_rejoins_the_former_primary_as_a_replica(fleet):
     db1, db2 = fleet["db1"], fleet["db2"]
     result = converge.converge().check()
     assert any("Rejoin the former primary" in c for c in result.changed), result.changed
-    deadline = time.monotonic() + 30
-    while sql(db2, "select application_name, state from pg_stat_replication") != (
-        "galion_db1|streaming"
-    ):
-        assert time.monotonic() < deadline, "db1 does not stream from db2"
-        time.sleep(1)
+    await_streaming(db2, "db1")
     assert sql(db1, "select pg_is_in_recovery()") == "t"
     assert not db1.host.file("/var/lib/postgresql/galion-fenced").exists
     # Every row: those from before the failover and the one written after it.
-    deadline = time.monotonic() + 10
-    while sql(db1, "select count(*) from galion_failover_rows", "galion") != "5001":
-        assert time.monotonic() < deadline, "db1 lacks rows of the new primary"
-        time.sleep(0.5)
+    await_answer(
+        lambda: sql(db1, "select count(*) from galion_failover_rows", "galion"),
+        "5001",
+        10,
+        "db1 lacks rows of the new primary",
+    )
+    assert reads_from(fleet) == "db1"  # the replica again
     assert converge.converge().check().changed == []
 
 
@@ -344,3 +374,65 @@ def test_a_rollout_that_fails_on_one_app_host_is_not_tried_on_the_next(fleet):
     assert re.search(r"not started here: it failed on app[12] first", result.stderr)
     assert {n.name: _images(n) for n in apps} == before
     converge.converge().check()  # the data's images again (their settings files)
+
+
+# --- Last: the primary cut off the network (it keeps running), a forced failover.
+
+
+def test_a_primary_cut_off_is_failed_over_by_force_and_rejoins_once_fenced(fleet):
+    """The bad day: the primary's network dies while its PostgreSQL runs on. The failover
+    takes the operator's word (the loss cannot be measured) and the apps write and read on
+    the promoted replica. Back on the network, the old primary is a primary of its own,
+    never fenced: the converge refuses it (the rest converges, the apps do not read from
+    it), failover.py fences it, the next converge rejoins it."""
+    from sandbox import network, state
+
+    db1, db2 = fleet["db1"], fleet["db2"]
+    assert sql(db2, "select pg_is_in_recovery()") == "f"  # since the failover above
+    url = app_database_url(fleet)
+    assert app_sql(db2, url, "insert into galion_failover_rows values (-2)").rc == 0
+    await_answer(
+        lambda: sql(db1, "select count(*) from galion_failover_rows where n = -2", "galion"),
+        "1",
+        10,
+        "db1 does not replay db2's rows",
+    )
+    state.regroup({"db1": ["db", "backups"], "db2": ["db_replica"]})
+    network.set_link(db2.data["private_address"], up=False)
+    try:
+        unforced = failover()
+        assert unforced.returncode != 0 and unforced.changed == []
+        assert "out of reach" in unforced.stderr and "postgres_failover_force" in unforced.stderr
+        forced = failover("--data", "postgres_failover_force=true")
+        assert any("Promote db1" in c for c in forced.changed), forced.stderr[-3000:]
+        assert "db2 is out of reach and NOT fenced" in forced.stderr
+        assert sql(db1, "select pg_is_in_recovery()") == "f"
+        url = app_database_url(fleet)
+        assert f"@{db1.data['private_address']}:" in url
+        assert reads_from(fleet) == "db1"
+        assert app_sql(db1, url, "insert into galion_failover_rows values (-3)").rc == 0
+    finally:
+        network.set_link(db2.data["private_address"], up=True)
+
+    # Back: still a primary (never fenced), holding nothing of what db1 took since.
+    await_answer(lambda: logs_in(db2), True, 30, "db2 does not answer again")
+    assert sql(db2, "select pg_is_in_recovery()") == "f"
+    refused = converge.converge()
+    assert refused.failed_hosts == ["db2"], refused.stderr[-3000:]
+    assert "run failover.py again to fence it" in refused.stderr
+    assert reads_from(fleet) == "db1"  # not from a primary of its own
+
+    fenced = failover().check()
+    assert any("Fence the former primary" in c for c in fenced.changed), fenced.changed
+    assert not any("Promote" in c for c in fenced.changed)
+    rejoined = converge.converge().check()
+    assert any("Rejoin the former primary" in c for c in rejoined.changed), rejoined.changed
+    await_streaming(db1, "db2")
+    await_answer(
+        lambda: sql(db2, "select count(*) from galion_failover_rows where n = -3", "galion"),
+        "1",
+        10,
+        "db2 lacks what db1 took after the failover",
+    )
+    assert reads_from(fleet) == "db2"
+    assert converge.converge().check().changed == []

@@ -175,3 +175,56 @@ def test_a_failover_is_planned_once_while_every_host_loads_the_deploy_at_once(mo
     gevent.joinall(greenlets, raise_error=True)
     assert len(decided) == 1
     assert all(g.value is decided[0] for g in greenlets)
+
+
+class _Data(dict):
+    __getattr__ = dict.get
+
+
+class _Host:
+    """An inventory host whose facts are canned: the replica state it answers."""
+
+    def __init__(self, name, state=None):
+        self.name = name
+        self.state = state
+        self.data = _Data(
+            private_address=f"10.0.0.{len(name)}",
+            postgres_port=5432,
+            postgres_version=17,
+            postgres_replication_role="replicator",
+        )
+
+    def get_fact(self, fact, **kwargs):
+        return {} if fact.__name__ == "OsRelease" else self.state
+
+
+class _Inventory:
+    def __init__(self, active, **groups):
+        self.groups, self.active = groups, active
+
+    def get_group(self, name, default=None):
+        return self.groups.get(name, default)
+
+    def get_active_hosts(self):
+        return self.active
+
+
+def test_apps_read_only_from_replicas_that_stream_after_this_run():
+    """Reached, not fenced or out of reach in a failover, not a refused former primary."""
+    from galion import app_environment
+
+    former_primary = {**STREAMING, "standby": "", "receiver": ""}  # failover could not fence it
+    db1, db2, db3, db4 = (
+        _Host("db1"),
+        _Host("db2", STREAMING),
+        _Host("db3", former_primary),
+        _Host("db4", {**STREAMING, "fenced": "1"}),  # rejoined by this converge
+    )
+    down = _Host("db5", STREAMING)
+    inventory = _Inventory([db1, db2, db3, db4], db=[db1], db_replica=[db2, db3, db4, down])
+    assert app_environment.serving_replicas(inventory) == {"db2", "db4"}
+    app_environment.FENCED_OR_UNREACHED.add("db4")  # as failover.py does in its run
+    try:
+        assert app_environment.serving_replicas(inventory) == {"db2"}
+    finally:
+        app_environment.FENCED_OR_UNREACHED.clear()

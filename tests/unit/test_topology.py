@@ -154,6 +154,13 @@ def test_read_queries_go_to_the_replica_in_a_fleet_and_to_the_primary_without_on
     assert topology.read_database_address(SINGLE, BOX) == "172.19.0.1"
 
 
+def test_read_queries_go_to_the_primary_while_no_replica_streams():
+    """A replica fenced or out of reach in this run, or refused: the primary's PgBouncer
+    (app hosts reach it on its private address)."""
+    assert topology.read_database_address(FLEET, APP1, serving={"db2"}) == "10.0.0.5"
+    assert topology.read_database_address(FLEET, APP1, serving=set()) == "10.0.0.4"
+
+
 def test_a_primary_with_a_replica_listens_on_its_private_address_even_without_app_hosts():
     inv = Inventory(db=[DB1], db_replica=[DB2])
     assert topology.data_tier_bind_addresses(inv, DB1) == ["10.0.0.4"]
