@@ -133,6 +133,19 @@ class SystemdUnitEnabled(_Fact):
         return _first_line(output) or "missing"
 
 
+class FilesMarked(_Fact):
+    """The files directly in `path` whose names match the shell glob `names` and that hold
+    `marker` (a managed file's header line): their paths."""
+
+    default_value: ClassVar[list] = []
+
+    def command(self, path, names, marker):
+        return f"grep -lsF -- {shlex.quote(marker)} {shlex.quote(path)}/{names} || true"
+
+    def process(self, output):
+        return [line.strip() for line in output if line.strip()]
+
+
 class PathExists(_Fact):
     """Whether a path exists (any type)."""
 

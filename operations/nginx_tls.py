@@ -7,13 +7,18 @@ from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
-from pyinfra.facts.files import FindFiles
 from pyinfra.facts.server import OsRelease
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import commands, exporters, topology
-from galion.facts import AptCandidate, CertbotLineage, PathExists, SecondsSinceFailure
+from galion.facts import (
+    AptCandidate,
+    CertbotLineage,
+    FilesMarked,
+    PathExists,
+    SecondsSinceFailure,
+)
 from galion.ops import config_file, nginx_log_files, render
 from galion.preflight import (
     DURATION,
@@ -366,6 +371,8 @@ CONF_D = "/etc/nginx/conf.d"
 # one was taken out of the include glob (*.conf) by a run that stopped before its reload.
 PER_NAME_FILE = re.compile(r"^(10-upstream|20-vhost)-(.+)\.conf(\.galion-retired)?$")
 RETIRED = ".galion-retired"
+# The first line of every file this role writes: only such files are ever retired.
+MANAGED = "# Managed by galion-infra (operations/nginx_tls.py)"
 
 
 def retire_command(stale: list[str], already_out: list[str]) -> str:
@@ -566,9 +573,11 @@ def _configs(brotli: bool, vhosts):
 
 def _retire(wanted: set[str]):
     """A virtual host or upstream removed from the data stops being served: its file
-    leaves conf.d (after nginx -t) and the reload drops it. Certificates are kept (a name
-    added back serves its lineage again; `certbot delete --cert-name NAME` frees it)."""
-    found = host.get_fact(FindFiles, path=CONF_D, maxdepth=1, fname="*.conf*")
+    leaves conf.d (after nginx -t) and the reload drops it. Only files this role wrote
+    (its header); an operator's own file is never touched, whatever its name. Certificates
+    are kept (a name added back serves its lineage again; `certbot delete --cert-name NAME`
+    frees it)."""
+    found = host.get_fact(FilesMarked, path=CONF_D, names="*.conf*", marker=MANAGED)
     stale, already_out = [], []
     for path in sorted(found):
         match = PER_NAME_FILE.match(Path(path).name)

@@ -103,14 +103,21 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
 def test_a_retire_nginx_refuses_puts_the_file_back_and_keeps_serving():
     """A virtual host's file no longer in the data while a hand-made file breaks nginx -t:
     the run fails, the file stays where it was, nginx keeps running its config; once the
-    hand-made file is fixed, the next converge retires it and the reload drops it."""
+    hand-made file is fixed, the next converge retires it and the reload drops it. An
+    operator's own file named like ours (no header of the role) is never touched."""
+    from operations.nginx_tls import MANAGED
+
     stale = "/etc/nginx/conf.d/20-vhost-gone.galion.test.conf"
+    by_hand = "/etc/nginx/conf.d/20-vhost-by-hand.galion.test.conf"
     broken = "/etc/nginx/conf.d/zz-hand-made.conf"
     EDGE.host.run(
-        f"echo 'server {{ listen 127.0.0.1:8998; server_name gone.galion.test; return 204; }}' "
-        f"> {stale} && systemctl reload nginx"
+        f"printf '%s\\n' '{MANAGED}: gone.galion.test' "
+        "'server { listen 127.0.0.1:8998; server_name gone.galion.test; return 204; }' "
+        f"> {stale} && echo 'server {{ listen 127.0.0.1:8997; return 204; }}' > {by_hand} "
+        "&& systemctl reload nginx"
     )
     assert EDGE.host.socket("tcp://127.0.0.1:8998").is_listening
+    assert EDGE.host.socket("tcp://127.0.0.1:8997").is_listening
     EDGE.host.run(f"echo 'not_a_directive on;' > {broken}")
     master = EDGE.host.check_output("cat /run/nginx.pid")
     try:
@@ -129,4 +136,9 @@ def test_a_retire_nginx_refuses_puts_the_file_back_and_keeps_serving():
     assert any(retire in c for c in retired.changed), retired.changed
     assert EDGE.host.check_output("ls /etc/nginx/conf.d | grep -c gone || true") == "0"
     assert not EDGE.host.socket("tcp://127.0.0.1:8998").is_listening
-    assert converge().check().changed == []
+    try:
+        assert EDGE.host.file(by_hand).exists
+        assert EDGE.host.socket("tcp://127.0.0.1:8997").is_listening
+        assert converge().check().changed == []
+    finally:
+        EDGE.host.run(f"rm -f {by_hand} && systemctl reload nginx")

@@ -4,6 +4,7 @@ exact text where it matters, and `bash -n` + shellcheck for every command."""
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -301,6 +302,14 @@ def test_retiring_nginx_files_puts_them_back_when_nginx_refuses(tmp_path, nginx_
     else:
         assert run.returncode == 1 and "put back, nothing reloaded" in run.stderr
         assert left == ["10-upstream-old_api.conf", "20-vhost-old.galion.app.conf"]
+
+
+@pytest.mark.parametrize("template", ["vhost.conf.j2", "upstream.conf.j2"])
+def test_the_files_a_retire_may_take_start_with_the_roles_header(template):
+    """The retire finds this role's files by that header: a template without it would
+    leave its files served after their name left the data."""
+    source = Path(__file__).parents[2] / "templates/nginx_tls/etc/nginx/conf.d"
+    assert (source / template).read_text().startswith(nginx_tls.MANAGED)
 
 
 def test_only_this_roles_per_name_files_are_ever_retired():

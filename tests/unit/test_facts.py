@@ -314,6 +314,31 @@ class TestSystemdUnitEnabled:
         assert facts.SystemdUnitEnabled().process([""]) == "missing"
 
 
+@covers(facts.FilesMarked)
+class TestFilesMarked:
+    def test_only_files_holding_the_marker_whose_names_match(self, tmp_path):
+        """Run for real in a scratch directory."""
+        from operations import nginx_tls
+
+        (tmp_path / "20-vhost-a.conf").write_text(nginx_tls.MANAGED + ": a\n")
+        (tmp_path / "20-vhost-b.conf.galion-retired").write_text(nginx_tls.MANAGED + "\n")
+        (tmp_path / "20-vhost-by-hand.conf").write_text("server {}\n")
+        (tmp_path / "notes.txt").write_text(nginx_tls.MANAGED + "\n")
+        fact = facts.FilesMarked()
+        command = fact.command(str(tmp_path), "*.conf*", nginx_tls.MANAGED)
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        assert sorted(fact.process(out.stdout.splitlines())) == [
+            str(tmp_path / "20-vhost-a.conf"),
+            str(tmp_path / "20-vhost-b.conf.galion-retired"),
+        ]
+
+    def test_an_empty_or_missing_directory_is_no_file(self, tmp_path):
+        fact = facts.FilesMarked()
+        command = fact.command(str(tmp_path / "missing"), "*.conf*", "# Managed")
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert out.returncode == 0 and fact.process(out.stdout.splitlines()) == []
+
+
 @covers(facts.PathExists)
 class TestPathExists:
     def test_command(self):
