@@ -1,9 +1,9 @@
-"""Base hardening, checked on the live host (operations/base.py)."""
+"""Base hardening, checked on the live host (operations/base/)."""
 
 import subprocess
 import time
 
-from operations.base import authorized_keys
+from operations.base.users import authorized_keys
 
 LISTENER = """
 import socket, sys, time

@@ -19,9 +19,9 @@ def _fill(command: str) -> str:
 
 
 BUILT = {
-    "sshd validate": base.sshd_validate_command(),
-    "ssh.socket reload": " && ".join(base.SSH_SOCKET_RELOAD),
-    "sshd reload": base.SSHD_RELOAD,
+    "sshd validate": base.ssh.sshd_validate_command(),
+    "ssh.socket reload": " && ".join(base.ssh.SSH_SOCKET_RELOAD),
+    "sshd reload": base.ssh.SSHD_RELOAD,
     "fail2ban jail test": commands.fail2ban_jail_test("jail.local"),
     "postgres reload": postgresql.reload_or_restart_command(15),
     "postgres cluster up": " && ".join(postgres.cluster_up_commands(17)),
@@ -65,7 +65,7 @@ BUILT = {
         }
     ),
     "first backup": backups.first_backup_command([1, 2]),
-    "lock image user": base.lock_image_user_command("ubuntu"),
+    "lock image user": base.users.lock_image_user_command("ubuntu"),
     "issue certificate": nginx_tls.issue_certificate_command(
         "galion.app",
         ["galion.app", "www.galion.app"],
@@ -114,7 +114,7 @@ def test_postgres_tuning_is_validated_against_the_live_main_config():
 
 
 def test_sshd_is_validated_with_the_staged_dropin_first():
-    assert base.sshd_validate_command() == (
+    assert base.ssh.sshd_validate_command() == (
         "mkdir -p /run/sshd && t=$(mktemp) && "
         '{ echo "Include {staged}"; cat /etc/ssh/sshd_config; } > $t && '
         "sshd -t -f $t; r=$?; rm -f $t; exit $r"

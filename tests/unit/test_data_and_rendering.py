@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_env_example_lists_every_secret_the_code_asks_for():
     asked = set()
-    for path in list((REPO / "operations").glob("*.py")) + list((REPO / "galion").glob("*.py")):
+    for path in list((REPO / "operations").rglob("*.py")) + list((REPO / "galion").glob("*.py")):
         asked.update(re.findall(r'secrets\.get\("([A-Z0-9_]+)"\)', path.read_text()))
         # Not a dict key (`"REDIS_PASSWORD": ...`): that names a program's variable.
         asked.update(
@@ -66,24 +66,24 @@ def _data(**over):
 
 def test_firewall_rules_follow_groups_and_print_like_ufw():
     data = _data(base_ssh_trusted_cidrs=["10.77.0.1/32", "192.0.2.0/24"])
-    prepend, rules = base.firewall_rules(data, {"edge", "app"})
+    prepend, rules = base.firewall.firewall_rules(data, {"edge", "app"})
     assert prepend[0].startswith("allow from 10.77.0.1 to any port 22 proto tcp")
     assert prepend[1].startswith("allow from 192.0.2.0/24 ")
     assert rules[0] == "limit 22/tcp comment 'galion: ssh'"
     assert "allow 443/tcp comment 'galion: edge'" in rules
-    _, db_rules = base.firewall_rules(data, {"db"})
+    _, db_rules = base.firewall.firewall_rules(data, {"db"})
     assert db_rules == ["limit 22/tcp comment 'galion: ssh'"]
 
 
 def test_while_ssh_moves_both_ports_are_open_to_the_same_sources():
     data = _data(base_ssh_port=2222, base_ssh_trusted_cidrs=["10.77.0.1/32"])
-    prepend, rules = base.firewall_rules(data, {"db"}, [22, 2222])
+    prepend, rules = base.firewall.firewall_rules(data, {"db"}, [22, 2222])
     assert [r.split(" proto")[0] for r in prepend] == [
         "allow from 10.77.0.1 to any port 22",
         "allow from 10.77.0.1 to any port 2222",
     ]
     assert rules == ["limit 22/tcp comment 'galion: ssh'", "limit 2222/tcp comment 'galion: ssh'"]
-    assert base.firewall_rules(data, {"db"})[1] == ["limit 2222/tcp comment 'galion: ssh'"]
+    assert base.firewall.firewall_rules(data, {"db"})[1] == ["limit 2222/tcp comment 'galion: ssh'"]
 
 
 def test_pyinfra_connects_on_the_knobs_port_unless_the_run_says_otherwise():
@@ -98,8 +98,8 @@ def test_pyinfra_connects_on_the_knobs_port_unless_the_run_says_otherwise():
 
 
 def test_ip_forwarding_only_on_docker_hosts():
-    assert base.sysctl_hardening(_data(), {"app"})["net.ipv4.ip_forward"] == 1
-    assert base.sysctl_hardening(_data(), {"db", "edge"})["net.ipv4.ip_forward"] == 0
+    assert base.kernel.sysctl_hardening(_data(), {"app"})["net.ipv4.ip_forward"] == 1
+    assert base.kernel.sysctl_hardening(_data(), {"db", "edge"})["net.ipv4.ip_forward"] == 0
 
 
 def test_sshd_dropin_renders_every_setting():
@@ -129,7 +129,9 @@ def test_sshd_dropin_renders_every_setting():
 def test_authorized_keys_reads_pub_files(tmp_path):
     pub = tmp_path / "k.pub"
     pub.write_text("# comment\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop\n")
-    keys = base.authorized_keys({"base_deploy_authorized_keys": [str(pub), "ssh-rsa AAAAB3 x"]})
+    keys = base.users.authorized_keys(
+        {"base_deploy_authorized_keys": [str(pub), "ssh-rsa AAAAB3 x"]}
+    )
     assert keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8 op@laptop", "ssh-rsa AAAAB3 x"]
 
 
