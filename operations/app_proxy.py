@@ -73,7 +73,7 @@ def app_proxy():
     config_file(
         name="nginx may bind the private address before it is up",
         dest="/etc/sysctl.d/91-galion-app-proxy.conf",
-        content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values),
+        content=render("shared/sysctl.conf.j2", values=values),
     )
     sysctl_values(name="Non-local binds applied", values=values)
     apt.packages(

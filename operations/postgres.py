@@ -824,7 +824,7 @@ def _os_settings():
     config_file(
         name="Kernel memory settings for a database host",
         dest="/etc/sysctl.d/91-galion-database.conf",
-        content=render("base/etc/sysctl.d/90-galion-hardening.conf.j2", values=values),
+        content=render("shared/sysctl.conf.j2", values=values),
     )
     sysctl_values(name="Database host memory settings applied where allowed", values=values)
 
