@@ -49,7 +49,9 @@ from pyinfra.api import host as _host
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.command import StringCommand
 
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".galion-cache" / "fact-keys"
+from .paths import REPO
+
+CACHE_DIR = REPO / ".galion-cache" / "fact-keys"
 DEBUG = os.environ.get("GALION_FACT_MEMO_DEBUG") == "1"  # prints misses and batches
 BATCH_TIMEOUT = 120  # seconds
 BATCH_BYTES = 48_000  # one prefetch command stays well under Linux's 128 KiB argument cap

@@ -47,7 +47,7 @@ def passfile_line(address: str, port: int, user: str, password: str) -> str:
     return f"{esc(address)}:{port}:*:{esc(user)}:{esc(password)}\n"
 
 
-# What the replica's state fact prints, one key=value per line (see facts.PostgresReplicaState).
+# What the replica's state fact prints, one key=value per line (galion/facts/replication.py).
 STATE_KEYS = (
     "cluster",  # "online", "down" or "missing"
     "standby",  # "1" when standby.signal is in the data directory
@@ -110,7 +110,7 @@ def replica_action(state: dict, reseed_allowed: bool = False) -> tuple[str, str]
     return "keep", "a standby of this primary"
 
 
-# What the promotion fact prints on the replica to be promoted (facts.PostgresPromotionState).
+# What the promotion fact prints on the replica to be promoted (galion/facts/replication.py).
 PROMOTION_KEYS = (
     "cluster",  # "online", "down" or "missing"
     "in_recovery",  # "t" for a standby, "f" for a primary ("" when it cannot tell)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-REPO = Path(__file__).resolve().parent.parent
+from .paths import REPO
+
 # Which file to read; the sandbox inventory points this at its throwaway secrets.
 ENV_FILE_VARIABLE = "GALION_ENV_FILE"
 # Values that mean "not filled in yet" (copied from .env.example, or typed as a reminder).

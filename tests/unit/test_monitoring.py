@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from galion.ops import validate_command
+from galion.ops.files import validate_command
 from operations import monitoring
 
 BIN = Path(sys.executable).parent

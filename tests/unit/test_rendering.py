@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from jinja2 import meta
 
-from galion.ops import _jinja
+from galion.ops.templates import _jinja
 
 REPO = Path(__file__).resolve().parents[2]
 ALL = sorted(
@@ -45,7 +45,7 @@ def test_every_variable_a_template_uses_is_passed_by_its_role(template):
     used = _used(template)
     callers = [
         p
-        for p in [*(REPO / "operations").rglob("*.py"), *(REPO / "galion").glob("*.py")]
+        for p in [*(REPO / "operations").rglob("*.py"), *(REPO / "galion").rglob("*.py")]
         if f'"{template}"' in p.read_text()
     ]
     assert callers, f"no role renders {template}"
