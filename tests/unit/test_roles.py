@@ -120,7 +120,7 @@ def test_every_knob_the_code_reads_is_defined():
     """A typo in `data.nginx_vhost` would only fail on a host: catch it here."""
     defined = set(_all_py()) | NOT_KNOBS
     read = set()
-    for path in list((REPO / "operations").glob("*.py")) + [REPO / "galion" / "topology.py"]:
+    for path in list((REPO / "operations").rglob("*.py")) + [REPO / "galion" / "topology.py"]:
         text = path.read_text()
         read.update(re.findall(r"\bdata\.([a-z][a-z0-9_]+)\b(?!\()", text))
         read.update(re.findall(r"\bdata\.get\(\"([a-z][a-z0-9_]+)\"", text))
