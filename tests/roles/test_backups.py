@@ -1,4 +1,4 @@
-"""Backups on backups hosts, checked live (operations/backups.py)."""
+"""Backups on backups hosts, checked live (operations/backups/)."""
 
 import json
 
@@ -33,7 +33,7 @@ def test_secret_configs_are_private(node):
 
 
 def test_timers_scheduled_as_the_data_says(node):
-    from operations.backups import jobs
+    from operations.backups.schedules import jobs
 
     for job in jobs(node.data):
         timer = node.host.service(f"{job['name']}.timer")

@@ -1,4 +1,4 @@
-"""Monitoring on `monitoring` hosts, checked live (operations/monitoring.py): every target
+"""Monitoring on `monitoring` hosts, checked live (operations/monitoring/): every target
 generated from the groups is up, every metric name the rules use exists in a real scrape
 of this distro's exporters (the contract), nothing answers from another machine."""
 

@@ -1,4 +1,4 @@
-"""The edge, checked from outside like a browser would (operations/nginx_tls.py).
+"""The edge, checked from outside like a browser would (operations/nginx_tls/).
 
 Requests go from the workstation (and the probe namespace) to the edge host's address,
 with the public names resolved there, as DNS would in production.

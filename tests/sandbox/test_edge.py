@@ -105,7 +105,7 @@ def test_a_retire_nginx_refuses_puts_the_file_back_and_keeps_serving():
     the run fails, the file stays where it was, nginx keeps running its config; once the
     hand-made file is fixed, the next converge retires it and the reload drops it. An
     operator's own file named like ours (no header of the role) is never touched."""
-    from operations.nginx_tls import MANAGED
+    from operations.nginx_tls.retire import MANAGED
 
     stale = "/etc/nginx/conf.d/20-vhost-gone.galion.test.conf"
     by_hand = "/etc/nginx/conf.d/20-vhost-by-hand.galion.test.conf"

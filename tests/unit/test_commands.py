@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from galion import commands, postgresql
-from operations import backups, base, file_integrity, nginx_tls, postgres, redis, restore
+from operations import base, file_integrity, postgres, redis, restore
+from operations.backups import repository, schedules
+from operations.nginx_tls import certificates, retire
 
 STAGED = "/etc/example.conf.galion-new"
 
@@ -34,16 +36,16 @@ BUILT = {
     "redis conf validate": redis.bind_check_command(["127.0.0.1", "-::1"])
     + "; "
     + redis.scratch_start_command("echo 'include {staged}' >> $d/main.conf", ""),
-    "pgbackrest validate": backups.config_validate_command(),
+    "pgbackrest validate": repository.config_validate_command(),
     "aide config check": file_integrity.config_check_command(),
-    "stanza-create": backups.stanza_create_command(),
-    "timer validate": backups.timer_validate_command("Sun *-*-* 01:00"),
+    "stanza-create": repository.stanza_create_command(),
+    "timer validate": schedules.timer_validate_command("Sun *-*-* 01:00"),
     "nginx test": commands.nginx_test_command("conf.d/20-vhost-galion.app.conf"),
-    "placeholder certificate": nginx_tls.placeholder_certificate_command(),
+    "placeholder certificate": certificates.placeholder_certificate_command(),
     "serve certificate": " && ".join(
-        nginx_tls.serve_certificate_commands("galion.app", "/etc/letsencrypt/live/galion.app")
+        certificates.serve_certificate_commands("galion.app", "/etc/letsencrypt/live/galion.app")
     ),
-    "certbot": nginx_tls.certbot_command(
+    "certbot": certificates.certbot_command(
         "galion.app",
         ["galion.app", "www.galion.app"],
         "https://acme.test/dir",
@@ -51,7 +53,7 @@ BUILT = {
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem ",
     ),
     "nginx reload": commands.NGINX_RELOAD,
-    "retire nginx files": nginx_tls.retire_command(
+    "retire nginx files": retire.retire_command(
         ["/etc/nginx/conf.d/20-vhost-old.galion.app.conf"],
         ["/etc/nginx/conf.d/10-upstream-old_api.conf"],
     ),
@@ -64,9 +66,9 @@ BUILT = {
             "restore_dump_cluster": 7312345678901234567,
         }
     ),
-    "first backup": backups.first_backup_command([1, 2]),
+    "first backup": repository.first_backup_command([1, 2]),
     "lock image user": base.users.lock_image_user_command("ubuntu"),
-    "issue certificate": nginx_tls.issue_certificate_command(
+    "issue certificate": certificates.issue_certificate_command(
         "galion.app",
         ["galion.app", "www.galion.app"],
         {"nginx_acme_directory": "https://acme.test/dir", "operator_email": "ops@galion.app"},
@@ -183,7 +185,7 @@ def test_nginx_test_rewrites_paths_into_the_scratch_copy():
 
 
 def test_certbot_quotes_what_comes_from_data():
-    text = nginx_tls.certbot_command(
+    text = certificates.certbot_command(
         "x", ["a.example", "b.example"], "https://acme/dir?x=1", "ops@example.com"
     )
     assert text.startswith("certbot certonly --webroot -w /var/www/letsencrypt --cert-name x ")
@@ -194,7 +196,7 @@ def test_certbot_quotes_what_comes_from_data():
 
 def test_stanza_create_retries_only_while_the_archiver_holds_the_lock(tmp_path):
     """Run the loop with a stand-in pgbackrest: a lock error is retried, another fails."""
-    command = backups.stanza_create_command()
+    command = repository.stanza_create_command()
     assert "--stanza=main --log-level-console=warn stanza-create" in command
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -259,7 +261,7 @@ def test_pgbouncer_restarts_only_for_listen_changes():
 
 
 def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
-    text = nginx_tls.issue_certificate_command(
+    text = certificates.issue_certificate_command(
         "galion.app",
         ["galion.app"],
         {"nginx_acme_directory": "https://a/d", "operator_email": "o@x.io"},
@@ -285,7 +287,7 @@ def test_retiring_nginx_files_puts_them_back_when_nginx_refuses(tmp_path, nginx_
     bin_dir.mkdir()
     (bin_dir / "nginx").write_text(f"#!/bin/sh\nexit {0 if nginx_accepts else 1}\n")
     (bin_dir / "nginx").chmod(0o755)
-    command = nginx_tls.retire_command([str(stale)], [str(conf_d / "10-upstream-old_api.conf")])
+    command = retire.retire_command([str(stale)], [str(conf_d / "10-upstream-old_api.conf")])
     run = subprocess.run(
         ["sh", "-c", command],
         env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"),
@@ -309,11 +311,11 @@ def test_the_files_a_retire_may_take_start_with_the_roles_header(template):
     """The retire finds this role's files by that header: a template without it would
     leave its files served after their name left the data."""
     source = Path(__file__).parents[2] / "templates/nginx_tls/etc/nginx/conf.d"
-    assert (source / template).read_text().startswith(nginx_tls.MANAGED)
+    assert (source / template).read_text().startswith(retire.MANAGED)
 
 
 def test_only_this_roles_per_name_files_are_ever_retired():
-    match = nginx_tls.PER_NAME_FILE.match
+    match = retire.PER_NAME_FILE.match
     assert match("20-vhost-galion.app.conf").group(2) == "galion.app"
     assert match("10-upstream-galion_api.conf.galion-retired").group(3)
     for other in (

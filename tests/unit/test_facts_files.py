@@ -13,14 +13,14 @@ from tests.unit.fact_coverage import covers
 class TestFilesMarked:
     def test_only_files_holding_the_marker_whose_names_match(self, tmp_path):
         """Run for real in a scratch directory."""
-        from operations import nginx_tls
+        from operations.nginx_tls import retire
 
-        (tmp_path / "20-vhost-a.conf").write_text(nginx_tls.MANAGED + ": a\n")
-        (tmp_path / "20-vhost-b.conf.galion-retired").write_text(nginx_tls.MANAGED + "\n")
+        (tmp_path / "20-vhost-a.conf").write_text(retire.MANAGED + ": a\n")
+        (tmp_path / "20-vhost-b.conf.galion-retired").write_text(retire.MANAGED + "\n")
         (tmp_path / "20-vhost-by-hand.conf").write_text("server {}\n")
-        (tmp_path / "notes.txt").write_text(nginx_tls.MANAGED + "\n")
+        (tmp_path / "notes.txt").write_text(retire.MANAGED + "\n")
         fact = files.FilesMarked()
-        command = fact.command(str(tmp_path), "*.conf*", nginx_tls.MANAGED)
+        command = fact.command(str(tmp_path), "*.conf*", retire.MANAGED)
         out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
         assert sorted(fact.process(out.stdout.splitlines())) == [
             str(tmp_path / "20-vhost-a.conf"),

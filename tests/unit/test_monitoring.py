@@ -18,6 +18,10 @@ import pytest
 
 from galion.ops.files import validate_command
 from operations import monitoring
+from operations.monitoring.alertmanager import AMTOOL_CHECK, alertmanager_config
+from operations.monitoring.checks import check_host
+from operations.monitoring.prometheus import prometheus_config, render_rules
+from operations.monitoring.targets import scrape_jobs
 
 BIN = Path(sys.executable).parent
 THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"]
@@ -34,7 +38,7 @@ def tool(name: str, *args: str, cwd: Path | None = None) -> subprocess.Completed
 
 
 def rules_text() -> str:
-    return monitoring.render_rules(THRESHOLDS)
+    return render_rules(THRESHOLDS)
 
 
 def alert_names() -> set[str]:
@@ -639,7 +643,7 @@ def targets(jobs) -> dict[str, list[str]]:
 def test_single_box_scrapes_everything_over_loopback():
     box = host("titanaxe", ssh_hostname="54.37.161.67")
     inv = Inventory(app=[box], db=[box], edge=[box], backups=[box], monitoring=[box])
-    jobs = monitoring.scrape_jobs(inv, box, "/health", "127.0.0.1:9115")
+    jobs = scrape_jobs(inv, box, "/health", "127.0.0.1:9115")
     assert targets(jobs) == {
         "node": ["127.0.0.1:9100"],
         "postgres": ["127.0.0.1:9187"],
@@ -666,7 +670,7 @@ def test_fleet_scrapes_each_host_on_its_private_address():
     db1 = host("db1", ssh_hostname="203.0.113.4", private_address="10.0.0.4")
     mon = host("mon1", ssh_hostname="203.0.113.6", private_address="10.0.0.6")
     inv = Inventory(edge=[edge], app=[app1], db=[db1], backups=[db1], monitoring=[mon])
-    got = targets(monitoring.scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
+    got = targets(scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
     # The monitoring host's own exporters answer only itself: loopback.
     assert got["node"] == ["10.0.0.1:9100", "10.0.0.2:9100", "10.0.0.4:9100", "127.0.0.1:9100"]
     assert got["postgres"] == ["10.0.0.4:9187"]
@@ -683,7 +687,7 @@ def test_fleet_scrapes_the_replica_s_postgres_exporter():
     db2 = host("db2", private_address="10.0.0.5")
     mon = host("mon1", private_address="10.0.0.6")
     inv = Inventory(db=[db1], db_replica=[db2], monitoring=[mon])
-    got = targets(monitoring.scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
+    got = targets(scrape_jobs(inv, mon, "/health", "127.0.0.1:9115"))
     assert got["postgres"] == ["10.0.0.4:9187", "10.0.0.5:9187"]
     assert got["redis"] == ["10.0.0.4:9121"]
 
@@ -708,7 +712,7 @@ def _config_data(**more):
 def test_prometheus_config_passes_promtool(tmp_path):
     box = host("titanaxe", ssh_hostname="54.37.161.67")
     inv = Inventory(app=[box], db=[box], edge=[box], monitoring=[box])
-    config = monitoring.prometheus_config(_config_data(), inv, box)
+    config = prometheus_config(_config_data(), inv, box)
     (tmp_path / "rules").mkdir()
     config["rule_files"] = [str(tmp_path / "rules" / "*.yml")]
     (tmp_path / "rules" / "galion.yml").write_text(rules_text())
@@ -733,14 +737,14 @@ def _routes(tmp_path, config: dict, *labels: str) -> str:
 )
 def test_alerts_reach_receivers_by_severity(tmp_path, severity, receiver, email, webhook):
     data = _config_data(base_mail_relay="smtp.example.com:587")
-    config = monitoring.alertmanager_config(data, "https://hooks.example.com/x", "pw")
+    config = alertmanager_config(data, "https://hooks.example.com/x", "pw")
     assert _routes(tmp_path, config, f"severity={severity}", "alertname=X") == receiver
     got = next(r for r in config["receivers"] if r["name"] == receiver)
     assert ("email_configs" in got, "webhook_configs" in got) == (email, webhook)
 
 
 def test_without_a_mail_relay_every_severity_reaches_the_webhook(tmp_path):
-    config = monitoring.alertmanager_config(_config_data(), "https://hooks.example.com/x", None)
+    config = alertmanager_config(_config_data(), "https://hooks.example.com/x", None)
     for severity in ("P0", "P1", "P2"):
         receiver = _routes(tmp_path, config, f"severity={severity}")
         got = next(r for r in config["receivers"] if r["name"] == receiver)
@@ -799,7 +803,7 @@ def test_preflight_wants_the_webhook_secret_to_be_a_url(monkeypatch, url, ok):
     secrets.reset_cache()
     try:
         data = {"monitoring_webhook_enabled": True, "base_mail_relay": ""}
-        problems = monitoring._check_host("box", SimpleNamespace(get=data.get), {"monitoring"})
+        problems = check_host("box", SimpleNamespace(get=data.get), {"monitoring"})
     finally:
         monkeypatch.undo()
         secrets.reset_cache()
@@ -808,9 +812,7 @@ def test_preflight_wants_the_webhook_secret_to_be_a_url(monkeypatch, url, ok):
 
 def test_the_heartbeat_goes_to_the_dead_mans_switch_only(tmp_path):
     data = _config_data(base_mail_relay="smtp.example.com:587")
-    with_switch = monitoring.alertmanager_config(
-        data, "https://a.example/x", "pw", "https://hc.example/p"
-    )
+    with_switch = alertmanager_config(data, "https://a.example/x", "pw", "https://hc.example/p")
     assert _routes(tmp_path, with_switch, "severity=heartbeat", "alertname=Watchdog") == "heartbeat"
     receiver = next(r for r in with_switch["receivers"] if r["name"] == "heartbeat")
     assert receiver == {
@@ -818,7 +820,7 @@ def test_the_heartbeat_goes_to_the_dead_mans_switch_only(tmp_path):
         "webhook_configs": [{"url": "https://hc.example/p", "send_resolved": False}],
     }
     # Without a switch the Watchdog goes nowhere: it never pages a person.
-    without = monitoring.alertmanager_config(data, "https://a.example/x", "pw")
+    without = alertmanager_config(data, "https://a.example/x", "pw")
     assert _routes(tmp_path, without, "severity=heartbeat", "alertname=Watchdog") == "heartbeat"
     assert {"name": "heartbeat"} in without["receivers"]
 
@@ -830,7 +832,7 @@ def test_amtool_refusal_is_shown_without_the_urls_it_quotes(tmp_path):
         "route: {receiver: hook}\nreceivers:\n- name: hook\n  webhook_configs:\n"
         "  - url: HTTP://alerts.example.com:8o80/hook-SECRETTOKEN\n"
     )
-    command = validate_command(monitoring.AMTOOL_CHECK, str(staged), "/etc/x")
+    command = validate_command(AMTOOL_CHECK, str(staged), "/etc/x")
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
     done = subprocess.run(
         command.get_raw_value(), shell=True, capture_output=True, text=True, env=env

@@ -4,7 +4,7 @@ AWS's own published example, and decrypting what pgBackRest's cipher format writ
 import subprocess
 
 from galion import s3
-from operations import backups
+from operations.backups.checks import opens_repository_file
 
 
 def test_signature_v4_matches_the_aws_documentation_example():
@@ -41,5 +41,5 @@ def test_the_repository_opens_only_with_its_passphrase():
     info = b"[backrest]\nbackrest-format=5\n"
     encrypted = _encrypt(info, "the-passphrase-of-the-repository")
     assert encrypted.startswith(b"Salted__")
-    assert backups.opens_repository_file(encrypted, "the-passphrase-of-the-repository")
-    assert not backups.opens_repository_file(encrypted, "a-new-passphrase-in-the-env-file")
+    assert opens_repository_file(encrypted, "the-passphrase-of-the-repository")
+    assert not opens_repository_file(encrypted, "a-new-passphrase-in-the-env-file")
