@@ -4,6 +4,7 @@
 #
 #     pyinfra inventories/fleet.py deploy.py --dry --diff   # what would change
 #     pyinfra inventories/fleet.py deploy.py                # converge every host at once
+#     pyinfra inventories/fleet.py actions/failover.py      # fail over (docs/FLEET.md)
 #
 # Every host needs `private_address`: its address on the provider's private network.
 # PostgreSQL, PgBouncer, Redis, the exporters and the app hosts' ports listen there, and

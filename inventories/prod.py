@@ -4,6 +4,8 @@
 #     pyinfra inventories/prod.py deploy.py --data ssh_user=root
 # Every later run (root login is switched off once the deploy user has logged in):
 #     pyinfra inventories/prod.py deploy.py
+# Restores (docs/DISASTER_RECOVERY.md):
+#     pyinfra inventories/prod.py actions/restore.py --data restore=latest
 #
 # Groups name functions, not machines: put a host in every group whose role it runs.
 # Splitting the fleet later means new hosts in these groups, not new code. The groups

@@ -1,4 +1,4 @@
-"""Failover to a streaming replica (failover.py; docs/SCALING.md, "Failover").
+"""Failover to a streaming replica (actions/failover.py; docs/SCALING.md, "Failover").
 
 The operator first edits the inventory: the replica to promote goes to group `db` (with
 `backups`), the old primary to `db_replica`. Then, in one run:

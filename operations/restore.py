@@ -1,4 +1,4 @@
-"""Restores an operator asks for (restore.py); each keeps a safety copy of what it replaces."""
+"""Restores an operator asks for (actions/restore.py), each keeping a copy of what it replaces."""
 
 import re
 import shlex

@@ -72,7 +72,7 @@ def converge(
     *extra: str, env: dict | None = None, inventory: str = INVENTORY, deploy: str = "deploy.py"
 ) -> Result:
     """One `pyinfra -y --json` run (of deploy.py, or of an operator command such as
-    failover.py); `changed` lists operations that changed a host."""
+    actions/failover.py); `changed` lists operations that changed a host."""
     started = time.monotonic()
     proc = pyinfra("-y", "--json", inventory, deploy, *extra, env=env)
     return parse(proc.returncode, time.monotonic() - started, proc.stdout, proc.stderr)

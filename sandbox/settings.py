@@ -25,8 +25,8 @@ SUBNET = ipaddress.ip_network(os.environ.get("GALION_SANDBOX_SUBNET", "10.77.0.0
 # Debian mirror the hosts install from (the one this machine's apt already uses).
 MIRROR = os.environ.get("GALION_SANDBOX_MIRROR", "http://deb.debian.org/debian")
 # CPU share of this sandbox's hosts against another one running at once (cgroup v1
-# cpu.shares; the machine's default is 1024). Not used by scripts/test.sh yet (README,
-# "What runs where").
+# cpu.shares; the machine's default is 1024). Not used by scripts/test.sh yet
+# (docs/TESTING.md, "Variables").
 CPU_SHARES = int(os.environ.get("GALION_SANDBOX_CPU_SHARES", "1024"))
 # Seconds to wait for a booted host to answer over SSH.
 BOOT_TIMEOUT = int(os.environ.get("GALION_SANDBOX_BOOT_TIMEOUT", "120"))

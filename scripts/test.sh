@@ -17,7 +17,7 @@ bash scripts/install.sh
 # idle while its tests wait on timers, drains and alerts. (Both at the same CPU share:
 # with the fleet's hosts at half, GALION_SANDBOX_CPU_SHARES=512, the run took 32.5 min
 # instead of 38, but the fleet's failover failed once: a race between the hosts' plans,
-# fixed since; README, "What runs where".)
+# fixed since; docs/TESTING.md, "What runs where".)
 fleet_env=(GALION_SANDBOX_PREFIX=gsfl GALION_SANDBOX_SUBNET=10.78.0.0/24
     GALION_SANDBOX_DIR=/var/lib/galion-fleet-sandbox)
 fleet_distro=${GALION_TEST_FLEET-trixie}

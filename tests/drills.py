@@ -76,7 +76,7 @@ def run_restore(*data: str):
     args = []
     for item in data:
         args += ["--data", item]
-    return pyinfra("-y", "inventories/sandbox.py", "restore.py", *args)
+    return pyinfra("-y", "inventories/sandbox.py", "actions/restore.py", *args)
 
 
 def restore(*data: str):

@@ -213,13 +213,13 @@ def test_an_app_host_that_stops_costs_no_get_request(fleet):
     assert reach(edge, app2.data["private_address"], 8001) == "open"
 
 
-# --- Failover (failover.py). These run last: they make db2 the primary and db1 its
+# --- Failover (actions/failover.py). These run last: they make db2 the primary and db1 its
 # replica (the sandbox's groups are edited as an operator edits the inventory), so the
 # tests above do not hold on this sandbox afterwards.
 
 
 def failover(*extra: str) -> converge.Result:
-    return converge.converge(*extra, deploy="failover.py")
+    return converge.converge(*extra, deploy="actions/failover.py")
 
 
 def app_database_url(fleet, key: str = "DATABASE_URL") -> str:
@@ -384,7 +384,7 @@ def test_a_primary_cut_off_is_failed_over_by_force_and_rejoins_once_fenced(fleet
     takes the operator's word (the loss cannot be measured) and the apps write and read on
     the promoted replica. Back on the network, the old primary is a primary of its own,
     never fenced: the converge refuses it (the rest converges, the apps do not read from
-    it), failover.py fences it, the next converge rejoins it."""
+    it), actions/failover.py fences it, the next converge rejoins it."""
     from sandbox import network, state
 
     db1, db2 = fleet["db1"], fleet["db2"]

@@ -323,9 +323,9 @@ def loopback(node, path: str) -> str:
 def test_every_worker_accepts_on_a_443_socket_of_its_own(node):
     """SO_REUSEPORT (conf.d/90-galion-https-sockets.conf): the kernel spreads new
     connections over the workers. At bench/edge's load the p99 was 52 ms on one shared
-    socket against 34 with one per worker (medians of 6 A/B pairs, README). The server
-    that carries the option is not the default: an unknown name still completes its
-    handshake with the first virtual host, as before."""
+    socket against 34 with one per worker (medians of 6 A/B pairs, bench/RESULTS.md). The
+    server that carries the option is not the default: an unknown name still completes
+    its handshake with the first virtual host, as before."""
     workers = int(node.host.check_output("pgrep -c -f '^nginx: worker process'"))
     listening = node.host.check_output("ss -Hltn 'sport = :443'").splitlines()
     assert workers >= 1

@@ -1,7 +1,7 @@
 """Lynis (the distro's package) audits a converged host: its hardening index is printed
-and must be at least 80. The suggestions declined, and why, are in README.md. One host
-of each kind (hosts with the same groups give the same audit; REPEATS below), all
-audited at once."""
+and must be at least 80. The suggestions declined, and why, are in docs/HARDENING.md.
+One host of each kind (hosts with the same groups give the same audit; REPEATS below),
+all audited at once."""
 
 import re
 from concurrent.futures import ThreadPoolExecutor

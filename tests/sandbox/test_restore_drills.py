@@ -100,7 +100,7 @@ def test_restore_request_errors_are_clear_and_touch_nothing():
     proc = pyinfra(
         "-y",
         "inventories/sandbox.py",
-        "restore.py",
+        "actions/restore.py",
         "--data",
         "restore=time",
         "--data",

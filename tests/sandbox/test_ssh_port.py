@@ -1,5 +1,5 @@
-"""Moving SSH to another port (README "Moving SSH"): no moment without a port that takes
-logins, and the next run connects on the new one."""
+"""Moving SSH to another port (docs/OPERATIONS.md, "Moving SSH"): no moment without a
+port that takes logins, and the next run connects on the new one."""
 
 import subprocess
 from pathlib import Path

@@ -88,7 +88,7 @@ def test_the_fenced_former_primary_is_rejoined_and_an_unfenced_one_refused():
     action, why = replication.replica_action({**former, "fenced": "1"})
     assert action == "rejoin" and "pg_rewind" in why
     # Out of reach during the failover, back unfenced: it may hold writes the new primary
-    # lacks, so only the operator (failover.py again, which fences it) decides.
+    # lacks, so only the operator (actions/failover.py again, which fences it) decides.
     action, why = replication.replica_action({**former, "fenced": "0"})
     assert action == "refuse" and "failover.py" in why
 
@@ -223,7 +223,7 @@ def test_apps_read_only_from_replicas_that_stream_after_this_run():
     down = _Host("db5", STREAMING)
     inventory = _Inventory([db1, db2, db3, db4], db=[db1], db_replica=[db2, db3, db4, down])
     assert app_environment.serving_replicas(inventory) == {"db2", "db4"}
-    app_environment.FENCED_OR_UNREACHED.add("db4")  # as failover.py does in its run
+    app_environment.FENCED_OR_UNREACHED.add("db4")  # as actions/failover.py does in its run
     try:
         assert app_environment.serving_replicas(inventory) == {"db2"}
     finally:

@@ -125,7 +125,7 @@ def test_every_knob_the_code_reads_is_defined():
         read.update(re.findall(r"\bdata\.([a-z][a-z0-9_]+)\b(?!\()", text))
         read.update(re.findall(r"\bdata\.get\(\"([a-z][a-z0-9_]+)\"", text))
     read -= {"get", "dict"}
-    read = {k for k in read if not k.startswith("restore")}  # restore.py's --data
+    read = {k for k in read if not k.startswith("restore")}  # actions/restore.py's --data
     assert read, "the scan found nothing: it is broken"
     assert read <= defined, sorted(read - defined)
 
