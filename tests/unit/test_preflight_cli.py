@@ -185,13 +185,13 @@ CASES = {
     "app without database": (
         dict(
             data={
-                "app_stacks": [
+                "app_env_stacks": [
                     {"name": "galion", "database": "nope", "redis_db": 0},
                     {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
                 ]
             }
         ),
-        "app_stacks: 'galion' uses database 'nope'",
+        "app_env_stacks: 'galion' uses database 'nope'",
     ),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
     "backups without db": (
@@ -201,13 +201,13 @@ CASES = {
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
     "acme over http": (
-        dict(data={"nginx_acme_directory": "http://acme.example/dir"}),
-        "nginx_acme_directory: 'http://acme.example/dir' is not an https://",
+        dict(data={"nginx_tls_acme_directory": "http://acme.example/dir"}),
+        "nginx_tls_acme_directory: 'http://acme.example/dir' is not an https://",
     ),
     "vhost with unknown upstream": (
         dict(
             data={
-                "nginx_vhosts": [
+                "nginx_tls_vhosts": [
                     {
                         "name": "x.galion.app",
                         "aliases": [],
@@ -218,11 +218,11 @@ CASES = {
                 ]
             }
         ),
-        "nginx_vhosts:",
+        "nginx_tls_vhosts:",
     ),
     "body size": (
-        dict(data={"nginx_client_max_body_size": "fifty"}),
-        "nginx_client_max_body_size:",
+        dict(data={"nginx_tls_client_max_body_size": "fifty"}),
+        "nginx_tls_client_max_body_size:",
     ),
     "private address": (
         dict(data={"private_address": "db.internal"}),

@@ -88,11 +88,11 @@ PORTS = {
     "node_exporter_port": 9100,
     "postgres_exporter_port": 9187,
     "redis_exporter_port": 9121,
-    "nginx_exporter_port": 9113,
-    "nginx_status_port": 8081,
+    "nginx_tls_exporter_port": 9113,
+    "nginx_tls_status_port": 8081,
     "monitoring_prometheus_port": 9090,
     "monitoring_alertmanager_port": 9093,
-    "nginx_upstream_ports": {"galion_api": 8001},
+    "nginx_tls_upstream_ports": {"galion_api": 8001},
 }
 
 
