@@ -224,6 +224,14 @@ CASES = {
         dict(data={"nginx_tls_client_max_body_size": "fifty"}),
         "nginx_tls_client_max_body_size:",
     ),
+    "renamed nginx knob": (
+        dict(data={"nginx_acme_directory": "https://acme.example/dir"}),
+        "nginx_acme_directory: renamed to nginx_tls_acme_directory",
+    ),
+    "renamed app_env knob": (
+        dict(data={"app_stacks": []}),
+        "app_stacks: renamed to app_env_stacks (fix: rename it in your inventory)",
+    ),
     "private address": (
         dict(data={"private_address": "db.internal"}),
         "private_address: 'db.internal' is not an IP address",
@@ -277,3 +285,18 @@ def test_the_login_key_found_through_a_pub_file_entry_passes(tmp_path, listener,
     )
     assert problems == [], proc.stderr[-1500:]
     assert listener.connections >= 1
+
+
+def test_a_knob_set_under_its_old_name_stops_the_run_with_the_new_name(
+    tmp_path, listener, public_key
+):
+    """The role reads os_hardening_shell_idle_timeout: the operator's 600 would be lost."""
+    proc, problems = run_case(
+        tmp_path, listener, public_key, data={"hardening_shell_idle_timeout": 600}
+    )
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert problems == [
+        "preflight: box: hardening_shell_idle_timeout: renamed to "
+        "os_hardening_shell_idle_timeout (fix: rename it in your inventory)"
+    ]
+    assert listener.connections == 0

@@ -143,6 +143,20 @@ def test_firewall_peers_admit_each_service_from_its_users_only():
     assert _peers(inv, h["mon1"]) == set()
 
 
+def test_firewall_rules_name_services_as_before_the_knob_renames():
+    """The labels become the UFW rules' comments: a renamed port knob keeps its label,
+    so no fleet host's firewall is rewritten."""
+    inv, h = _fleet_with_ports()
+    labels = {what for _, _, what in topology.firewall_peers(inv, h["edge1"])}
+    assert labels == {"node_exporter from monitoring", "nginx_exporter from monitoring"}
+    labels = {what for _, _, what in topology.firewall_peers(inv, h["app1"])}
+    assert labels == {
+        "galion_api from the edge",
+        "node_exporter from monitoring",
+        "nginx_status from monitoring",
+    }
+
+
 def test_the_single_box_opens_nothing_to_peers():
     box = host("titanaxe", **PORTS)
     inv = Inventory(app=[box], db=[box], edge=[box], backups=[box], monitoring=[box])
