@@ -244,19 +244,16 @@ def _check_groups(name: str, groups: set[str], roles) -> list[Problem]:
 
 
 def _check_secrets(name: str, keys) -> list[Problem]:
-    problems = []
-    for key in keys:
-        reason = secrets.problem(key)
-        if reason:
-            problems.append(
-                Problem(
-                    name,
-                    f"secret {key}",
-                    reason,
-                    f"set {key} in {secrets.env_file()} (see .env.example for how to generate it)",
-                )
-            )
-    return problems
+    return [
+        Problem(
+            name,
+            f"secret {key}",
+            reason,
+            f"set {key} in {secrets.env_file()} (see .env.example for how to generate it)",
+        )
+        for key in keys
+        if (reason := secrets.problem(key))
+    ]
 
 
 def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
