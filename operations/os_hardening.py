@@ -27,12 +27,11 @@ _MODULE_LIST = says("is not a list of kernel module names")(
 )
 
 KNOBS = {
-    # The deploy user's sudo keeps 022, so converged files keep the modes the code gives
-    # them.
+    # 027 keeps other users out. The deploy user's sudo keeps 022, so converged files
+    # keep the modes the code gives them.
     "os_hardening_login_umask": Knob(
         "027",
-        "umask login.defs gives new home directories and PAM sessions (pam_umask): 027 "
-        "keeps other users out.",
+        "umask login.defs gives new home directories and PAM sessions (pam_umask).",
         check=matches(re.compile(r"^0?[0-7]{3}$")),
         problem="is not an octal umask",
         fix="use {default} (or '022' to keep Debian's)",

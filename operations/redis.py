@@ -27,9 +27,10 @@ POLICIES = (
 )
 
 KNOBS = {
+    # 2 GB of the 16 GB box.
     "redis_maxmemory_mb": Knob(
         2048,
-        "Memory for data, in MB (2 GB on the 16 GB box).",
+        "Memory for data, in MB.",
         check=int_between(16, 4_000_000),
         problem="is not a size in MB",
     ),
