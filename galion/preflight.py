@@ -4,9 +4,11 @@ Each problem names the host, the key and the fix. config.py runs `run_once()` be
 loading the inventory and connecting, so bad data never reaches a server.
 
 This module is the mechanism only: the check runner and the validators roles share.
-What to check comes from the roles (`operations/<role>.py: ROLE`, see galion/role.py)
-and, for the keys no role owns (the host's address, the operator's mailbox, the
-knobs several roles read), from SHARED_CHECKS below.
+What to check comes from the declarations: each knob's own check (`Knob`, see
+galion/role.py) in its role's module or, for the knobs several roles read, in
+galion/shared_knobs.py; the roles' checks of several keys (`ROLE`); the host's
+connection (HOST_CHECKS below). A knob set under a name the code no longer reads
+stops the run with its new name (galion/knob_renames.py).
 """
 
 import ipaddress
@@ -17,6 +19,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import secrets
+from .knob_renames import RENAMED
+from .role import checks as role_checks
+from .role import knob_checks, known_groups
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_CODE = 2
@@ -47,9 +52,21 @@ class Problem(NamedTuple):
 Check = tuple[str, Callable[[object], bool], str, str]
 
 
-# --- shared validators --------------------------------------------------------------------
+# --- shared validators: each returns True if the value is fine, and says what is wrong
+# otherwise (`problem`, the text a Knob prints unless it gives its own) ----------------
 
 
+def says(problem: str) -> Callable[[Callable], Callable]:
+    """Give a validator the text preflight prints after a value it refuses."""
+
+    def mark(check: Callable) -> Callable:
+        check.problem = problem
+        return check
+
+    return mark
+
+
+@says("is not an address with its prefix (e.g. 172.19.0.1/24)")
 def is_interface(value) -> bool:
     """An address with its prefix, e.g. 172.19.0.1/24 (not the network address)."""
     try:
@@ -59,16 +76,18 @@ def is_interface(value) -> bool:
     return "/" in str(value) and iface.ip != iface.network.network_address
 
 
-def is_cidr_list(value) -> bool:
+@says("is not a list of addresses or CIDRs")
+def is_networks(value) -> bool:
     """A list of networks or single addresses (e.g. ["10.0.0.0/24", "192.0.2.1"])."""
     try:
         return isinstance(value, list) and all(
             ipaddress.ip_network(str(c), strict=False) for c in value
         )
-    except ValueError:
+    except (TypeError, ValueError):
         return False
 
 
+@says("is not an IP address")
 def is_ip(value) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -77,6 +96,7 @@ def is_ip(value) -> bool:
         return False
 
 
+@says("is not an IP address or host name")
 def is_address_or_name(value) -> bool:
     if not isinstance(value, str) or not value:
         return False
@@ -85,38 +105,24 @@ def is_address_or_name(value) -> bool:
     return bool(HOSTNAME.match(value)) and not re.match(r"^[\d.]+$", value)
 
 
-def is_network(value) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def is_networks(value) -> bool:
-    return isinstance(value, list) and all(is_network(c) for c in value)
-
-
+@says("is not a TCP port")
 def is_port(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
 def int_between(low: int, high: int) -> Callable[[object], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+    return says(f"is not between {low} and {high}")(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+    )
 
 
 def matches(pattern: re.Pattern) -> Callable[[object], bool]:
-    return lambda v: isinstance(v, str) and bool(pattern.match(v))
+    return says(f"does not match {pattern.pattern}")(
+        lambda v: isinstance(v, str) and bool(pattern.match(v))
+    )
 
 
-def is_duration(value) -> bool:
-    return matches(DURATION)(value)
-
-
-def is_size(value) -> bool:
-    return matches(SIZE)(value)
-
-
+@says("is not host:port")
 def is_host_port(value) -> bool:
     """`host:port` with a valid host name or address and port."""
     if not isinstance(value, str):
@@ -133,10 +139,12 @@ def split_host_port(value: str) -> tuple[str, int] | None:
     return name, int(port)
 
 
+@says("is not a readable file")
 def is_readable_file_or_none(value) -> bool:
     return value is None or Path(str(value)).expanduser().is_file()
 
 
+@says("is not PORT/tcp or LOW:HIGH/udp")
 def is_port_proto(value) -> bool:
     """True if `value` is 'PORT/tcp' or 'LOW:HIGH/udp' with ports in range."""
     return (
@@ -174,55 +182,11 @@ def run_checks(name: str, data, checks) -> list[Problem]:
     return problems
 
 
-# --- keys no single role owns -------------------------------------------------------------
+# --- keys of the host's connection (knobs are declared with their checks: galion/role.py)
 
 
-def _databases_ok(value) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(
-            isinstance(db, dict)
-            and IDENTIFIER.match(str(db.get("name", "")))
-            and IDENTIFIER.match(str(db.get("owner", "")))
-            and str(db.get("password_secret", "")) in secrets.example_keys()
-            for db in value
-        )
-    )
-
-
-# The host's connection and the knobs of group_data/all.py that several roles read.
-SHARED_CHECKS: list[Check] = [
-    (
-        "node_exporter_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 9100",
-    ),
-    (
-        "postgres_exporter_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 9187",
-    ),
-    (
-        "redis_exporter_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 9121",
-    ),
-    (
-        "nginx_exporter_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 9113",
-    ),
-    (
-        "nginx_status_port",
-        int_between(1024, 65535),
-        "is not an unprivileged TCP port",
-        "use 8081",
-    ),
+# They have no default: the inventory gives each host its own.
+HOST_CHECKS: list[Check] = [
     (
         "ssh_hostname",
         is_address_or_name,
@@ -230,55 +194,23 @@ SHARED_CHECKS: list[Check] = [
         "set it to the server's address in the inventory",
     ),
     (
-        "operator_email",
-        matches(EMAIL),
-        "is not an e-mail address",
-        "set a mailbox the on-call reads, e.g. ops@galion.app",
-    ),
-    (
         "private_address",
         lambda v: v is None or (isinstance(v, str) and is_ip(v)),
         "is not an IP address",
         "give the host's address on the private network, or leave it unset",
     ),
-    (
-        "postgres_version",
-        lambda v: v is None or v in (13, 14, 15, 16, 17, 18),
-        "is not a PostgreSQL major version",
-        "use None (the distro's) or e.g. 16",
-    ),
-    (
-        "postgres_databases",
-        _databases_ok,
-        "is not a list of {name, owner, password_secret} (lowercase names, secret listed in "
-        ".env.example)",
-        "see group_data/all.py",
-    ),
-    ("postgres_port", is_port, "is not a TCP port", "use 5432"),
-    ("pgbouncer_port", is_port, "is not a TCP port", "use 6432"),
-    ("redis_port", is_port, "is not a TCP port", "use 6379"),
-    (
-        "docker_bridge_address",
-        lambda v: is_interface(v) and ipaddress.ip_interface(v).network.prefixlen <= 28,
-        "is not an address/prefix of at most /28 (e.g. 172.19.0.1/24)",
-        "use 172.19.0.1/24, or a range your private network does not use",
-    ),
 ]
 
+_UNSET = object()
 
-def _check_shared(name: str, data) -> list[Problem]:
-    problems = run_checks(name, data, SHARED_CHECKS)
-    ports = [data.get(k) for k in ("postgres_port", "pgbouncer_port", "redis_port")]
-    if len(set(map(str, ports))) != len(ports):
-        problems.append(
-            Problem(
-                name,
-                "postgres_port/pgbouncer_port/redis_port",
-                f"{ports} are not three different ports",
-                "use 5432, 6432, 6379",
-            )
-        )
-    return problems
+
+def check_renamed(name: str, data) -> list[Problem]:
+    """A knob set under a name the code no longer reads (galion/knob_renames.py)."""
+    return [
+        Problem(name, old, f"renamed to {new}", "rename it in your inventory")
+        for old, new in RENAMED.items()
+        if data.get(old, _UNSET) is not _UNSET
+    ]
 
 
 # --- the runner ---------------------------------------------------------------------------
@@ -291,25 +223,8 @@ def _inventory_names() -> set[str]:
     return names
 
 
-def _known_groups(roles) -> list[str]:
-    return sorted(
-        {
-            g
-            for module in roles
-            for g in module.ROLE.groups + module.ROLE.fleet_groups + module.ROLE.peer_groups
-        }
-    )
-
-
-def _runs(module, groups: set[str]) -> bool:
-    return not module.ROLE.groups or bool(
-        groups & set(module.ROLE.groups + module.ROLE.fleet_groups)
-    )
-
-
-def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
-    """`roles`: the role modules (operations.ROLES); each declares `ROLE` (galion/role.py)."""
-    known = _known_groups(roles)
+def _check_groups(name: str, groups: set[str], roles) -> list[Problem]:
+    known = known_groups(roles)
     problems = []
     allowed = set(known) | _inventory_names() | {"all"}
     for group in sorted(groups - allowed):
@@ -325,26 +240,37 @@ def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
                 f"add it to at least one of {', '.join(known)}",
             )
         )
-    problems.extend(_check_shared(name, data))
+    return problems
+
+
+def _check_secrets(name: str, keys) -> list[Problem]:
+    return [
+        Problem(
+            name,
+            f"secret {key}",
+            reason,
+            f"set {key} in {secrets.env_file()} (see .env.example for how to generate it)",
+        )
+        for key in keys
+        if (reason := secrets.problem(key))
+    ]
+
+
+def check_host(name: str, data, groups: set[str], roles) -> list[Problem]:
+    """`roles`: the role modules (operations.ROLES); each declares `ROLE` (galion/role.py)."""
+    from . import shared_knobs  # declared with this module's validators: imported late
+
+    problems = _check_groups(name, groups, roles) + check_renamed(name, data)
+    problems.extend(run_checks(name, data, HOST_CHECKS + knob_checks(shared_knobs.KNOBS)))
+    problems.extend(shared_knobs.check_host(name, data))
     for module in roles:
-        if not _runs(module, groups):
-            continue
         role = module.ROLE
-        problems.extend(run_checks(name, data, role.checks))
+        if not role.runs_on(groups):
+            continue
+        problems.extend(run_checks(name, data, role_checks(module)))
         if role.check_host:
             problems.extend(role.check_host(name, data, groups))
-        for key in role.required_secrets(data):
-            reason = secrets.problem(key)
-            if reason:
-                problems.append(
-                    Problem(
-                        name,
-                        f"secret {key}",
-                        reason,
-                        f"set {key} in {secrets.env_file()} "
-                        "(see .env.example for how to generate it)",
-                    )
-                )
+        problems.extend(_check_secrets(name, role.required_secrets(data)))
     return problems
 
 

@@ -2,27 +2,77 @@
 
 A role is one module `operations/<name>.py` with
 
-- `KNOBS`: its own knobs with their defaults, a comment above each (the role's
-  "defaults/main.yml"); every name starts with one of the role's prefixes. They reach
-  every host through group_data/all.py, below any value the inventory sets;
-- `ROLE = Role(...)`: where it runs and what preflight checks for it (below);
+- `KNOBS = {"<name>_...": Knob(default, doc, check=..., problem=..., fix=...)}`: its
+  own knobs, each declared once (the role's "meta/argument_specs.yml"): the default,
+  the one-line doc (docs/KNOBS.md), the preflight check and its fix text all come
+  from that one declaration; every name starts with one of the role's prefixes. The
+  defaults reach every host through group_data/all.py, below any value the inventory
+  sets;
+- `ROLE = Role(...)`: where it runs and what preflight checks for it beyond single
+  knobs (below);
 - `@deploy def <name>()`: the entry point, named like the module;
 - its templates under `templates/<name>/`, its static files under `files/<name>/`.
 
 operations/__init__.py finds every such module: the converge order, the known
 inventory groups, preflight, the required secrets and the sandbox's groups all follow
 from these declarations, so adding a role touches only its own files. Knobs that more
-than one role reads live in group_data/all.py instead, checked by galion/preflight.py.
+than one role reads are declared the same way in galion/shared_knobs.py.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from __future__ import annotations
 
-from .preflight import Check, Problem
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # preflight runs the checks declared here; only its types are used
+    from .preflight import Check, Problem
 
 
 def _no_secrets(data) -> list[str]:
     return []
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One knob: everything preflight, the docs and the hosts know about it."""
+
+    default: object
+    # One line for docs/KNOBS.md: what the knob is (a longer "why" stays a comment).
+    doc: str
+    # Gets the value, returns True if fine; None: any value goes.
+    check: Callable[[object], bool] | None = None
+    # What is wrong with a value the check refuses; None: the check's own text
+    # (galion/preflight.py: `says`).
+    problem: str | None = None
+    # How to fix it; "{default}" stands for the default as an inventory writes it.
+    fix: str = "use {default}"
+
+    def problem_text(self) -> str:
+        return self.problem or getattr(self.check, "problem", "is not valid")
+
+    def fix_text(self) -> str:
+        return self.fix.replace("{default}", repr(self.default))
+
+
+def default(value):
+    """A knob's default. Transitional: until every role declares `Knob`s, a plain
+    value in KNOBS is its own default (its checks still in ROLE.checks)."""
+    return value.default if isinstance(value, Knob) else value
+
+
+def defaults(knobs: dict) -> dict:
+    """{name: default} of a KNOBS dict: what group_data/all.py gives every host."""
+    return {name: default(value) for name, value in knobs.items()}
+
+
+def knob_checks(knobs: dict) -> list[Check]:
+    """Preflight's rows for the declared knobs that have a check."""
+    return [
+        (name, k.check, k.problem_text(), k.fix_text())
+        for name, k in knobs.items()
+        if isinstance(k, Knob) and k.check is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -33,7 +83,9 @@ class Role:
     order: int
     # Prefixes of its knobs' names: a knob's prefix says which role reads it.
     knob_prefixes: tuple[str, ...]
-    # Preflight rows for its knobs: (key, check, what is wrong, how to fix).
+    # Transitional, for roles whose KNOBS are still plain defaults: preflight rows for
+    # their knobs, (key, check, what is wrong, how to fix). A role declaring `Knob`s
+    # leaves this empty: its rows come from the declarations.
     checks: tuple[Check, ...] = ()
     # Checks that look at several keys or at the host's groups: (host, data, groups).
     check_host: Callable[[str, object, set[str]], list[Problem]] | None = None
@@ -48,3 +100,22 @@ class Role:
     fleet_groups: tuple[str, ...] = ()
     # Runs on the all-in-one box; False for a role that needs a host of its own.
     single_box: bool = True
+
+    def runs_on(self, groups: Iterable[str]) -> bool:
+        """Whether a host in these groups runs the role."""
+        return not self.groups or bool(set(groups) & set(self.groups + self.fleet_groups))
+
+    def named_groups(self) -> tuple[str, ...]:
+        """Every group that means something to the role: where it runs or looks."""
+        return self.groups + self.fleet_groups + self.peer_groups
+
+
+def known_groups(roles) -> list[str]:
+    """The inventory groups that mean something to any of the role modules."""
+    return sorted({g for module in roles for g in module.ROLE.named_groups()})
+
+
+def checks(module) -> list[Check]:
+    """Preflight's rows for one role module's knobs: from its `Knob`s, and
+    (transitional) its ROLE.checks."""
+    return knob_checks(module.KNOBS) + list(module.ROLE.checks)

@@ -146,6 +146,15 @@ def scrape_address(inventory, this, target) -> str:
     return exporter_bind_address(inventory, target)
 
 
+# The UFW rules' comments name a service by its port knob's old name: a renamed knob
+# must not rewrite every fleet host's firewall.
+_LABELS = {"nginx_tls_exporter_port": "nginx_exporter", "nginx_tls_status_port": "nginx_status"}
+
+
+def _service_label(port_knob: str) -> str:
+    return _LABELS.get(port_knob, port_knob.removesuffix("_port"))
+
+
 def _others(hosts, this) -> list:
     return [h for h in hosts if h.name != this.name]
 
@@ -177,7 +186,7 @@ def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
             services.append((d.get("redis_port"), apps, "redis from app hosts"))
     if app_proxy_here:
         edges = _others(group(inventory, "edge"), this)
-        for name, port in sorted((d.get("nginx_upstream_ports") or {}).items()):
+        for name, port in sorted((d.get("nginx_tls_upstream_ports") or {}).items()):
             services.append((port, edges, f"{name} from the edge"))
     scrapers = _others(monitoring_hosts(inventory), this)
     exporters = ["node_exporter_port"]
@@ -186,13 +195,13 @@ def firewall_peers(inventory, this) -> list[tuple[int, str, str]]:
     if primary_here:
         exporters.append("redis_exporter_port")
     if edge_here:
-        exporters.append("nginx_exporter_port")
+        exporters.append("nginx_tls_exporter_port")
     if app_proxy_here:
-        exporters.append("nginx_status_port")
+        exporters.append("nginx_tls_status_port")
     if member(inventory, this, "monitoring"):
         exporters += ["monitoring_prometheus_port", "monitoring_alertmanager_port"]
     for key in exporters:
-        services.append((d.get(key), scrapers, f"{key.removesuffix('_port')} from monitoring"))
+        services.append((d.get(key), scrapers, f"{_service_label(key)} from monitoring"))
     return [
         (port, private_address(peer), what)
         for port, peers, what in services

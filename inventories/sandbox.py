@@ -67,10 +67,10 @@ for _h in _state["hosts"]:
         # check the bound relative to this knob.
         "backups_archive_timeout": 10,
         # Certificates from the sandbox's Pebble, trusted through the sandbox CA.
-        "nginx_acme_directory": _state.get("acme", {}).get("directory", ""),
-        "nginx_acme_ca_bundle": _state["ca_file"],
+        "nginx_tls_acme_directory": _state.get("acme", {}).get("directory", ""),
+        "nginx_tls_acme_ca_bundle": _state["ca_file"],
         # The test machine is the operator's: its load tests are not rate-limited.
-        "nginx_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
+        "nginx_tls_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
         "apps_services": _services,
         "apps_health_timeout_seconds": 10,
         # Docker's health checks every 2 s (production: 10), so that the tests see a

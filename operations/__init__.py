@@ -2,12 +2,14 @@
 
 A module with a `ROLE` (galion/role.py) is a role: deploy.py runs, per host, the roles
 of its groups in `ROLE.order`; preflight asks each role for its checks and secrets;
-group_data/all.py gives every host the roles' `KNOBS`. Modules without `ROLE` (restore)
-are operator actions, not part of a converge.
+group_data/all.py gives every host the defaults of the roles' `KNOBS`. Modules without
+`ROLE` (restore) are operator actions, not part of a converge.
 """
 
 import importlib
 import pkgutil
+
+from galion import role
 
 
 def discover(package=None) -> list:
@@ -32,10 +34,7 @@ def entry_point(module):
 
 def known_groups(roles=None) -> list[str]:
     """The inventory groups that mean something: where roles run or look for peers."""
-    roles = discover() if roles is None else roles
-    return sorted(
-        {g for m in roles for g in m.ROLE.groups + m.ROLE.fleet_groups + m.ROLE.peer_groups}
-    )
+    return role.known_groups(discover() if roles is None else roles)
 
 
 def single_box_groups(roles=None) -> tuple[str, ...]:
@@ -45,26 +44,22 @@ def single_box_groups(roles=None) -> tuple[str, ...]:
 
 
 def knobs(roles=None) -> dict:
-    """Every role's knobs with their defaults (group_data/all.py hands them to all hosts)."""
+    """Every role's knobs with their defaults, {name: default} (group_data/all.py hands
+    them to all hosts)."""
     roles = discover() if roles is None else roles
     merged: dict = {}
     for module in roles:
         clash = merged.keys() & module.KNOBS.keys()
         if clash:
             raise ValueError(f"{name(module)} redefines knobs of another role: {sorted(clash)}")
-        merged.update(module.KNOBS)
+        merged.update(role.defaults(module.KNOBS))
     return merged
 
 
 def for_host(groups, roles=None) -> list:
     """The role entry points a host with these groups runs, in order."""
     roles = discover() if roles is None else roles
-    groups = set(groups)
-    return [
-        entry_point(m)
-        for m in roles
-        if not m.ROLE.groups or groups & set(m.ROLE.groups + m.ROLE.fleet_groups)
-    ]
+    return [entry_point(m) for m in roles if m.ROLE.runs_on(groups)]
 
 
 ROLES = discover()

@@ -8,17 +8,22 @@ from pyinfra.operations import files
 from galion import app_environment
 from galion.ops import config_file
 from galion.preflight import Problem
-from galion.role import Role
+from galion.role import Knob, Role
 
 KNOBS = {
-    # Each app stack: its database (one of postgres_databases) and its Redis database number
-    # (the plan: 0 app sessions, 1 voice cache, 2 studio sessions, 3 realtime, 4 rate limits).
-    "app_stacks": [
-        {"name": "galion", "database": "galion", "redis_db": 0},
-        {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
-    ],
-    # Directory of the apps' environment files (secrets: root only), one <app>.env each.
-    "app_env_dir": "/etc/galion/env",
+    # Redis databases: 0 app sessions, 1 voice cache, 2 studio sessions, 3 realtime, 4 rate
+    # limits.
+    "app_env_stacks": Knob(
+        [
+            {"name": "galion", "database": "galion", "redis_db": 0},
+            {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
+        ],
+        "Each app stack: its database (one of postgres_databases) and its Redis database number.",
+    ),
+    "app_env_dir": Knob(
+        "/etc/galion/env",
+        "Directory of the apps' environment files (secrets: root only), one <app>.env each.",
+    ),
 }
 
 
@@ -27,7 +32,7 @@ def required_secrets(data) -> list[str]:
     return sorted(
         {
             by_name[s["database"]]["password_secret"]
-            for s in data.get("app_stacks") or []
+            for s in data.get("app_env_stacks") or []
             if s.get("database") in by_name
         }
         | {"REDIS_APP_PASSWORD"}
@@ -40,12 +45,12 @@ def _check_stacks(name: str, data, groups) -> list[Problem]:
     return [
         Problem(
             name,
-            "app_stacks",
+            "app_env_stacks",
             f"{stack.get('name')!r} uses database "
             f"{stack.get('database')!r}, which postgres_databases lacks",
             "add the database or correct the name",
         )
-        for stack in data.get("app_stacks") or []
+        for stack in data.get("app_env_stacks") or []
         if stack.get("database") not in names
     ]
 
@@ -53,7 +58,7 @@ def _check_stacks(name: str, data, groups) -> list[Problem]:
 ROLE = Role(
     groups=("app",),
     order=50,
-    knob_prefixes=("app_",),
+    knob_prefixes=("app_env_",),
     required_secrets=required_secrets,
     check_host=_check_stacks,
 )
@@ -65,7 +70,7 @@ def app_env():
     files.directory(
         name="Directory of the apps' environment files", path=data.app_env_dir, mode="700"
     )
-    for stack in data.app_stacks:
+    for stack in data.app_env_stacks:
         config_file(
             name=f"Environment of {stack['name']} (secret)",
             dest=app_environment.env_file(data, stack["name"]),

@@ -21,8 +21,8 @@ from galion.role import Role
 SERVERS_DIR = "/etc/nginx/galion-upstreams"
 CONF = "/etc/nginx/conf.d/00-galion-app-proxy.conf"
 
-# Its knobs are the edge's (nginx_upstream_ports, nginx_metrics_upstreams,
-# nginx_app_metrics_path) and the shared nginx_status_port: the same ports and paths on
+# Its knobs are the edge's (nginx_tls_upstream_ports, nginx_tls_metrics_upstreams,
+# nginx_tls_app_metrics_path) and the shared nginx_tls_status_port: the same ports and paths on
 # both sides of the balancer.
 KNOBS = {}
 
@@ -42,14 +42,14 @@ def needed(inventory, this) -> bool:
 def config(data, inventory, this) -> str:
     return render(
         "app_proxy/etc/nginx/conf.d/00-galion-app-proxy.conf.j2",
-        upstreams=sorted(data.nginx_upstream_ports.items()),
+        upstreams=sorted(data.nginx_tls_upstream_ports.items()),
         servers_dir=SERVERS_DIR,
         listen=topology.private_address(this),
         status_listen=topology.exporter_bind_address(inventory, this),
-        status_port=data.nginx_status_port,
-        metrics_path=data.nginx_app_metrics_path,
-        metrics_upstreams=data.nginx_metrics_upstreams,
-        access_log_flush=data.nginx_access_log_flush_seconds,
+        status_port=data.nginx_tls_status_port,
+        metrics_path=data.nginx_tls_app_metrics_path,
+        metrics_upstreams=data.nginx_tls_metrics_upstreams,
+        access_log_flush=data.nginx_tls_access_log_flush_seconds,
     )
 
 
@@ -85,7 +85,7 @@ def app_proxy():
     nginx_log_files(["status.log"])  # the status listener's requests
     files.directory(name="Directory of the upstreams' server lists", path=SERVERS_DIR, mode="755")
     written = []
-    for name, port in sorted(data.nginx_upstream_ports.items()):
+    for name, port in sorted(data.nginx_tls_upstream_ports.items()):
         path = f"{SERVERS_DIR}/{name}.servers"
         if host.get_fact(PathExists, path=path):
             host.noop(f"{path} belongs to the app tier's rollouts")

@@ -35,8 +35,8 @@ SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
 
 KNOBS = {
-    # The apps' services (the plan's port map is nginx_upstream_ports[upstream]). Each:
-    # name, the nginx upstream it serves, stack (app_stacks entry whose environment file
+    # The apps' services (the plan's port map is nginx_tls_upstream_ports[upstream]). Each:
+    # name, the nginx upstream it serves, stack (app_env_stacks entry whose environment file
     # it reads), image pinned by tag or digest, container_port (where the image listens;
     # it also gets PORT), memory_mb and cpus (limits), drain_seconds (how long the old
     # container keeps its open connections after cutover: longer for WebSockets),
@@ -151,8 +151,8 @@ def required_secrets(data) -> list[str]:
 
 
 def _service_ok(s, data) -> bool:
-    ports = data.get("nginx_upstream_ports") or {}
-    stacks = {st.get("name") for st in data.get("app_stacks") or [] if isinstance(st, dict)}
+    ports = data.get("nginx_tls_upstream_ports") or {}
+    stacks = {st.get("name") for st in data.get("app_env_stacks") or [] if isinstance(st, dict)}
     return (
         isinstance(s, dict)
         and bool(SERVICE_NAME.match(str(s.get("name"))))
@@ -182,7 +182,7 @@ def _check_services(name: str, data, groups) -> list[Problem]:
             name,
             f"apps_services[{i}]",
             f"{s.get('name') if isinstance(s, dict) else s!r} is not a valid service",
-            "name (lowercase, -), upstream in nginx_upstream_ports, stack in app_stacks, "
+            "name (lowercase, -), upstream in nginx_tls_upstream_ports, stack in app_env_stacks, "
             "image pinned by tag (not latest) or digest, container_port, memory_mb >= 32, "
             "cpus > 0, drain_seconds 0-3600, migrate None or a command",
         )
@@ -198,7 +198,7 @@ def _check_services(name: str, data, groups) -> list[Problem]:
                 Problem(name, "apps_services", f"{key} {twice} appears twice", "one each")
             )
     offset = data.get("apps_alternate_port_offset")
-    ports = data.get("nginx_upstream_ports") or {}
+    ports = data.get("nginx_tls_upstream_ports") or {}
     if isinstance(offset, int) and any(p + offset > 65535 for p in ports.values()):
         problems.append(
             Problem(
@@ -282,7 +282,7 @@ def service_conf(
     line is a hash of everything a container is made from, its environment included.
     `migrates`: this host runs the migrations (the first app host); `db_here`: it also
     runs the database, so it can back it up before one."""
-    port = data.nginx_upstream_ports[service["upstream"]]
+    port = data.nginx_tls_upstream_ports[service["upstream"]]
     values = {
         "IMAGE": service["image"],
         "UPSTREAM": service["upstream"],
@@ -303,7 +303,7 @@ def service_conf(
         "SERVERS_FILE": f"{SERVERS_DIR}/{service['upstream']}.servers",
         "ACCESS_LOG": "/var/log/nginx/access.log",
         # nginx writes its lines up to this late: the watch lasts that much longer.
-        "LOG_FLUSH": data.nginx_access_log_flush_seconds,
+        "LOG_FLUSH": data.nginx_tls_access_log_flush_seconds,
         "LOG_MAX_SIZE": data.docker_log_max_size,
         "LOG_MAX_FILES": data.docker_log_max_files,
         "MIGRATE": (service.get("migrate") or "") if migrates else "",
@@ -346,7 +346,7 @@ def config_hash(conf: str) -> str:
 def live_slot(service: dict, data, live_ports: dict) -> str | None:
     """The slot ("a": plan port, "b": plan port + offset) nginx's servers file points
     at, or None."""
-    base = data.nginx_upstream_ports[service["upstream"]]
+    base = data.nginx_tls_upstream_ports[service["upstream"]]
     pair = {base: "a", base + data.apps_alternate_port_offset: "b"}
     return pair.get(live_ports.get(service["upstream"]))
 
@@ -446,7 +446,7 @@ def apps():
     bind = PUBLISH_ADDRESS
     app_hosts = topology.group(inventory, "app")
     migrates = not app_hosts or app_hosts[0].name == host.name
-    stacks = {s["name"]: s for s in data.app_stacks}
+    stacks = {s["name"]: s for s in data.app_env_stacks}
     outdated = []
     for service in data.apps_services:
         env = app_environment.content(data, inventory, host, stacks[service["stack"]])

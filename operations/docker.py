@@ -14,27 +14,12 @@ from pyinfra.operations.util import any_changed
 from galion import exporters
 from galion.facts import AptCandidate
 from galion.ops import config_file, render, shell_script
-from galion.preflight import Problem, int_between, is_cidr_list
-from galion.role import Role
+from galion.preflight import Problem, int_between, is_networks
+from galion.role import Knob, Role
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "docker"
 DAEMON_JSON = "/etc/docker/daemon.json"
 UFW_AFTER_INIT = "/etc/ufw/after.init"
-
-KNOBS = {
-    # Address pools of networks created with `docker network create` (never the bridge):
-    # outside the private network and docker_bridge_address.
-    "docker_address_pools": [{"base": "172.20.0.0/16", "size": 24}],
-    # Container logs: json-file, rotated at this size, this many files per container.
-    "docker_log_max_size": "10m",
-    # Rotated log files kept per container.
-    "docker_log_max_files": 3,
-    # Engine metrics (Prometheus format) on loopback only; the monitoring role scrapes it.
-    "docker_metrics_address": "127.0.0.1:9323",
-    # Sources (CIDRs) allowed to open connections to published container ports from other
-    # hosts: the load balancer's private address in a fleet. Empty: only this host.
-    "docker_published_port_sources": [],
-}
 
 
 def _pools_ok(value) -> bool:
@@ -44,6 +29,42 @@ def _pools_ok(value) -> bool:
         )
     except (KeyError, TypeError, ValueError):
         return False
+
+
+KNOBS = {
+    # Never the bridge: outside the private network and docker_bridge_address.
+    "docker_address_pools": Knob(
+        [{"base": "172.20.0.0/16", "size": 24}],
+        "Address pools of networks created with `docker network create`.",
+        check=_pools_ok,
+        problem="is not a list of {base: CIDR, size: prefix length <= 28}",
+    ),
+    "docker_log_max_size": Knob(
+        "10m",
+        "Container logs: json-file, rotated at this size, this many files per container.",
+        check=lambda v: isinstance(v, str) and v[:-1].isdigit() and v[-1] in "kmg",
+        problem="is not a size like 10m",
+    ),
+    "docker_log_max_files": Knob(
+        3,
+        "Rotated log files kept per container.",
+        check=int_between(1, 100),
+        problem="is not a count of files",
+    ),
+    "docker_metrics_address": Knob(
+        "127.0.0.1:9323",
+        "Engine metrics (Prometheus format) on loopback only; the monitoring role scrapes it.",
+    ),
+    # The load balancer's private address in a fleet.
+    "docker_published_port_sources": Knob(
+        [],
+        "Sources (CIDRs) allowed to open connections to published container ports from other "
+        "hosts; empty: only this host.",
+        check=is_networks,
+        problem="is not a list of CIDRs",
+        fix='e.g. ["10.0.0.1/32"] for the load balancer, or {default}',
+    ),
+}
 
 
 def _check_overlaps(name: str, data, groups) -> list[Problem]:
@@ -86,27 +107,6 @@ ROLE = Role(
     # After the data tier (its binds on the bridge address come first), before the apps.
     order=45,
     knob_prefixes=("docker_",),
-    checks=(
-        (
-            "docker_address_pools",
-            _pools_ok,
-            "is not a list of {base: CIDR, size: prefix length <= 28}",
-            'use [{"base": "172.20.0.0/16", "size": 24}]',
-        ),
-        ("docker_log_max_files", int_between(1, 100), "is not a count of files", "use 3"),
-        (
-            "docker_log_max_size",
-            lambda v: isinstance(v, str) and v[:-1].isdigit() and v[-1] in "kmg",
-            "is not a size like 10m",
-            "use 10m",
-        ),
-        (
-            "docker_published_port_sources",
-            is_cidr_list,
-            "is not a list of CIDRs",
-            'e.g. ["10.0.0.1/32"] for the load balancer, or []',
-        ),
-    ),
     check_host=_check_overlaps,
 )
 

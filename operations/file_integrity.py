@@ -12,7 +12,7 @@ from pyinfra.operations import apt, files, server
 
 from galion.facts import PathExists
 from galion.ops import config_file, render
-from galion.role import Role
+from galion.role import Knob, Role
 
 AIDE_DB = "/var/lib/aide/aide.db"
 AIDE_CONF = "/etc/aide/aide.conf"
@@ -27,54 +27,49 @@ HASHES = {"md5", "sha1", "sha256", "sha512", "rmd160", "tiger", "crc32", "haval"
 HASHES |= {"whirlpool", "stribog256", "stribog512", "H"}
 
 KNOBS = {
-    # AIDE: a baseline of the system's files and a daily check against it.
-    "file_integrity_enabled": True,
-    # What AIDE records of each file's content: one strong hash is as good a witness as
-    # Debian's "H" (every hash it knows) at a twelfth of the CPU (a baseline of the
-    # sandbox host: 49 s with "H", 4 s with sha512), every day.
-    "file_integrity_checksums": "sha512",
-    # Paths AIDE leaves out: they change all day by design (databases, backups, logs,
-    # containers). Everything else under / is watched.
-    "file_integrity_excluded_paths": [
-        "/var/lib/postgresql",
-        "/var/lib/pgbackrest",
-        "/var/lib/redis",
-        "/var/lib/docker",
-        "/var/lib/containerd",
-        "/run/containerd",
-        "/run/docker",
-        "/var/backups",
-        "/var/log",
-        "/var/cache",
-        "/var/spool",
-        "/var/lib/galion",
-        "/var/lib/letsencrypt",
-        "/var/lib/prometheus",
-        "/tmp",
-        "/var/tmp",
-    ],
+    "file_integrity_enabled": Knob(
+        True, "AIDE: a baseline of the system's files and a daily check against it."
+    ),
+    # One strong hash is as good a witness as Debian's "H" (every hash it knows) at a
+    # twelfth of the CPU (a baseline of the sandbox host: 49 s with "H", 4 s with
+    # sha512), every day.
+    "file_integrity_checksums": Knob(
+        "sha512",
+        "What AIDE records of each file's content: its hashes, joined by +.",
+        check=lambda v: isinstance(v, str) and v != "" and set(v.split("+")) <= HASHES,
+        problem="is not AIDE hashes joined by +",
+        fix=f'e.g. {{default}} or "sha256+sha512" (one of {", ".join(sorted(HASHES))})',
+    ),
+    # Everything else under / is watched.
+    "file_integrity_excluded_paths": Knob(
+        [
+            "/var/lib/postgresql",
+            "/var/lib/pgbackrest",
+            "/var/lib/redis",
+            "/var/lib/docker",
+            "/var/lib/containerd",
+            "/run/containerd",
+            "/run/docker",
+            "/var/backups",
+            "/var/log",
+            "/var/cache",
+            "/var/spool",
+            "/var/lib/galion",
+            "/var/lib/letsencrypt",
+            "/var/lib/prometheus",
+            "/tmp",
+            "/var/tmp",
+        ],
+        "Paths AIDE leaves out: they change all day by design (databases, backups, logs, "
+        "containers).",
+        check=lambda v: isinstance(v, list) and all(ABSOLUTE_PATH.match(str(p)) for p in v),
+        problem="is not a list of absolute paths",
+        fix='e.g. ["/var/lib/postgresql"]',
+    ),
 }
 
-ROLE = Role(
-    groups=(),
-    # Last: the baseline is taken once everything else is installed.
-    order=99,
-    knob_prefixes=("file_integrity_",),
-    checks=(
-        (
-            "file_integrity_checksums",
-            lambda v: isinstance(v, str) and v != "" and set(v.split("+")) <= HASHES,
-            "is not AIDE hashes joined by +",
-            f'e.g. "sha512" or "sha256+sha512" (one of {", ".join(sorted(HASHES))})',
-        ),
-        (
-            "file_integrity_excluded_paths",
-            lambda v: isinstance(v, list) and all(ABSOLUTE_PATH.match(str(p)) for p in v),
-            "is not a list of absolute paths",
-            'e.g. ["/var/lib/postgresql"]',
-        ),
-    ),
-)
+# Last: the baseline is taken once everything else is installed.
+ROLE = Role(groups=(), order=99, knob_prefixes=("file_integrity_",))
 
 
 def exclusion_lines(paths: list[str]) -> list[str]:

@@ -6,29 +6,23 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from galion import exporters, topology
-from galion.role import Role
+from galion.role import Knob, Role
 
 KNOBS = {
-    # Collectors turned off: none of them is read by the alert rules or dashboards, and
-    # each costs series (the plan's Prometheus has 512 MB).
-    "node_exporter_disabled_collectors": ["arp", "bcache", "bonding", "infiniband", "ipvs"],
+    # None of them is read by the alert rules or dashboards, and each costs series in a
+    # Prometheus of monitoring_prometheus_memory_mb.
+    "node_exporter_disabled_collectors": Knob(
+        ["arp", "bcache", "bonding", "infiniband", "ipvs"],
+        "Collectors turned off.",
+        check=lambda v: (
+            isinstance(v, list) and all(isinstance(c, str) and c.isidentifier() for c in v)
+        ),
+        problem="is not a list of collector names",
+        fix="use {default}, or []",
+    ),
 }
 
-ROLE = Role(
-    groups=(),
-    order=12,
-    knob_prefixes=("node_exporter_",),
-    checks=(
-        (
-            "node_exporter_disabled_collectors",
-            lambda v: (
-                isinstance(v, list) and all(isinstance(c, str) and c.isidentifier() for c in v)
-            ),
-            "is not a list of collector names",
-            'e.g. ["arp", "ipvs"], or []',
-        ),
-    ),
-)
+ROLE = Role(groups=(), order=12, knob_prefixes=("node_exporter_",))
 
 
 @deploy("Host metrics (node_exporter)")

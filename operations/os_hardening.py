@@ -15,102 +15,114 @@ from pyinfra.operations import apt, files, server
 
 from galion.facts import PathExists, ToolModes
 from galion.ops import config_file, render, sysctl_values
-from galion.preflight import int_between, matches
-from galion.role import Role
+from galion.preflight import int_between, matches, says
+from galion.role import Knob, Role
 
 # Written once the first run applied the pending security updates.
 SECURITY_UPGRADED_MARKER = "/var/lib/galion/first-security-upgrade-done"
 MODULE_NAME = re.compile(r"^[a-z0-9_-]+$")
 
+_MODULE_LIST = says("is not a list of kernel module names")(
+    lambda v: isinstance(v, list) and all(matches(MODULE_NAME)(m) for m in v)
+)
+
 KNOBS = {
-    # umask login.defs gives new home directories and PAM sessions (pam_umask): 027 keeps
-    # other users out. The deploy user's sudo keeps 022, so converged files keep the modes
-    # the code gives them.
-    "hardening_login_umask": "027",
-    # SHA-512 rounds for local passwords (login.defs; the deploy user has none).
-    "hardening_sha_crypt_rounds": 65536,
-    # No core dumps: they can hold secrets (limits, systemd, systemd-coredump).
-    "hardening_core_dumps_off": True,
-    # Filesystems this server never mounts (not squashfs: snaps; not udf/vfat: cloud
-    # provisioning media and EFI).
-    "hardening_blacklisted_filesystems": ["cramfs", "freevxfs", "jffs2", "hfs", "hfsplus"],
-    # Removable storage drivers: a rented server has no use for them.
-    "hardening_blacklisted_storage": ["usb-storage", "firewire-core", "firewire-ohci"],
-    # Network protocols with a history of kernel bugs and no use here.
-    "hardening_blacklisted_protocols": ["dccp", "sctp", "rds", "tipc"],
-    # Shown before local and network logins (/etc/issue, /etc/issue.net); "" = leave them.
-    "hardening_login_banner": (
-        "Authorized access only. Activity on this system is logged and monitored; "
-        "unauthorized use is prohibited and may be prosecuted."
+    # 027 keeps other users out. The deploy user's sudo keeps 022, so converged files
+    # keep the modes the code gives them.
+    "os_hardening_login_umask": Knob(
+        "027",
+        "umask login.defs gives new home directories and PAM sessions (pam_umask).",
+        check=matches(re.compile(r"^0?[0-7]{3}$")),
+        problem="is not an octal umask",
+        fix="use {default} (or '022' to keep Debian's)",
     ),
-    # Process accounting (acct: lastcomm, sa), a record of every command run.
-    "hardening_process_accounting": True,
-    # libpam-tmpdir: a private TMPDIR (/tmp/user/<uid>) per login session.
-    "hardening_pam_tmpdir": True,
-    # needrestart lists services that run old libraries after upgrades; it never restarts
-    # them itself (a restart of PostgreSQL is the operator's call).
-    "hardening_needrestart": True,
-    # Idle interactive shells end after this many seconds (TMOUT); 0 = never.
-    "hardening_shell_idle_timeout": 900,
-    # pam_pwquality for the few local passwords there are (none for the deploy user).
-    "hardening_password_quality": True,
-    # debsums: verify installed package files against their checksums, weekly (mailed).
-    "hardening_debsums": True,
-    # Compilers and assemblers only root may run (exploits are often built on the box they
-    # attack); dpkg-statoverride keeps the mode across upgrades.
-    "hardening_root_only_tools": ["as", "cc", "gcc", "g++", "c++", "clang"],
-    # /dev/shm without exec, setuid or devices (shared memory needs none of them).
-    "hardening_dev_shm_noexec": True,
-    # Log packets with impossible source addresses (UFW's sysctl.conf turns this off).
-    "hardening_log_martians": True,
-    # apt-listchanges mails the NEWS of upgraded packages to root (the operator, through
-    # the mail relay); it never stops an apt run to page them.
-    "hardening_apt_listchanges": True,
-    # The first converge of a fresh box installs the pending security updates
-    # (unattended-upgrade, security origins only); later ones leave it to the daily timer.
-    "hardening_first_run_security_upgrades": True,
+    "os_hardening_sha_crypt_rounds": Knob(
+        65536,
+        "SHA-512 rounds for local passwords (login.defs; the deploy user has none).",
+        check=int_between(5000, 10_000_000),
+    ),
+    "os_hardening_core_dumps_off": Knob(
+        True, "No core dumps: they can hold secrets (limits, systemd, systemd-coredump)."
+    ),
+    "os_hardening_blacklisted_filesystems": Knob(
+        ["cramfs", "freevxfs", "jffs2", "hfs", "hfsplus"],
+        "Filesystems this server never mounts (not squashfs: snaps; not udf/vfat: cloud "
+        "provisioning media and EFI).",
+        check=_MODULE_LIST,
+        fix="use {default}, or [] for none",
+    ),
+    "os_hardening_blacklisted_storage": Knob(
+        ["usb-storage", "firewire-core", "firewire-ohci"],
+        "Removable storage drivers: a rented server has no use for them.",
+        check=_MODULE_LIST,
+        fix="use {default}, or [] for none",
+    ),
+    "os_hardening_blacklisted_protocols": Knob(
+        ["dccp", "sctp", "rds", "tipc"],
+        "Network protocols with a history of kernel bugs and no use here.",
+        check=_MODULE_LIST,
+        fix="use {default}, or [] for none",
+    ),
+    "os_hardening_login_banner": Knob(
+        "Authorized access only. Activity on this system is logged and monitored; "
+        "unauthorized use is prohibited and may be prosecuted.",
+        'Shown before local and network logins (/etc/issue, /etc/issue.net); "" = leave them.',
+        check=lambda v: isinstance(v, str) and "\\" not in v,
+        problem="is not plain text (no backslashes: getty expands them)",
+        fix="write a sentence or two",
+    ),
+    "os_hardening_process_accounting": Knob(
+        True, "Process accounting (acct: lastcomm, sa), a record of every command run."
+    ),
+    "os_hardening_pam_tmpdir": Knob(
+        True, "libpam-tmpdir: a private TMPDIR (/tmp/user/<uid>) per login session."
+    ),
+    # A restart of PostgreSQL is the operator's call.
+    "os_hardening_needrestart": Knob(
+        True,
+        "needrestart lists services that run old libraries after upgrades; it never "
+        "restarts them itself.",
+    ),
+    "os_hardening_shell_idle_timeout": Knob(
+        900,
+        "Idle interactive shells end after this many seconds (TMOUT); 0 = never.",
+        check=int_between(0, 86400),
+        problem="is not between 0 and 86400 seconds",
+        fix="use {default}, or 0 for no timeout",
+    ),
+    "os_hardening_password_quality": Knob(
+        True, "pam_pwquality for the few local passwords there are (none for the deploy user)."
+    ),
+    "os_hardening_debsums": Knob(
+        True,
+        "debsums: verify installed package files against their checksums, weekly (mailed).",
+    ),
+    # Exploits are often built on the box they attack; dpkg-statoverride keeps the mode
+    # across upgrades.
+    "os_hardening_root_only_tools": Knob(
+        ["as", "cc", "gcc", "g++", "c++", "clang"], "Compilers and assemblers only root may run."
+    ),
+    "os_hardening_dev_shm_noexec": Knob(
+        True, "/dev/shm without exec, setuid or devices (shared memory needs none of them)."
+    ),
+    "os_hardening_log_martians": Knob(
+        True, "Log packets with impossible source addresses (UFW's sysctl.conf turns this off)."
+    ),
+    # It never stops an apt run to page them.
+    "os_hardening_apt_listchanges": Knob(
+        True,
+        "apt-listchanges mails the NEWS of upgraded packages to root (the operator, through "
+        "the mail relay).",
+    ),
+    # Later ones leave it to the daily timer.
+    "os_hardening_first_run_security_upgrades": Knob(
+        True,
+        "The first converge of a fresh box installs the pending security updates "
+        "(unattended-upgrade, security origins only).",
+    ),
 }
 
-_MODULE_LIST = (
-    lambda v: isinstance(v, list) and all(matches(MODULE_NAME)(m) for m in v),
-    "is not a list of kernel module names",
-    'e.g. ["cramfs", "hfs"], or [] for none',
-)
-
-ROLE = Role(
-    groups=(),
-    order=15,
-    knob_prefixes=("hardening_",),
-    checks=(
-        (
-            "hardening_login_umask",
-            matches(re.compile(r"^0?[0-7]{3}$")),
-            "is not an octal umask",
-            "use 027 (or 022 to keep Debian's)",
-        ),
-        (
-            "hardening_sha_crypt_rounds",
-            int_between(5000, 10_000_000),
-            "is not between 5000 and 10000000",
-            "use 65536",
-        ),
-        ("hardening_blacklisted_filesystems", *_MODULE_LIST),
-        ("hardening_blacklisted_storage", *_MODULE_LIST),
-        ("hardening_blacklisted_protocols", *_MODULE_LIST),
-        (
-            "hardening_shell_idle_timeout",
-            int_between(0, 86400),
-            "is not between 0 and 86400 seconds",
-            "use 900, or 0 for no timeout",
-        ),
-        (
-            "hardening_login_banner",
-            lambda v: isinstance(v, str) and "\\" not in v,
-            "is not plain text (no backslashes: getty expands them)",
-            "write a sentence or two",
-        ),
-    ),
-)
+ROLE = Role(groups=(), order=15, knob_prefixes=("os_hardening_",))
 
 
 def modprobe_lines(filesystems, storage, protocols) -> list[str]:
@@ -125,9 +137,9 @@ def modprobe_lines(filesystems, storage, protocols) -> list[str]:
 def _login_defs():
     data = host.data
     for key, value in (
-        ("UMASK", data.hardening_login_umask),
-        ("SHA_CRYPT_MIN_ROUNDS", data.hardening_sha_crypt_rounds),
-        ("SHA_CRYPT_MAX_ROUNDS", data.hardening_sha_crypt_rounds),
+        ("UMASK", data.os_hardening_login_umask),
+        ("SHA_CRYPT_MIN_ROUNDS", data.os_hardening_sha_crypt_rounds),
+        ("SHA_CRYPT_MAX_ROUNDS", data.os_hardening_sha_crypt_rounds),
     ):
         files.line(
             name=f"login.defs: {key} {value}",
@@ -138,7 +150,7 @@ def _login_defs():
 
 
 def _core_dumps():
-    if not host.data.hardening_core_dumps_off:
+    if not host.data.os_hardening_core_dumps_off:
         return
     config_file(
         name="No core dumps: limits",
@@ -172,9 +184,9 @@ def _core_dumps():
 def _kernel_modules():
     data = host.data
     lines = modprobe_lines(
-        data.hardening_blacklisted_filesystems,
-        data.hardening_blacklisted_storage,
-        data.hardening_blacklisted_protocols,
+        data.os_hardening_blacklisted_filesystems,
+        data.os_hardening_blacklisted_storage,
+        data.os_hardening_blacklisted_protocols,
     )
     config_file(
         name="Kernel modules nobody here needs (filesystems, removable storage, protocols)",
@@ -185,7 +197,7 @@ def _kernel_modules():
 
 
 def _banners():
-    banner = host.data.hardening_login_banner
+    banner = host.data.os_hardening_login_banner
     if not banner:
         return
     for path in ("/etc/issue", "/etc/issue.net"):
@@ -197,16 +209,16 @@ def _packages():
     wanted = [
         package
         for package, knob in (
-            ("acct", data.hardening_process_accounting),
-            ("libpam-tmpdir", data.hardening_pam_tmpdir),
-            ("needrestart", data.hardening_needrestart),
-            ("libpam-pwquality", data.hardening_password_quality),
-            ("debsums", data.hardening_debsums),
-            ("apt-listchanges", data.hardening_apt_listchanges),
+            ("acct", data.os_hardening_process_accounting),
+            ("libpam-tmpdir", data.os_hardening_pam_tmpdir),
+            ("needrestart", data.os_hardening_needrestart),
+            ("libpam-pwquality", data.os_hardening_password_quality),
+            ("debsums", data.os_hardening_debsums),
+            ("apt-listchanges", data.os_hardening_apt_listchanges),
         )
         if knob
     ]
-    if data.hardening_needrestart:
+    if data.os_hardening_needrestart:
         # Before the package: its first run (apt's hook) must already only list.
         files.directory(name="needrestart config directory", path="/etc/needrestart/conf.d")
         config_file(
@@ -215,7 +227,7 @@ def _packages():
             content=render("os_hardening/needrestart.conf.j2"),
             validate="perl -c {staged}",
         )
-    if data.hardening_apt_listchanges:
+    if data.os_hardening_apt_listchanges:
         files.directory(name="apt-listchanges config directory", path="/etc/apt/listchanges.conf.d")
         config_file(
             name="apt-listchanges mails news, never pages",
@@ -234,7 +246,7 @@ def _packages():
 
 
 def _root_only_tools():
-    names = host.data.hardening_root_only_tools
+    names = host.data.os_hardening_root_only_tools
     if not names:
         return
     for path, mode in sorted(host.get_fact(ToolModes, names=names).items()):
@@ -251,7 +263,7 @@ def _root_only_tools():
 
 
 def _dev_shm():
-    if not host.data.hardening_dev_shm_noexec:
+    if not host.data.os_hardening_dev_shm_noexec:
         return
     options = "defaults,nodev,nosuid,noexec"
     files.line(
@@ -269,7 +281,7 @@ def _dev_shm():
 
 
 def _log_martians():
-    if not host.data.hardening_log_martians:
+    if not host.data.os_hardening_log_martians:
         return
     for scope in ("all", "default"):
         # UFW applies its sysctl.conf at every start: the value has to be set there.
@@ -289,7 +301,7 @@ def _log_martians():
 
 
 def _debsums_weekly():
-    if not host.data.hardening_debsums:
+    if not host.data.os_hardening_debsums:
         return
     files.line(
         name="debsums checks package files weekly",
@@ -300,7 +312,7 @@ def _debsums_weekly():
 
 
 def _idle_shells():
-    seconds = host.data.hardening_shell_idle_timeout
+    seconds = host.data.os_hardening_shell_idle_timeout
     config_file(
         name="Idle interactive shells end" if seconds else "Idle interactive shells stay",
         dest="/etc/profile.d/galion-idle-timeout.sh",
@@ -309,7 +321,7 @@ def _idle_shells():
 
 
 def _first_run_security_upgrades():
-    if not host.data.hardening_first_run_security_upgrades:
+    if not host.data.os_hardening_first_run_security_upgrades:
         return
     if host.get_fact(PathExists, path=SECURITY_UPGRADED_MARKER):
         return

@@ -13,19 +13,8 @@ from galion import exporters, secrets, topology
 from galion.facts import in_container
 from galion.ops import config_file, render
 from galion.preflight import Problem, int_between
-from galion.role import Role
+from galion.role import Knob, Role
 
-KNOBS = {
-    # Memory for data, in MB: the plan's 2 GB on the 16 GB box.
-    "redis_maxmemory_mb": 2048,
-    # What goes when full: only keys with a TTL (caches, sessions); keys without one are
-    # never dropped silently, writes fail instead.
-    "redis_maxmemory_policy": "volatile-lru",
-    # ACL user for operators (all commands).
-    "redis_admin_user": "admin",
-    # ACL user of the Redis exporter: server statistics only, no key, no write.
-    "redis_exporter_user": "metrics",
-}
 POLICIES = (
     "noeviction",
     "allkeys-lru",
@@ -36,6 +25,31 @@ POLICIES = (
     "volatile-random",
     "volatile-ttl",
 )
+
+KNOBS = {
+    # 2 GB of the 16 GB box.
+    "redis_maxmemory_mb": Knob(
+        2048,
+        "Memory for data, in MB.",
+        check=int_between(16, 4_000_000),
+        problem="is not a size in MB",
+    ),
+    # Keys without a TTL are never dropped silently: writes fail instead.
+    "redis_maxmemory_policy": Knob(
+        "volatile-lru",
+        "What goes when full: only keys with a TTL (caches, sessions).",
+        check=lambda v: v in POLICIES,
+        problem="is not a Redis eviction policy",
+        fix=f"use one of {', '.join(POLICIES)}",
+    ),
+    "redis_admin_user": Knob("admin", "ACL user for operators (all commands)."),
+    "redis_exporter_user": Knob(
+        "metrics",
+        "ACL user of the Redis exporter: server statistics only, no key, no write.",
+        check=lambda v: isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v),
+        problem="is not a Redis user name",
+    ),
+}
 
 
 def required_secrets(data) -> list[str]:
@@ -62,21 +76,6 @@ ROLE = Role(
     knob_prefixes=("redis_",),
     required_secrets=required_secrets,
     check_host=_check_host,
-    checks=(
-        ("redis_maxmemory_mb", int_between(16, 4_000_000), "is not a size in MB", "use 2048"),
-        (
-            "redis_exporter_user",
-            lambda v: isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v),
-            "is not a Redis user name",
-            'use "metrics"',
-        ),
-        (
-            "redis_maxmemory_policy",
-            lambda v: v in POLICIES,
-            "is not a Redis eviction policy",
-            f"use one of {', '.join(POLICIES)}",
-        ),
-    ),
 )
 
 INCLUDE = "include /etc/redis/galion.conf"

@@ -79,7 +79,7 @@ def up(topology: str, distro: str) -> dict:
     edge_spec = next((s for s in specs if "edge" in s.groups), None)
     public_names = {}
     if edge_spec:
-        for vhost in operations.knobs()["nginx_vhosts"]:
+        for vhost in operations.knobs()["nginx_tls_vhosts"]:
             for name in [vhost["name"], *vhost.get("aliases", [])]:
                 public_names[name] = settings.host_address(edge_spec.host_index)
     for spec in specs:

@@ -45,7 +45,7 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
         job("node", None, "node_exporter_port"),
         job("postgres", ("db", "db_replica"), "postgres_exporter_port"),
         job("redis", ("db",), "redis_exporter_port"),
-        job("nginx", ("edge",), "nginx_exporter_port"),
+        job("nginx", ("edge",), "nginx_tls_exporter_port"),
     ]
     docker = [
         {"targets": [h.data.get("docker_metrics_address")], "labels": {"instance": h.name}}
@@ -61,7 +61,7 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
     # host's own (operations/app_proxy.py) in a fleet.
     apps = [
         {
-            "targets": [f"{address}:{h.data.get('nginx_status_port')}"],
+            "targets": [f"{address}:{h.data.get('nginx_tls_status_port')}"],
             "labels": {
                 "instance": h.name,
                 "service": upstream,
@@ -69,7 +69,7 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
             },
         }
         for h, address in _app_metrics_sources(inventory, this)
-        for upstream in h.data.get("nginx_metrics_upstreams") or []
+        for upstream in h.data.get("nginx_tls_metrics_upstreams") or []
     ]
     if apps:
         jobs.append({"job_name": "apps", "static_configs": apps})
@@ -95,7 +95,7 @@ def scrape_jobs(inventory, this, probe_path: str, blackbox: str) -> list[dict]:
         {
             f"https://{vhost['name']}{probe_path}"
             for h in topology.group(inventory, "edge")
-            for vhost in h.data.get("nginx_vhosts") or []
+            for vhost in h.data.get("nginx_tls_vhosts") or []
         }
     )
     if urls:

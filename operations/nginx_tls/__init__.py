@@ -20,7 +20,7 @@ from galion.preflight import (
     DURATION,
     IDENTIFIER,
     int_between,
-    is_cidr_list,
+    is_networks,
     is_port,
     is_readable_file_or_none,
     matches,
@@ -32,7 +32,7 @@ from . import certificates, checks, fail2ban, metrics, packages, reload, retire,
 
 @deploy("Edge: nginx and TLS")
 def nginx_tls():
-    vhosts = host.data.nginx_vhosts
+    vhosts = host.data.nginx_tls_vhosts
     brotli = packages.install()
     certificates.placeholders(vhosts)
     # conf.d in the order nginx reads it, each file checked by nginx -t before it is live.
@@ -58,7 +58,7 @@ KNOBS = {
     # Public names, one virtual host each. kind: frontend (pages + static cache), api
     # (API rate limit + response cache), websocket (upgrade, long timeouts). csp: the
     # Content-Security-Policy of that host.
-    "nginx_vhosts": [
+    "nginx_tls_vhosts": [
         {
             "name": "galion.app",
             "aliases": ["www.galion.app"],
@@ -106,7 +106,7 @@ KNOBS = {
         },
     ],
     # Upstream name -> port the app service publishes on its app host (the plan's port map).
-    "nginx_upstream_ports": {
+    "nginx_tls_upstream_ports": {
         "galion_frontend": 3001,
         "galion_api": 8001,
         "galion_voice": 8002,
@@ -116,55 +116,55 @@ KNOBS = {
     },
     # Path the apps serve their Prometheus metrics on: every public name answers 404
     # there; the monitoring reads it on nginx's loopback status listener instead.
-    "nginx_app_metrics_path": "/metrics",
+    "nginx_tls_app_metrics_path": "/metrics",
     # How long the edge waits to connect to an app host before trying the next one (an
     # idempotent request): a host that went away costs this much, not nginx's 60 s.
-    "nginx_upstream_connect_timeout": "2s",
+    "nginx_tls_upstream_connect_timeout": "2s",
     # Upstreams whose apps serve those metrics (the FastAPI APIs); [] = none.
-    "nginx_metrics_upstreams": ["galion_api", "studio_api"],
+    "nginx_tls_metrics_upstreams": ["galion_api", "studio_api"],
     # ACME directory: Let's Encrypt production; staging is
     # https://acme-staging-v02.api.letsencrypt.org/directory (the sandbox uses its Pebble).
-    "nginx_acme_directory": "https://acme-v02.api.letsencrypt.org/directory",
+    "nginx_tls_acme_directory": "https://acme-v02.api.letsencrypt.org/directory",
     # CA bundle (local path) certbot trusts for the ACME server; None: the system's.
-    "nginx_acme_ca_bundle": None,
+    "nginx_tls_acme_ca_bundle": None,
     # Largest request body (uploads); nginx answers 413 above it.
-    "nginx_client_max_body_size": "50m",
+    "nginx_tls_client_max_body_size": "50m",
     # Seconds access.log lines may wait in each worker's 64k buffer before they are written
     # (one write per buffer instead of per request: 8 % less nginx CPU per request,
     # bench/edge); 0 writes each line at once. Readers of the log see lines this late.
-    "nginx_access_log_flush_seconds": 1,
+    "nginx_tls_access_log_flush_seconds": 1,
     # Requests per minute per client IP to API hosts, and the burst allowed above it.
-    "nginx_rate_api_per_minute": 100,
+    "nginx_tls_rate_api_per_minute": 100,
     # Requests an API client may send at once above that rate before getting 429.
-    "nginx_rate_api_burst": 20,
+    "nginx_tls_rate_api_burst": 20,
     # Requests per minute per client IP to every other host, and its burst.
-    "nginx_rate_general_per_minute": 200,
+    "nginx_tls_rate_general_per_minute": 200,
     # Burst allowed above the general rate.
-    "nginx_rate_general_burst": 40,
+    "nginx_tls_rate_general_burst": 40,
     # Client addresses no rate or connection limit applies to (monitoring probes, the
     # operator's office, load tests); every other address is limited.
-    "nginx_rate_limit_exempt_cidrs": [],
+    "nginx_tls_rate_limit_exempt_cidrs": [],
     # Simultaneous connections per client IP.
-    "nginx_connections_per_ip": 50,
+    "nginx_tls_connections_per_ip": 50,
     # Proxy cache sizes: API responses and static assets (the plan's 1 GB + 500 MB).
-    "nginx_cache_api_size": "1g",
+    "nginx_tls_cache_api_size": "1g",
     # Disk for the static assets cache.
-    "nginx_cache_static_size": "500m",
+    "nginx_tls_cache_static_size": "500m",
     # How long cached API responses (that allow it) and static assets stay fresh.
-    "nginx_cache_api_valid": "1m",
+    "nginx_tls_cache_api_valid": "1m",
     # Freshness of cached static assets.
-    "nginx_cache_static_valid": "7d",
+    "nginx_tls_cache_static_valid": "7d",
     # Minutes between attempts to issue a certificate that failed (DNS not pointing here
     # yet): Let's Encrypt allows 5 failed validations per name and hour.
-    "nginx_acme_retry_minutes": 15,
+    "nginx_tls_acme_retry_minutes": 15,
     # First ban of the nginx jails (429 floods, vulnerability scans); repeats double it.
-    "nginx_fail2ban_bantime": "10m",
+    "nginx_tls_fail2ban_bantime": "10m",
     # Longest nginx ban: web clients share addresses, so far below SSH's 7 days.
-    "nginx_fail2ban_bantime_max": "1d",
+    "nginx_tls_fail2ban_bantime_max": "1d",
     # Cloudflare proxies in front: take the client IP from CF-Connecting-IP for these ranges.
-    "nginx_behind_cloudflare": False,
+    "nginx_tls_behind_cloudflare": False,
     # Cloudflare's published ranges (https://www.cloudflare.com/ips/), used when behind it.
-    "nginx_cloudflare_ranges": [
+    "nginx_tls_cloudflare_ranges": [
         "173.245.48.0/20",
         "103.21.244.0/22",
         "103.22.200.0/22",
@@ -196,24 +196,24 @@ NGINX_SIZE = re.compile(r"^\d+[kmg]?$")
 ROLE = Role(
     groups=("edge",),
     order=60,
-    knob_prefixes=("nginx_",),
+    knob_prefixes=("nginx_tls_",),
     check_host=checks.check_vhosts,
     check_inventory=checks.check_inventory,
     checks=(
         (
-            "nginx_upstream_connect_timeout",
+            "nginx_tls_upstream_connect_timeout",
             matches(re.compile(r"^[1-9]\d*(ms|s)$")),
             "is not a duration in s or ms",
             'use "2s"',
         ),
         (
-            "nginx_app_metrics_path",
+            "nginx_tls_app_metrics_path",
             matches(re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")),
             "is not a URL path",
             'use "/metrics"',
         ),
         (
-            "nginx_upstream_ports",
+            "nginx_tls_upstream_ports",
             lambda v: (
                 isinstance(v, dict)
                 and all(IDENTIFIER.match(k) and is_port(p) for k, p in v.items())
@@ -222,45 +222,45 @@ ROLE = Role(
             "e.g. {'galion_api': 8001}",
         ),
         (
-            "nginx_acme_directory",
+            "nginx_tls_acme_directory",
             lambda v: isinstance(v, str) and v.startswith("https://"),
             "is not an https:// ACME directory URL",
             "Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory",
         ),
         (
-            "nginx_acme_ca_bundle",
+            "nginx_tls_acme_ca_bundle",
             is_readable_file_or_none,
             "is not a readable file",
             "None for the system's CAs",
         ),
-        ("nginx_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
-        ("nginx_access_log_flush_seconds", int_between(0, 60), "is not 0-60 s", "use 1"),
-        ("nginx_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
+        ("nginx_tls_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
+        ("nginx_tls_access_log_flush_seconds", int_between(0, 60), "is not 0-60 s", "use 1"),
+        ("nginx_tls_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
         (
-            "nginx_rate_general_per_minute",
+            "nginx_tls_rate_general_per_minute",
             int_between(1, 10**9),
             "is not a positive number",
             "use 200",
         ),
-        ("nginx_rate_api_burst", int_between(0, 10**9), "is not a number", "use 20"),
-        ("nginx_rate_general_burst", int_between(0, 10**9), "is not a number", "use 40"),
+        ("nginx_tls_rate_api_burst", int_between(0, 10**9), "is not a number", "use 20"),
+        ("nginx_tls_rate_general_burst", int_between(0, 10**9), "is not a number", "use 40"),
         (
-            "nginx_connections_per_ip",
+            "nginx_tls_connections_per_ip",
             int_between(1, 65535),
             "is not between 1 and 65535 (nginx's bound)",
             "use 50",
         ),
-        ("nginx_fail2ban_bantime", matches(DURATION), "is not a duration", "e.g. 10m"),
+        ("nginx_tls_fail2ban_bantime", matches(DURATION), "is not a duration", "e.g. 10m"),
         (
-            "nginx_acme_retry_minutes",
+            "nginx_tls_acme_retry_minutes",
             int_between(13, 1440),
             "is not minutes between 13 and 1440",
             "use 15 (Let's Encrypt: at most 5 failures per name and hour)",
         ),
-        ("nginx_fail2ban_bantime_max", matches(DURATION), "is not a duration", "e.g. 1d"),
+        ("nginx_tls_fail2ban_bantime_max", matches(DURATION), "is not a duration", "e.g. 1d"),
         (
-            "nginx_rate_limit_exempt_cidrs",
-            is_cidr_list,
+            "nginx_tls_rate_limit_exempt_cidrs",
+            is_networks,
             "is not a list of addresses or CIDRs",
             'e.g. ["192.0.2.10/32"], or []',
         ),

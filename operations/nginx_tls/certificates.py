@@ -56,7 +56,7 @@ def issue_certificate_command(lineage: str, names: list[str], data, env: str = "
     fail (the operation ignores the error: the run goes on and ends with a warning)."""
     live = f"/etc/letsencrypt/live/{lineage}"
     issue = certbot_command(
-        lineage, names, data.get("nginx_acme_directory"), data.get("operator_email"), env
+        lineage, names, data.get("nginx_tls_acme_directory"), data.get("operator_email"), env
     )
     serve = " && ".join([*serve_certificate_commands(lineage, live), commands.NGINX_RELOAD])
     return (
@@ -90,14 +90,14 @@ def placeholders(vhosts):
 
 def issue(vhosts):
     """certbot by webroot for each virtual host whose lineage lacks one of its names; a
-    failure waits nginx_acme_retry_minutes before the next attempt."""
+    failure waits nginx_tls_acme_retry_minutes before the next attempt."""
     data = host.data
     env = ""
-    if data.nginx_acme_ca_bundle:
+    if data.nginx_tls_acme_ca_bundle:
         config_file(
             name="CA bundle of the ACME server",
             dest=ACME_CA,
-            content=Path(data.nginx_acme_ca_bundle).expanduser().read_text(),
+            content=Path(data.nginx_tls_acme_ca_bundle).expanduser().read_text(),
         )
         env = f"REQUESTS_CA_BUNDLE={ACME_CA} "
     dropin = config_file(
@@ -133,7 +133,7 @@ def issue(vhosts):
             )
             continue
         since = host.get_fact(SecondsSinceFailure, path=f"{ACME_FAILED_DIR}/{vhost['name']}")
-        wait = int(data.nginx_acme_retry_minutes) * 60
+        wait = int(data.nginx_tls_acme_retry_minutes) * 60
         if since is not None and since < wait:
             host.log(
                 f"certificate for {vhost['name']} not issued yet: the last attempt failed "

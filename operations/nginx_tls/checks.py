@@ -6,7 +6,7 @@ VHOST_KINDS = ("frontend", "api", "websocket")
 
 
 def _vhosts_ok(data):
-    ports = data.get("nginx_upstream_ports") or {}
+    ports = data.get("nginx_tls_upstream_ports") or {}
     return lambda v: (
         isinstance(v, list)
         and bool(v)
@@ -26,21 +26,21 @@ def _vhosts_ok(data):
 def check_vhosts(name: str, data, groups) -> list[Problem]:
     """The vhosts and the metrics upstreams against the upstream map (checks of two
     keys together)."""
-    ports = data.get("nginx_upstream_ports") or {}
+    ports = data.get("nginx_tls_upstream_ports") or {}
     return run_checks(
         name,
         data,
         [
             (
-                "nginx_vhosts",
+                "nginx_tls_vhosts",
                 _vhosts_ok(data),
                 "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
-                f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_upstream_ports",
+                f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_tls_upstream_ports",
             ),
             (
-                "nginx_metrics_upstreams",
+                "nginx_tls_metrics_upstreams",
                 lambda v: isinstance(v, list) and all(u in ports for u in v),
-                "is not a list of upstreams of nginx_upstream_ports",
+                "is not a list of upstreams of nginx_tls_upstream_ports",
                 'e.g. ["galion_api"], or [] if no app serves metrics',
             ),
         ],

@@ -13,8 +13,8 @@ def jails():
         dest="/etc/fail2ban/jail.d/galion-nginx.local",
         content=render(
             "nginx_tls/etc/fail2ban/galion-nginx.local.j2",
-            bantime=host.data.nginx_fail2ban_bantime,
-            bantime_max=host.data.nginx_fail2ban_bantime_max,
+            bantime=host.data.nginx_tls_fail2ban_bantime,
+            bantime_max=host.data.nginx_tls_fail2ban_bantime_max,
         ),
         validate=commands.fail2ban_jail_test("jail.d/galion-nginx.local"),
     )

@@ -14,7 +14,7 @@ FILES = Path(__file__).resolve().parent.parent.parent / "files" / "nginx_tls"
 
 # stub_status, on loopback only: read by the nginx exporter on the same host.
 def stub_status_url() -> str:
-    return f"http://127.0.0.1:{host.data.nginx_status_port}/nginx_status"
+    return f"http://127.0.0.1:{host.data.nginx_tls_status_port}/nginx_status"
 
 
 def request_metrics(vhosts: list[dict]):
@@ -39,6 +39,6 @@ def exporter():
         "prometheus-nginx-exporter",
         [
             f"--nginx.scrape-uri={stub_status_url()}",
-            f"--web.listen-address={listen}:{host.data.nginx_exporter_port}",
+            f"--web.listen-address={listen}:{host.data.nginx_tls_exporter_port}",
         ],
     )

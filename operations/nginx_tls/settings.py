@@ -32,16 +32,16 @@ def http(brotli: bool) -> list:
             "/etc/nginx/conf.d/00-galion-http.conf",
             render(
                 "nginx_tls/etc/nginx/conf.d/00-galion-http.conf.j2",
-                client_max_body_size=data.nginx_client_max_body_size,
-                access_log_flush=data.nginx_access_log_flush_seconds,
+                client_max_body_size=data.nginx_tls_client_max_body_size,
+                access_log_flush=data.nginx_tls_access_log_flush_seconds,
                 brotli=brotli,
-                cloudflare=data.nginx_behind_cloudflare,
-                cloudflare_ranges=data.nginx_cloudflare_ranges,
-                rate_api=data.nginx_rate_api_per_minute,
-                rate_general=data.nginx_rate_general_per_minute,
-                rate_limit_exempt=data.nginx_rate_limit_exempt_cidrs,
-                cache_api_size=data.nginx_cache_api_size,
-                cache_static_size=data.nginx_cache_static_size,
+                cloudflare=data.nginx_tls_behind_cloudflare,
+                cloudflare_ranges=data.nginx_tls_cloudflare_ranges,
+                rate_api=data.nginx_tls_rate_api_per_minute,
+                rate_general=data.nginx_tls_rate_general_per_minute,
+                rate_limit_exempt=data.nginx_tls_rate_limit_exempt_cidrs,
+                cache_api_size=data.nginx_tls_cache_api_size,
+                cache_static_size=data.nginx_tls_cache_static_size,
             ),
         )
     )
@@ -56,9 +56,9 @@ def status_listener():
         "/etc/nginx/conf.d/30-galion-status.conf",
         render(
             "nginx_tls/etc/nginx/conf.d/30-galion-status.conf.j2",
-            status_port=data.nginx_status_port,
-            metrics_path=data.nginx_app_metrics_path,
-            metrics_upstreams=data.nginx_metrics_upstreams,
+            status_port=data.nginx_tls_status_port,
+            metrics_path=data.nginx_tls_app_metrics_path,
+            metrics_upstreams=data.nginx_tls_metrics_upstreams,
         ),
     )
 

@@ -36,7 +36,7 @@ def upstreams() -> list:
         name="Directory of the upstreams' server lists", path=UPSTREAM_SERVERS_DIR, mode="755"
     )
     app_host = topology.is_app_host(inventory, host)
-    for name, port in sorted(data.nginx_upstream_ports.items()):
+    for name, port in sorted(data.nginx_tls_upstream_ports.items()):
         servers_file = upstream_servers_file(name)
         if app_host and host.get_fact(PathExists, path=servers_file):
             # The app tier's rollouts switch this host's own containers (galion-rollout).
@@ -82,13 +82,13 @@ def virtual_hosts(vhosts) -> list:
                     names=[vhost["name"], *vhost.get("aliases", [])],
                     http2_directive=(release.get("id"), release.get("version_id"))
                     not in LEGACY_HTTP2,
-                    connections_per_ip=data.nginx_connections_per_ip,
-                    burst_api=data.nginx_rate_api_burst,
-                    burst_general=data.nginx_rate_general_burst,
-                    cache_api_valid=data.nginx_cache_api_valid,
-                    cache_static_valid=data.nginx_cache_static_valid,
-                    metrics_path=data.nginx_app_metrics_path,
-                    upstream_connect_timeout=data.nginx_upstream_connect_timeout,
+                    connections_per_ip=data.nginx_tls_connections_per_ip,
+                    burst_api=data.nginx_tls_rate_api_burst,
+                    burst_general=data.nginx_tls_rate_general_burst,
+                    cache_api_valid=data.nginx_tls_cache_api_valid,
+                    cache_static_valid=data.nginx_tls_cache_static_valid,
+                    metrics_path=data.nginx_tls_app_metrics_path,
+                    upstream_connect_timeout=data.nginx_tls_upstream_connect_timeout,
                 ),
             )
         )
@@ -97,6 +97,6 @@ def virtual_hosts(vhosts) -> list:
 
 def wanted_files(vhosts) -> set[str]:
     """The names of the per-upstream and per-host files of conf.d the data asks for."""
-    wanted = {f"10-upstream-{n}.conf" for n in host.data.nginx_upstream_ports}
+    wanted = {f"10-upstream-{n}.conf" for n in host.data.nginx_tls_upstream_ports}
     wanted |= {f"20-vhost-{v['name']}.conf" for v in vhosts}
     return wanted

@@ -132,7 +132,7 @@ def test_replay_lag_stays_under_a_second_under_pgbench_load(fleet):
 # (from, to, port key, expected): only the intended peers reach each service.
 def _matrix(fleet):
     port = lambda key: fleet["db1"].data[key]  # noqa: E731
-    app_port = fleet["app1"].data["nginx_upstream_ports"]["galion_api"]
+    app_port = fleet["app1"].data["nginx_tls_upstream_ports"]["galion_api"]
     return [
         ("edge1", "db1", port("postgres_port"), "filtered"),
         ("edge1", "db1", port("pgbouncer_port"), "filtered"),
@@ -149,7 +149,7 @@ def _matrix(fleet):
         ("mon1", "db1", port("postgres_exporter_port"), "open"),
         ("mon1", "db1", port("redis_exporter_port"), "open"),
         ("mon1", "app1", port("node_exporter_port"), "open"),
-        ("mon1", "app1", port("nginx_status_port"), "open"),
+        ("mon1", "app1", port("nginx_tls_status_port"), "open"),
         ("edge1", "db1", port("node_exporter_port"), "filtered"),
         ("app1", "db2", port("postgres_exporter_port"), "filtered"),
     ]

@@ -52,7 +52,7 @@ def test_docker_runs_with_the_daemon_json_values_live(node):
     # Published ports by the kernel's NAT, no docker-proxy process in between (dockerd
     # only holds the port): the live port of a service answers on loopback.
     assert node.host.run("pgrep -x docker-proxy").rc == 1
-    port = node.data["nginx_upstream_ports"][node.data["apps_services"][0]["upstream"]]
+    port = node.data["nginx_tls_upstream_ports"][node.data["apps_services"][0]["upstream"]]
     slots = (port, port + node.data["apps_alternate_port_offset"])
     answers = [node.host.run(f"curl -fsS -m 5 http://127.0.0.1:{p}/health").rc for p in slots]
     assert 0 in answers, answers
@@ -93,7 +93,7 @@ def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
         assert info["Config"]["Image"] == service["image"]
         # Published on loopback only, on the plan's port or its alternate.
         bindings = [b for bs in info["HostConfig"]["PortBindings"].values() for b in bs]
-        port = node.data["nginx_upstream_ports"][service["upstream"]]
+        port = node.data["nginx_tls_upstream_ports"][service["upstream"]]
         assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
         assert int(bindings[0]["HostPort"]) in (
             port,
@@ -117,7 +117,7 @@ def colocated(node) -> None:
 
 
 def test_environment_files_are_root_only_and_point_at_the_database(node):
-    for stack in node.data["app_stacks"]:
+    for stack in node.data["app_env_stacks"]:
         f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
         assert f.user == "root" and f.mode == 0o600
         assert f"@{database_address(node)}:{node.data['pgbouncer_port']}/" in f.content_string
@@ -140,7 +140,7 @@ def _from_a_container(node, stack: str, command: str):
 def test_the_apps_containers_reach_pgbouncer_and_redis_with_their_credentials(node):
     colocated(node)  # the host's own psql and redis-cli, run in the container
     psql = node.host.check_output("ls /usr/lib/postgresql/*/bin/psql | tail -n 1")
-    for stack in node.data["app_stacks"]:
+    for stack in node.data["app_env_stacks"]:
         # The shim shell runs one command: env(1) would not expand, so python does.
         sql = _from_a_container(
             node,
@@ -266,7 +266,7 @@ def test_a_container_forging_packets_to_the_hosts_loopback_reaches_only_what_the
     closed = [
         node.data["postgres_port"],
         int(node.data["docker_metrics_address"].rsplit(":", 1)[1]),
-        node.data["nginx_status_port"],
+        node.data["nginx_tls_status_port"],
     ]
     state = port_states_from_a_container(
         node, FORGED_LOOPBACK_SYNS, gateway_mac, node.data["pgbouncer_port"], *closed, root=True
@@ -279,7 +279,7 @@ def test_a_container_forging_packets_to_the_hosts_loopback_reaches_only_what_the
 
 def test_no_container_port_answers_another_host_not_even_one_published_by_hand(node, probe):
     image = node.data["apps_services"][0]["image"]
-    service_port = node.data["nginx_upstream_ports"][node.data["apps_services"][0]["upstream"]]
+    service_port = node.data["nginx_tls_upstream_ports"][node.data["apps_services"][0]["upstream"]]
     node.host.check_output(
         f"docker run -d --rm --name galion-test-by-hand -p 18081:8000 -e PORT=8000 {image}"
     )

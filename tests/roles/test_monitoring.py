@@ -68,7 +68,9 @@ def wanted_jobs(node) -> set[str]:
     wanted |= {"postgres"} if everywhere & {"db", "db_replica"} else set()
     wanted |= {"redis"} if "db" in everywhere else set()
     wanted |= {"nginx", "probe"} if "edge" in everywhere else set()
-    wanted |= {"apps"} if "app" in everywhere and node.data["nginx_metrics_upstreams"] else set()
+    wanted |= (
+        {"apps"} if "app" in everywhere and node.data["nginx_tls_metrics_upstreams"] else set()
+    )
     wanted |= {"docker"} if "app" in node.groups else set()
     return wanted
 
@@ -127,7 +129,7 @@ def test_every_generated_target_is_up(node):
 def test_every_public_name_passes_its_https_probe(node):
     if not in_group("edge"):
         pytest.skip("no edge in the inventory")
-    names = {v["name"] for v in in_group("edge")[0].data["nginx_vhosts"]}
+    names = {v["name"] for v in in_group("edge")[0].data["nginx_tls_vhosts"]}
     deadline = time.monotonic() + 30
     while True:
         results = {r["metric"]["instance"]: r["value"][1] for r in query(node, "probe_success")}
@@ -212,7 +214,7 @@ MONITORING_PORTS = {
     "node_exporter_port": "node exporter",
     "postgres_exporter_port": "postgres exporter",
     "redis_exporter_port": "redis exporter",
-    "nginx_exporter_port": "nginx exporter",
+    "nginx_tls_exporter_port": "nginx exporter",
     "monitoring_prometheus_port": "Prometheus",
     "monitoring_alertmanager_port": "Alertmanager",
     "monitoring_blackbox_port": "blackbox exporter",

@@ -31,7 +31,7 @@ def backend():
     from tests.inventory import in_group
 
     app = in_group("app")[0]
-    for port in app.data["nginx_upstream_ports"].values():
+    for port in app.data["nginx_tls_upstream_ports"].values():
         code = app.host.check_output(
             f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/health || true"
         )
@@ -82,13 +82,13 @@ def get(node, name: str, path: str = "/", headers: dict | None = None, ca: str |
 
 
 def vhost(node, kind: str) -> dict:
-    return next(v for v in node.data["nginx_vhosts"] if v["kind"] == kind)
+    return next(v for v in node.data["nginx_tls_vhosts"] if v["kind"] == kind)
 
 
 def await_in_access_log(node, path: str, sent: float) -> None:
-    """access.log is buffered (nginx_access_log_flush_seconds): a request sent at `sent`
+    """access.log is buffered (nginx_tls_access_log_flush_seconds): a request sent at `sent`
     (time.monotonic()) must be in it within that time, plus 2 s of slack."""
-    flush = node.data["nginx_access_log_flush_seconds"]
+    flush = node.data["nginx_tls_access_log_flush_seconds"]
     log = node.host.file("/var/log/nginx/access.log")
     while path not in log.content_string:
         assert time.monotonic() - sent < flush + 2, f"{path} not in access.log"
@@ -96,7 +96,7 @@ def await_in_access_log(node, path: str, sent: float) -> None:
 
 
 def test_certificate_issued_by_the_acme_server_verifies(node, acme_root):
-    for v in node.data["nginx_vhosts"]:
+    for v in node.data["nginx_tls_vhosts"]:
         with tls(node, v["name"], ca=acme_root) as s:  # verification + hostname check
             names = [n for kind, n in s.getpeercert()["subjectAltName"] if kind == "DNS"]
             assert sorted(names) == sorted([v["name"], *v["aliases"]])
@@ -129,7 +129,7 @@ def test_current_tls_versions_accepted(node, version):
 
 
 def test_headers_on_200_and_404(node, backend):
-    for v in node.data["nginx_vhosts"]:
+    for v in node.data["nginx_tls_vhosts"]:
         ok = get(node, v["name"], "/")
         missing = get(node, v["name"], "/missing")
         assert (ok.status, missing.status) == (200, 404), v["name"]
@@ -201,7 +201,7 @@ def banned_within(node, jail: str, source: str, seconds: int) -> bool:
 def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, backend):
     source = probe.extra[2]
     name = vhost(node, "api")["name"]
-    burst = node.data["nginx_rate_api_burst"]
+    burst = node.data["nginx_tls_rate_api_burst"]
     out = probe.run("python3", "-c", PROBE_CLIENT, source, node.address, name, str(burst + 25))
     result = json.loads(out.stdout)
     statuses = result["statuses"]
@@ -210,7 +210,7 @@ def test_api_rate_limit_answers_429_with_headers_and_bans_floods(node, probe, ba
         assert 429 in statuses and 503 not in statuses, statuses
         # The burst, plus what the rate refilled while the flood lasted (a slow machine
         # sends it slower), plus one.
-        refilled = int(result["seconds"] * node.data["nginx_rate_api_per_minute"] / 60)
+        refilled = int(result["seconds"] * node.data["nginx_tls_rate_api_per_minute"] / 60)
         assert statuses.count(200) <= burst + 2 + refilled, (statuses, result["seconds"])
         for header in REQUIRED_HEADERS:
             assert result["headers_429"].get(header), header
@@ -224,7 +224,7 @@ def test_static_assets_are_never_refused_nor_banned(node, probe, backend):
     """A page load fetches dozens of assets from one address (an office): no 429, no ban."""
     source = probe.extra[3]
     name = vhost(node, "frontend")["name"]
-    count = node.data["nginx_rate_general_burst"] + 40
+    count = node.data["nginx_tls_rate_general_burst"] + 40
     out = probe.run(
         "python3", "-c", PROBE_CLIENT, source, node.address, name, str(count), "/assets/app.js"
     )
@@ -266,10 +266,10 @@ def test_scanners_404s_get_the_source_banned_from_a_log_of_404s_only(node, probe
 
 
 def test_a_request_is_in_access_log_within_the_flush_time(node):
-    """access.log is buffered (nginx_access_log_flush_seconds): each line is written at
+    """access.log is buffered (nginx_tls_access_log_flush_seconds): each line is written at
     most that late, which is what galion-rollout's watch and the request metrics count on
     (fail2ban reads error.log and not-found.log, which are not buffered)."""
-    flush = node.data["nginx_access_log_flush_seconds"]
+    flush = node.data["nginx_tls_access_log_flush_seconds"]
     path = f"/logged-within-the-flush-time-{time.time_ns()}"
     assert get(node, vhost(node, "api")["name"], path).status == 200
     await_in_access_log(node, path, time.monotonic())
@@ -288,15 +288,15 @@ def test_no_nginx_log_is_readable_by_every_user(node):
 def test_nginx_jails_have_their_own_shorter_bans(node):
     for jail in ("nginx-limit-req", "nginx-botsearch"):
         bantime = node.host.check_output(f"fail2ban-client get {jail} bantime")
-        assert int(bantime) == _seconds(node.data["nginx_fail2ban_bantime"]), jail
+        assert int(bantime) == _seconds(node.data["nginx_tls_fail2ban_bantime"]), jail
     maxtime = [
         ln
         for ln in node.host.check_output("fail2ban-client -d").splitlines()
         if "'nginx-limit-req'" in ln and "maxtime" in ln
     ]
     wanted = (
-        str(_seconds(node.data["nginx_fail2ban_bantime_max"])),
-        node.data["nginx_fail2ban_bantime_max"],
+        str(_seconds(node.data["nginx_tls_fail2ban_bantime_max"])),
+        node.data["nginx_tls_fail2ban_bantime_max"],
     )
     assert maxtime and any(w in maxtime[-1] for w in wanted), maxtime
 
@@ -316,7 +316,7 @@ def test_nginx_config_has_no_ocsp_and_only_modern_tls(node):
 def loopback(node, path: str) -> str:
     return node.host.check_output(
         "python3 -c 'import urllib.request; print(urllib.request.urlopen("
-        f'"http://127.0.0.1:{node.data["nginx_status_port"]}{path}").read().decode())\''
+        f'"http://127.0.0.1:{node.data["nginx_tls_status_port"]}{path}").read().decode())\''
     )
 
 
@@ -337,16 +337,16 @@ def test_every_worker_accepts_on_a_443_socket_of_its_own(node):
 
 def test_stub_status_on_loopback_only(node, probe):
     assert "Active connections" in loopback(node, "/nginx_status")
-    assert probe.tcp(node.address, node.data["nginx_status_port"]) != "open"
+    assert probe.tcp(node.address, node.data["nginx_tls_status_port"]) != "open"
 
 
 def test_app_metrics_on_loopback_only(node, backend):
     """The apps' metrics answer the monitoring on nginx's loopback listener, and 404 with
     the usual headers on every public name."""
-    path = node.data["nginx_app_metrics_path"]
-    for upstream in node.data["nginx_metrics_upstreams"]:
+    path = node.data["nginx_tls_app_metrics_path"]
+    for upstream in node.data["nginx_tls_metrics_upstreams"]:
         assert "galion_testapp_requests_total" in loopback(node, f"/apps/{upstream}")
-    for v in node.data["nginx_vhosts"]:
+    for v in node.data["nginx_tls_vhosts"]:
         for public in (path, path + "/", path + "?x=1"):
             r = get(node, v["name"], public)
             assert r.status == 404, (v["name"], public)
@@ -360,6 +360,6 @@ def test_certbot_renewal_works_and_reloads(node):
     # --dry-run would switch to Let's Encrypt's staging server: name the configured one.
     dry = node.host.run(
         "REQUESTS_CA_BUNDLE=/etc/galion/acme-ca.pem certbot renew --dry-run "
-        f"--no-random-sleep-on-renew --server {node.data['nginx_acme_directory']}"
+        f"--no-random-sleep-on-renew --server {node.data['nginx_tls_acme_directory']}"
     )
     assert dry.rc == 0, dry.stdout + dry.stderr

@@ -8,8 +8,8 @@ def test_login_defs_umask_and_rounds(node):
     active = [line.split() for line in defs if line and not line.startswith("#")]
     values = {words[0]: words[1:] for words in active if words}
     assert [w[0] for w in active].count("UMASK") == 1
-    assert values["UMASK"] == [node.data["hardening_login_umask"]]
-    rounds = str(node.data["hardening_sha_crypt_rounds"])
+    assert values["UMASK"] == [node.data["os_hardening_login_umask"]]
+    rounds = str(node.data["os_hardening_sha_crypt_rounds"])
     assert values["SHA_CRYPT_MIN_ROUNDS"] == [rounds] == values["SHA_CRYPT_MAX_ROUNDS"]
 
 
@@ -30,9 +30,9 @@ def test_no_core_dumps(node):
 def test_unused_modules_cannot_load(node):
     blacklist = node.host.file("/etc/modprobe.d/galion-blacklist.conf").content_string
     for module in (
-        node.data["hardening_blacklisted_filesystems"]
-        + node.data["hardening_blacklisted_storage"]
-        + node.data["hardening_blacklisted_protocols"]
+        node.data["os_hardening_blacklisted_filesystems"]
+        + node.data["os_hardening_blacklisted_storage"]
+        + node.data["os_hardening_blacklisted_protocols"]
     ):
         assert f"install {module} /bin/false\n" in blacklist
     # modprobe reads it: what it would run for dccp is the refusal (no kmod in the
@@ -51,12 +51,12 @@ def test_banners_packages_and_their_settings(node):
     )
     assert "pam_tmpdir.so" in node.host.file("/etc/pam.d/common-session").content_string
     timeout = node.host.file("/etc/profile.d/galion-idle-timeout.sh").content_string
-    assert f"TMOUT={node.data['hardening_shell_idle_timeout']}" in timeout
+    assert f"TMOUT={node.data['os_hardening_shell_idle_timeout']}" in timeout
 
 
 def test_compilers_are_root_only(node):
     overrides = node.host.check_output("dpkg-statoverride --list")
-    for name in node.data["hardening_root_only_tools"]:
+    for name in node.data["os_hardening_root_only_tools"]:
         found = node.host.run(f"command -v {name}")
         if found.rc != 0:
             continue  # not installed (Debian 13's needrestart brings no binutils)

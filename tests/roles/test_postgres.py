@@ -138,7 +138,7 @@ def test_app_logs_in_through_pgbouncer_with_its_password(node, app):
         node, app, 'psql -X -Atc "select current_user, current_database()" "$DATABASE_URL"'
     )
     assert result.rc == 0, result.stderr
-    stack = next(s for s in node.data["app_stacks"] if s["name"] == app)
+    stack = next(s for s in node.data["app_env_stacks"] if s["name"] == app)
     db = next(d for d in node.data["postgres_databases"] if d["name"] == stack["database"])
     assert result.stdout.strip() == f"{db['owner']}|{db['name']}"
     assert (

@@ -72,7 +72,7 @@ def test_transparent_huge_pages_off_where_the_host_allows(node):
 
 def test_app_env_files_are_private(node):
     skip_unless_also_app(node)
-    for stack in node.data["app_stacks"]:
+    for stack in node.data["app_env_stacks"]:
         f = node.host.file(f"{node.data['app_env_dir']}/{stack['name']}.env")
         assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
 

@@ -35,7 +35,7 @@ WATCH = 10
 
 
 def vhost_of(upstream: str) -> str:
-    return next(v["name"] for v in NODE.data["nginx_vhosts"] if v["upstream"] == upstream)
+    return next(v["name"] for v in NODE.data["nginx_tls_vhosts"] if v["upstream"] == upstream)
 
 
 def service(name: str) -> dict:
@@ -173,9 +173,9 @@ def test_a_good_image_replaces_the_old_one_with_no_failed_request():
     # The monitoring reads the apps' metrics through nginx's status listener: from the
     # new container, on whichever port the rollout put it.
     edge = in_group("edge")[0]
-    if "galion_api" in edge.data["nginx_metrics_upstreams"]:
+    if "galion_api" in edge.data["nginx_tls_metrics_upstreams"]:
         metrics = edge.host.check_output(
-            f"curl -fsS -m 5 http://127.0.0.1:{edge.data['nginx_status_port']}/apps/galion_api"
+            f"curl -fsS -m 5 http://127.0.0.1:{edge.data['nginx_tls_status_port']}/apps/galion_api"
         )
         assert 'galion_testapp_requests_total{version="v2"}' in metrics
     # The previous image stays on the host: rolling back by hand needs no registry.

@@ -22,7 +22,7 @@ def serials() -> dict[str, str]:
 
 def test_reconverge_issues_no_certificate():
     before = serials()
-    assert len(before) == len(EDGE.data["nginx_vhosts"])
+    assert len(before) == len(EDGE.data["nginx_tls_vhosts"])
     assert converge().check().changed == []
     assert serials() == before
 
@@ -33,7 +33,7 @@ def test_bad_nginx_config_fails_the_run_and_keeps_serving():
     before = EDGE.host.check_output(f"sha256sum {live}")
     master = EDGE.host.check_output("cat /run/nginx.pid")
     # Well-formed for preflight, out of range for nginx: only `nginx -t` can tell.
-    result = converge("--data", "nginx_client_max_body_size=99999999999999999999m")
+    result = converge("--data", "nginx_tls_client_max_body_size=99999999999999999999m")
     assert result.returncode != 0 or result.failed_hosts
     assert "[emerg]" in result.stderr and "client_max_body_size" in result.stderr
     assert "validation failed, live file untouched" in result.stderr
@@ -55,7 +55,7 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
         timeout=10,
     ).raise_for_status()
     vhosts = [
-        *EDGE.data["nginx_vhosts"],
+        *EDGE.data["nginx_tls_vhosts"],
         {
             "name": name,
             "aliases": [],
@@ -64,7 +64,7 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
             "csp": "default-src 'none'",
         },
     ]
-    data = ["--data", f"nginx_vhosts={json.dumps(vhosts)}"]
+    data = ["--data", f"nginx_tls_vhosts={json.dumps(vhosts)}"]
     vhost_file = f"/etc/nginx/conf.d/20-vhost-{name}.conf"
     # What the role keeps of a removed name: its links, its retry clock (for a name added back).
     kept = f"/etc/nginx/tls/{name} /var/lib/galion/acme-failed/{name}"
@@ -77,7 +77,7 @@ def test_a_certificate_that_cannot_be_issued_yet_does_not_break_the_run(sandbox_
             "| openssl x509 -noout -subject"
         )
         assert "placeholder.invalid" in subject
-        assert len(serials()) == len(EDGE.data["nginx_vhosts"])  # the others keep theirs
+        assert len(serials()) == len(EDGE.data["nginx_tls_vhosts"])  # the others keep theirs
         again = converge(*data)
         assert again.returncode == 0 and not again.failed_hosts
         assert f"certificate for {name} not issued yet: the last attempt failed" in again.stderr

@@ -35,7 +35,7 @@ def test_the_edge_passes_sslyze_mozilla_intermediate(probe, sandbox_state, tmp_p
         ).text
     )
     report = tmp_path / "sslyze.json"
-    targets = [f"{vhost['name']}:443{{{edge.address}}}" for vhost in edge.data["nginx_vhosts"]]
+    targets = [f"{vhost['name']}:443{{{edge.address}}}" for vhost in edge.data["nginx_tls_vhosts"]]
     scan = from_probe(
         probe,
         sys.executable,

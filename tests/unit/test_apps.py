@@ -21,7 +21,7 @@ def data(**changes) -> Data:
     d = Data(operations.knobs())
     d.update(
         postgres_databases=[],
-        app_stacks=operations.knobs()["app_stacks"],
+        app_env_stacks=operations.knobs()["app_env_stacks"],
         docker_bridge_address="172.19.0.1/24",
         postgres_memory_budget_mb=8192,
         redis_maxmemory_mb=2048,

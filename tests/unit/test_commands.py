@@ -71,7 +71,7 @@ BUILT = {
     "issue certificate": certificates.issue_certificate_command(
         "galion.app",
         ["galion.app", "www.galion.app"],
-        {"nginx_acme_directory": "https://acme.test/dir", "operator_email": "ops@galion.app"},
+        {"nginx_tls_acme_directory": "https://acme.test/dir", "operator_email": "ops@galion.app"},
     ),
 }
 
@@ -264,7 +264,7 @@ def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
     text = certificates.issue_certificate_command(
         "galion.app",
         ["galion.app"],
-        {"nginx_acme_directory": "https://a/d", "operator_email": "o@x.io"},
+        {"nginx_tls_acme_directory": "https://a/d", "operator_email": "o@x.io"},
     )
     issued, failed = text.split("; else ")
     assert issued.startswith("if certbot certonly ")

@@ -620,13 +620,13 @@ DATA = {
     "node_exporter_port": 9100,
     "postgres_exporter_port": 9187,
     "redis_exporter_port": 9121,
-    "nginx_exporter_port": 9113,
+    "nginx_tls_exporter_port": 9113,
     "docker_metrics_address": "127.0.0.1:9323",
-    "nginx_status_port": 8081,
-    "nginx_metrics_upstreams": ["galion_api", "studio_api"],
+    "nginx_tls_status_port": 8081,
+    "nginx_tls_metrics_upstreams": ["galion_api", "studio_api"],
     "monitoring_prometheus_port": 9090,
     "monitoring_alertmanager_port": 9093,
-    "nginx_vhosts": [{"name": "galion.app"}, {"name": "api.galion.app"}],
+    "nginx_tls_vhosts": [{"name": "galion.app"}, {"name": "api.galion.app"}],
 }
 
 

@@ -185,13 +185,13 @@ CASES = {
     "app without database": (
         dict(
             data={
-                "app_stacks": [
+                "app_env_stacks": [
                     {"name": "galion", "database": "nope", "redis_db": 0},
                     {"name": "galion_studio", "database": "galion_studio", "redis_db": 2},
                 ]
             }
         ),
-        "app_stacks: 'galion' uses database 'nope'",
+        "app_env_stacks: 'galion' uses database 'nope'",
     ),
     "port clash": (dict(data={"pgbouncer_port": 5432}), "are not three different ports"),
     "backups without db": (
@@ -201,13 +201,13 @@ CASES = {
     "archive timeout": (dict(data={"backups_archive_timeout": 0}), "backups_archive_timeout: 0"),
     "bucket name": (dict(data={"backups_s3_bucket": "Galion_Backups"}), "backups_s3_bucket:"),
     "acme over http": (
-        dict(data={"nginx_acme_directory": "http://acme.example/dir"}),
-        "nginx_acme_directory: 'http://acme.example/dir' is not an https://",
+        dict(data={"nginx_tls_acme_directory": "http://acme.example/dir"}),
+        "nginx_tls_acme_directory: 'http://acme.example/dir' is not an https://",
     ),
     "vhost with unknown upstream": (
         dict(
             data={
-                "nginx_vhosts": [
+                "nginx_tls_vhosts": [
                     {
                         "name": "x.galion.app",
                         "aliases": [],
@@ -218,11 +218,19 @@ CASES = {
                 ]
             }
         ),
-        "nginx_vhosts:",
+        "nginx_tls_vhosts:",
     ),
     "body size": (
-        dict(data={"nginx_client_max_body_size": "fifty"}),
-        "nginx_client_max_body_size:",
+        dict(data={"nginx_tls_client_max_body_size": "fifty"}),
+        "nginx_tls_client_max_body_size:",
+    ),
+    "renamed nginx knob": (
+        dict(data={"nginx_acme_directory": "https://acme.example/dir"}),
+        "nginx_acme_directory: renamed to nginx_tls_acme_directory",
+    ),
+    "renamed app_env knob": (
+        dict(data={"app_stacks": []}),
+        "app_stacks: renamed to app_env_stacks (fix: rename it in your inventory)",
     ),
     "private address": (
         dict(data={"private_address": "db.internal"}),
@@ -277,3 +285,18 @@ def test_the_login_key_found_through_a_pub_file_entry_passes(tmp_path, listener,
     )
     assert problems == [], proc.stderr[-1500:]
     assert listener.connections >= 1
+
+
+def test_a_knob_set_under_its_old_name_stops_the_run_with_the_new_name(
+    tmp_path, listener, public_key
+):
+    """The role reads os_hardening_shell_idle_timeout: the operator's 600 would be lost."""
+    proc, problems = run_case(
+        tmp_path, listener, public_key, data={"hardening_shell_idle_timeout": 600}
+    )
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert problems == [
+        "preflight: box: hardening_shell_idle_timeout: renamed to "
+        "os_hardening_shell_idle_timeout (fix: rename it in your inventory)"
+    ]
+    assert listener.connections == 0

@@ -14,11 +14,12 @@ from types import SimpleNamespace
 import pytest
 
 import operations
-from galion import preflight, secrets
+from galion import preflight, role, secrets, shared_knobs
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = {operations.name(m): Path(m.__file__) for m in operations.ROLES}
-SHARED_FILE = REPO / "group_data" / "all.py"
+GROUP_DATA = REPO / "group_data" / "all.py"
+SHARED_FILE = REPO / "galion" / "shared_knobs.py"
 # Keys a role reads that are not knobs: connection data and operator actions' --data.
 NOT_KNOBS = {
     "ssh_user",
@@ -32,20 +33,13 @@ NOT_KNOBS = {
 
 def _all_py() -> dict:
     values: dict = {}
-    exec(SHARED_FILE.read_text(), values)
+    exec(GROUP_DATA.read_text(), values)
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
 def _shared_knobs() -> dict[str, int]:
-    """The knobs group_data/all.py itself assigns, with their line numbers."""
-    tree = ast.parse(SHARED_FILE.read_text())
-    return {
-        t.id: node.lineno
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for t in node.targets
-        if isinstance(t, ast.Name)
-    }
+    """The knobs galion/shared_knobs.py declares, with their line numbers."""
+    return _knob_lines(SHARED_FILE)
 
 
 def _knob_lines(path: Path) -> dict[str, int]:
@@ -82,27 +76,35 @@ def test_every_role_has_an_entry_point_named_like_it():
         assert callable(operations.entry_point(module)), operations.name(module)
 
 
-@pytest.mark.parametrize("role", sorted(ROLE_FILES))
-def test_role_knobs_carry_the_role_prefix_and_a_comment(role):
-    module = importlib.import_module(f"operations.{role}")
-    lines = ROLE_FILES[role].read_text().splitlines()
-    declared = _knob_lines(ROLE_FILES[role])
+def _documented(knobs: dict, key: str, lines: list[str], lineno: int) -> bool:
+    """A `Knob` carries its one-line doc; transitional, a plain default a comment above."""
+    if isinstance(knobs[key], role.Knob):
+        doc = knobs[key].doc
+        return bool(doc.strip()) and "\n" not in doc
+    return lines[lineno - 2].strip().startswith("#")
+
+
+@pytest.mark.parametrize("name", sorted(ROLE_FILES))
+def test_role_knobs_carry_the_role_prefix_and_a_comment(name):
+    module = importlib.import_module(f"operations.{name}")
+    lines = ROLE_FILES[name].read_text().splitlines()
+    declared = _knob_lines(ROLE_FILES[name])
     assert set(declared) == set(module.KNOBS)
     for key, lineno in declared.items():
-        assert key.startswith(module.ROLE.knob_prefixes), f"{role}: {key}"
-        assert lines[lineno - 2].strip().startswith("#"), f"{role}:{lineno} {key} has no comment"
+        assert key.startswith(module.ROLE.knob_prefixes), f"{name}: {key}"
+        assert _documented(module.KNOBS, key, lines, lineno), f"{name}:{lineno} {key} has no doc"
 
 
 def test_shared_knobs_have_a_comment_and_a_known_prefix():
     lines = SHARED_FILE.read_text().splitlines()
     prefixes = tuple(p for m in operations.ROLES for p in m.ROLE.knob_prefixes) + ("operator_",)
     for key, lineno in _shared_knobs().items():
-        assert lines[lineno - 2].strip().startswith("#"), f"all.py:{lineno} {key}"
+        assert _documented(shared_knobs.KNOBS, key, lines, lineno), f"{key} has no doc"
         assert key.startswith(prefixes), key
 
 
 def test_each_knob_lives_in_one_place():
-    seen: dict[str, str] = {k: "group_data/all.py" for k in _shared_knobs()}
+    seen: dict[str, str] = {k: "galion/shared_knobs.py" for k in _shared_knobs()}
     for module in operations.ROLES:
         for key in module.KNOBS:
             assert key not in seen, f"{key} in {seen[key]} and {operations.name(module)}"
@@ -113,7 +115,9 @@ def test_group_data_hands_every_role_knob_to_every_host():
     data = _all_py()
     for module in operations.ROLES:
         for key, value in module.KNOBS.items():
-            assert data[key] == value
+            assert data[key] == role.default(value)
+    for key, knob in shared_knobs.KNOBS.items():
+        assert data[key] == knob.default
 
 
 def test_every_knob_the_code_reads_is_defined():
@@ -133,7 +137,7 @@ def test_every_knob_the_code_reads_is_defined():
 def test_each_check_is_for_a_knob_its_role_or_all_py_defines():
     data = _all_py()
     for module in operations.ROLES:
-        for key, *_ in module.ROLE.checks:
+        for key, *_ in role.checks(module):
             assert key in data, f"{operations.name(module)} checks unknown {key}"
 
 
@@ -182,11 +186,10 @@ THROWAWAY_ROLE = '''
     from pyinfra.api import deploy
 
     from galion.preflight import is_port
-    from galion.role import Role
+    from galion.role import Knob, Role
 
     KNOBS = {
-        # Port the cache listens on.
-        "cachestore_port": 11211,
+        "cachestore_port": Knob(11211, "Port the cache listens on.", check=is_port),
     }
 
     ROLE = Role(
@@ -194,7 +197,6 @@ THROWAWAY_ROLE = '''
         order=35,
         knob_prefixes=("cachestore_",),
         required_secrets=lambda data: ["CACHESTORE_PASSWORD"],
-        checks=(("cachestore_port", is_port, "is not a TCP port", "use 11211"),),
     )
 
 
@@ -268,7 +270,9 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
     )
     box = SimpleNamespace(name="box", data=data, groups=["cache"])
     lines = [p.line() for p in preflight.check([box], roles)]
-    assert any("box: cachestore_port: 0 is not a TCP port" in line for line in lines), lines
+    assert any(
+        "box: cachestore_port: 0 is not a TCP port (fix: use 11211)" in line for line in lines
+    ), lines
     assert any("box: secret CACHESTORE_PASSWORD: missing" in line for line in lines), lines
     assert not any("group cache" in line for line in lines), lines
     # Without the module, `cache` is an unknown group.

@@ -88,11 +88,11 @@ PORTS = {
     "node_exporter_port": 9100,
     "postgres_exporter_port": 9187,
     "redis_exporter_port": 9121,
-    "nginx_exporter_port": 9113,
-    "nginx_status_port": 8081,
+    "nginx_tls_exporter_port": 9113,
+    "nginx_tls_status_port": 8081,
     "monitoring_prometheus_port": 9090,
     "monitoring_alertmanager_port": 9093,
-    "nginx_upstream_ports": {"galion_api": 8001},
+    "nginx_tls_upstream_ports": {"galion_api": 8001},
 }
 
 
@@ -141,6 +141,20 @@ def test_firewall_peers_admit_each_service_from_its_users_only():
     assert _peers(inv, h["edge1"]) == {(9100, "10.0.0.6"), (9113, "10.0.0.6")}
     # Prometheus and Alertmanager answer only their own host (one monitoring host).
     assert _peers(inv, h["mon1"]) == set()
+
+
+def test_firewall_rules_name_services_as_before_the_knob_renames():
+    """The labels become the UFW rules' comments: a renamed port knob keeps its label,
+    so no fleet host's firewall is rewritten."""
+    inv, h = _fleet_with_ports()
+    labels = {what for _, _, what in topology.firewall_peers(inv, h["edge1"])}
+    assert labels == {"node_exporter from monitoring", "nginx_exporter from monitoring"}
+    labels = {what for _, _, what in topology.firewall_peers(inv, h["app1"])}
+    assert labels == {
+        "galion_api from the edge",
+        "node_exporter from monitoring",
+        "nginx_status from monitoring",
+    }
 
 
 def test_the_single_box_opens_nothing_to_peers():
