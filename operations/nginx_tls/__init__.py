@@ -235,7 +235,12 @@ ROLE = Role(
         ),
         ("nginx_tls_client_max_body_size", matches(NGINX_SIZE), "is not an nginx size", "e.g. 50m"),
         ("nginx_tls_access_log_flush_seconds", int_between(0, 60), "is not 0-60 s", "use 1"),
-        ("nginx_tls_rate_api_per_minute", int_between(1, 10**9), "is not a positive number", "use 100"),
+        (
+            "nginx_tls_rate_api_per_minute",
+            int_between(1, 10**9),
+            "is not a positive number",
+            "use 100",
+        ),
         (
             "nginx_tls_rate_general_per_minute",
             int_between(1, 10**9),
