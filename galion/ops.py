@@ -482,3 +482,13 @@ def one_host_at_a_time(command: str, key: str):
     yield FunctionCommand(_start, (key, host.name), {})
     yield command
     yield FunctionCommand(_done, (key, host.name), {})
+
+
+def barrier(name: str) -> None:
+    """A step that every host calling it from the same line reaches together.
+
+    pyinfra orders each host's operations after its own earlier ones and joins the
+    hosts' orders at an operation they share (the same stack of line numbers): every
+    operation a host called before this line runs, on every host, before any host
+    runs what it calls after it. Changes nothing."""
+    files.directory(name=name, path="/", present=True)

@@ -45,7 +45,7 @@ def test_every_variable_a_template_uses_is_passed_by_its_role(template):
     used = _used(template)
     callers = [
         p
-        for p in [*(REPO / "operations").glob("*.py"), *(REPO / "galion").glob("*.py")]
+        for p in [*(REPO / "operations").rglob("*.py"), *(REPO / "galion").glob("*.py")]
         if f'"{template}"' in p.read_text()
     ]
     assert callers, f"no role renders {template}"

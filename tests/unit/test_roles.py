@@ -64,6 +64,7 @@ def test_roles_are_found_in_converge_order():
         "node_exporter",
         "os_hardening",
         "postgres",
+        "pgbouncer",
         "redis",
         "backups",
         "docker",
@@ -120,7 +121,7 @@ def test_every_knob_the_code_reads_is_defined():
     """A typo in `data.nginx_vhost` would only fail on a host: catch it here."""
     defined = set(_all_py()) | NOT_KNOBS
     read = set()
-    for path in list((REPO / "operations").glob("*.py")) + [REPO / "galion" / "topology.py"]:
+    for path in list((REPO / "operations").rglob("*.py")) + [REPO / "galion" / "topology.py"]:
         text = path.read_text()
         read.update(re.findall(r"\bdata\.([a-z][a-z0-9_]+)\b(?!\()", text))
         read.update(re.findall(r"\bdata\.get\(\"([a-z][a-z0-9_]+)\"", text))
@@ -237,6 +238,7 @@ def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_ever
         "node_exporter",
         "os_hardening",
         "postgres",
+        "pgbouncer",
         "redis",
         "cachestore",
         "backups",
