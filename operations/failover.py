@@ -15,7 +15,7 @@ The operator first edits the inventory: the replica to promote goes to group `db
    the other replicas follow it. Nothing of that runs if the promotion failed.
 
 The old primary stays fenced until the next converge (deploy.py), which rejoins it as a
-replica of the new primary with pg_rewind (operations/postgres.py).
+replica of the new primary with pg_rewind (operations/postgres/replication.py).
 """
 
 from dataclasses import dataclass, field
