@@ -5,13 +5,9 @@ containers restart when it changes. Addresses are those the app containers reach
 
 from pyinfra.facts.server import OsRelease
 
-from . import postgresql, replication, secrets, topology
+from . import postgresql, replication, run_context, secrets, topology
 from .facts import PostgresReplicaState
 from .ops import render
-
-# Replicas failover.py fences or cannot reach in this run (it fills this): down until a
-# converge rejoins them, so the apps read from the primary meanwhile.
-FENCED_OR_UNREACHED: set[str] = set()
 
 
 def serving_replicas(inventory) -> set[str]:
@@ -22,7 +18,7 @@ def serving_replicas(inventory) -> set[str]:
     primary = topology.primary(inventory)
     serving = set()
     for h in topology.database_replicas(inventory):
-        if h.name not in active or h.name in FENCED_OR_UNREACHED:
+        if h.name not in active or h.name in run_context.FENCED_OR_UNREACHED:
             continue
         state = h.get_fact(
             PostgresReplicaState,

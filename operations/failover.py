@@ -15,7 +15,7 @@ The operator first edits the inventory: the replica to promote goes to group `db
    the other replicas follow it. Nothing of that runs if the promotion failed.
 
 The old primary stays fenced until the next converge (deploy.py), which rejoins it as a
-replica of the new primary with pg_rewind (operations/postgres.py).
+replica of the new primary with pg_rewind (operations/postgres/replication.py).
 """
 
 from dataclasses import dataclass, field
@@ -28,10 +28,9 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import files, python, server
 
 import operations
-from galion import app_environment, postgresql, replication, topology
+from galion import postgresql, replication, run_context, topology
 from galion.facts import PostgresPromotionState, PostgresSystemIdentifier
 from galion.ops import SCRIPTS_DIR, shell_script
-from operations import postgres
 
 
 class FailoverRequestError(ValueError):
@@ -118,7 +117,7 @@ def _promoted(new_primary: str):
 def failover():
     decided = plan()
     # The apps read from the primary until a converge rejoins these.
-    app_environment.FENCED_OR_UNREACHED.update(decided.fence, decided.unreached)
+    run_context.FENCED_OR_UNREACHED.update(decided.fence, decided.unreached)
     if host.name == decided.new_primary:
         host.log(f"failover to {host.name}: {decided.report}", logger.warning)
         fenced = ", ".join(sorted(decided.fence)) or "none"
@@ -131,7 +130,7 @@ def failover():
             )
     fencing = host.name in decided.fence
     if fencing:
-        shell_script(postgres.FILES / "galion-fence")
+        shell_script(postgresql.FILES / "galion-fence")
         server.shell(
             name=f"Fence the former primary (the new one is {decided.new_primary})",
             commands=[f"{SCRIPTS_DIR}/galion-fence {_major(host)} {decided.new_primary}"],
@@ -140,7 +139,7 @@ def failover():
     # next): the fence is done everywhere before the promotion starts.
     files.directory(name="Failover: the former primary is fenced", path="/etc", present=True)
     if host.name == decided.new_primary:
-        shell_script(postgres.FILES / "galion-promote")
+        shell_script(postgresql.FILES / "galion-promote")
         if decided.action == "promote":
             server.shell(
                 name=f"Promote {host.name} to the primary",
@@ -155,6 +154,6 @@ def failover():
         function=_promoted,
         new_primary=decided.new_primary,
     )
-    postgres.PROMOTING.add(decided.new_primary)
+    run_context.PROMOTING.add(decided.new_primary)
     for role in operations.for_host(host.groups, operations.ROLES):
         role()

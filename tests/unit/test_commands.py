@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from galion import commands, postgresql
-from operations import base, file_integrity, postgres, redis, restore
+from operations import base, file_integrity, pgbouncer, redis, restore
 from operations.backups import repository, schedules
 from operations.nginx_tls import certificates, retire
+from operations.postgres import cluster, kernel, objects, tuning
 
 STAGED = "/etc/example.conf.galion-new"
 
@@ -26,11 +27,11 @@ BUILT = {
     "sshd reload": base.ssh.SSHD_RELOAD,
     "fail2ban jail test": commands.fail2ban_jail_test("jail.local"),
     "postgres reload": postgresql.reload_or_restart_command(15),
-    "postgres cluster up": " && ".join(postgres.cluster_up_commands(17)),
-    "postgres tuning validate": postgres.tuning_validate_command(16),
-    "pg_hba loaded": postgres.HBA_LOADED,
-    "createdb": postgres.createdb_command("galion", "galion"),
-    "pgbouncer restart": " && ".join(postgres.PGBOUNCER_RESTART),
+    "postgres cluster up": " && ".join(cluster.cluster_up_commands(17)),
+    "postgres tuning validate": tuning.tuning_validate_command(16),
+    "pg_hba loaded": cluster.HBA_LOADED,
+    "createdb": objects.createdb_command("galion", "galion"),
+    "pgbouncer restart": " && ".join(pgbouncer.PGBOUNCER_RESTART),
     "redis acl validate": redis.scratch_start_command("true", "--aclfile {staged}"),
     "redis bind check": redis.bind_check_command(["127.0.0.1", "-::1", "10.0.0.4", "fd00::4"]),
     "redis conf validate": redis.bind_check_command(["127.0.0.1", "-::1"])
@@ -100,7 +101,7 @@ def test_postgres_reload_restarts_only_for_pending_settings():
 
 
 def test_postgres_cluster_is_created_only_if_missing():
-    assert postgres.cluster_up_commands(17) == [
+    assert cluster.cluster_up_commands(17) == [
         "pg_lsclusters --no-header | grep -q '^17 *main ' || pg_createcluster 17 main",
         "pg_ctlcluster 17 main start || pg_ctlcluster 17 main status",
         "systemctl enable postgresql@17-main",
@@ -108,7 +109,7 @@ def test_postgres_cluster_is_created_only_if_missing():
 
 
 def test_postgres_tuning_is_validated_against_the_live_main_config():
-    text = postgres.tuning_validate_command(16)
+    text = tuning.tuning_validate_command(16)
     assert "cat /etc/postgresql/16/main/postgresql.conf" in text
     assert "echo \"include '{staged}'\"" in text
     assert "/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main" in text
@@ -246,18 +247,18 @@ def test_restart_allowed_reads_data_and_command_line_strings(value, allowed):
 
 
 def test_memory_is_rounded_so_small_moves_change_nothing():
-    assert postgres.stable_ram_mb(15990) == postgres.stable_ram_mb(16384) == 16384
-    assert postgres.stable_ram_mb(15300) == 15360
-    assert postgres.stable_ram_mb(300) == 1024
+    assert tuning.stable_ram_mb(15990) == tuning.stable_ram_mb(16384) == 16384
+    assert tuning.stable_ram_mb(15300) == 15360
+    assert tuning.stable_ram_mb(300) == 1024
 
 
 def test_pgbouncer_restarts_only_for_listen_changes():
     ini = "listen_addr = 127.0.0.1\nlisten_port = 6432\npool_mode = transaction\n"
     same = {"listen_addr": "127.0.0.1", "listen_port": "6432"}
-    assert not postgres.pgbouncer_needs_restart(same, ini)
-    assert postgres.pgbouncer_needs_restart(dict(same, listen_port="6433"), ini)
-    assert postgres.pgbouncer_needs_restart(dict(same, listen_addr="127.0.0.1,10.0.0.4"), ini)
-    assert not postgres.pgbouncer_needs_restart({}, ini)  # first install: nothing runs yet
+    assert not pgbouncer.pgbouncer_needs_restart(same, ini)
+    assert pgbouncer.pgbouncer_needs_restart(dict(same, listen_port="6433"), ini)
+    assert pgbouncer.pgbouncer_needs_restart(dict(same, listen_addr="127.0.0.1,10.0.0.4"), ini)
+    assert not pgbouncer.pgbouncer_needs_restart({}, ini)  # first install: nothing runs yet
 
 
 def test_a_failed_issue_is_recorded_and_keeps_the_placeholder():
@@ -330,8 +331,8 @@ def test_only_this_roles_per_name_files_are_ever_retired():
 
 def test_private_binds_survive_a_reboot_only_where_there_are_private_binds():
     data = {"postgres_vm_swappiness": 10, "postgres_vm_overcommit_memory": 1}
-    assert "net.ipv4.ip_nonlocal_bind" not in postgres.os_settings(data, False)
-    fleet = postgres.os_settings(data, True)
+    assert "net.ipv4.ip_nonlocal_bind" not in kernel.os_settings(data, False)
+    fleet = kernel.os_settings(data, True)
     assert fleet["net.ipv4.ip_nonlocal_bind"] == fleet["net.ipv6.ip_nonlocal_bind"] == 1
 
 

@@ -88,7 +88,7 @@ def test_the_fenced_former_primary_is_rejoined_and_an_unfenced_one_refused():
     action, why = replication.replica_action({**former, "fenced": "1"})
     assert action == "rejoin" and "pg_rewind" in why
     # Out of reach during the failover, back unfenced: it may hold writes the new primary
-    # lacks, so only the operator (actions/failover.py again, which fences it) decides.
+    # lacks, so only the operator (failover.py again, which fences it) decides.
     action, why = replication.replica_action({**former, "fenced": "0"})
     assert action == "refuse" and "failover.py" in why
 
@@ -147,9 +147,9 @@ def test_what_is_not_a_running_standby_is_never_promoted(state, action):
 @pytest.mark.parametrize("major, message", [(15, "text, text)"), (17, "text, text, boolean)")])
 def test_the_rejoin_may_write_a_wal_message_on_every_major(major, message):
     # PostgreSQL 17 added a `flush` argument: a grant on the old signature would fail.
-    from operations import postgres
+    from operations.postgres import replication as postgres_replication
 
-    functions = postgres.rewind_functions(major)
+    functions = postgres_replication.rewind_functions(major)
     assert any(f.startswith("pg_catalog.pg_logical_emit_message(") for f in functions)
     assert [f for f in functions if "emit_message" in f][0].endswith(message)
     assert "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)" in functions
@@ -211,7 +211,7 @@ class _Inventory:
 
 def test_apps_read_only_from_replicas_that_stream_after_this_run():
     """Reached, not fenced or out of reach in a failover, not a refused former primary."""
-    from galion import app_environment
+    from galion import app_environment, run_context
 
     former_primary = {**STREAMING, "standby": "", "receiver": ""}  # failover could not fence it
     db1, db2, db3, db4 = (
@@ -223,8 +223,8 @@ def test_apps_read_only_from_replicas_that_stream_after_this_run():
     down = _Host("db5", STREAMING)
     inventory = _Inventory([db1, db2, db3, db4], db=[db1], db_replica=[db2, db3, db4, down])
     assert app_environment.serving_replicas(inventory) == {"db2", "db4"}
-    app_environment.FENCED_OR_UNREACHED.add("db4")  # as actions/failover.py does in its run
+    run_context.FENCED_OR_UNREACHED.add("db4")  # as actions/failover.py does in its run
     try:
         assert app_environment.serving_replicas(inventory) == {"db2"}
     finally:
-        app_environment.FENCED_OR_UNREACHED.clear()
+        run_context.FENCED_OR_UNREACHED.clear()
