@@ -35,7 +35,8 @@ def check_vhosts(name: str, data, groups) -> list[Problem]:
                 "nginx_tls_vhosts",
                 _vhosts_ok(data),
                 "is not a list of {name, aliases, upstream, kind, csp} with known upstreams",
-                f"kind is one of {', '.join(VHOST_KINDS)}; upstream a key of nginx_tls_upstream_ports",
+                f"kind is one of {', '.join(VHOST_KINDS)}; "
+                "upstream a key of nginx_tls_upstream_ports",
             ),
             (
                 "nginx_tls_metrics_upstreams",
