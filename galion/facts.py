@@ -486,9 +486,7 @@ class AppRolloutStatus(_Fact):
         found = {}
         for line in output:
             service, verdict, *fields = line.split()
-            values = {
-                k: None if v == "-" else v for k, v in (f.split("=", 1) for f in fields)
-            }
+            values = {k: None if v == "-" else v for k, v in (f.split("=", 1) for f in fields)}
             found[service] = {
                 "up_to_date": verdict == "up-to-date",
                 "live": values["live"],

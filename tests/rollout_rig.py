@@ -20,7 +20,7 @@ ROLLOUT = REPO / "files" / "apps" / "galion-rollout"
 # The real programs the script may run besides the stand-ins: only these are on PATH, so
 # neither a real docker nor the test machine's nginx is ever reached.
 TOOLS = (
-    "bash awk sed head tail stat cut mkdir mv cp rm tr timeout cat grep flock basename "
+    "bash sh awk sed head tail stat cut mkdir mv cp rm tr timeout cat grep flock basename "
     "dirname ls env"
 ).split()
 
@@ -250,9 +250,11 @@ class Rig:
         with open(self.stub / "images", "a") as f:
             f.write(f"{name} {health} {traffic}\n")
 
-    def container(self, slot: str, state: str, hash: str, port: int, image: str) -> None:
+    def container(
+        self, slot: str, state: str, hash: str, port: int, image: str, service: str = SERVICE
+    ) -> None:
         line = f"{state}|{hash}|127.0.0.1:{port}->8000/tcp|{image}\n"
-        (self.stub / "containers" / f"{SERVICE}-{slot}").write_text(line)
+        (self.stub / "containers" / f"{service}-{slot}").write_text(line)
 
     def nginx_points_at(self, port: int, reloaded: bool = True) -> None:
         self.servers_file.write_text(f"server 127.0.0.1:{port} max_fails=0;\n")
@@ -267,7 +269,21 @@ class Rig:
         """Source the script in bash and call its main, as the command line would."""
         if not docker:
             (self.root / "bin" / "docker").unlink()
-        env = {
+        source_and_run = 'script=$1; shift; . "$script" && main "$@"'
+        try:
+            return subprocess.run(
+                ["bash", "-c", source_and_run, "bash", str(self.script), *args],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(f"no answer in {timeout}s") from e
+
+    def env(self) -> dict[str, str]:
+        """The stand-ins and TOOLS only on PATH; where the stand-ins keep their state."""
+        return {
             "PATH": f"{self.root / 'bin'}:{self.root / 'tools'}",
             "STUB": str(self.stub),
             "SERVERS": str(self.servers_file),
@@ -278,23 +294,6 @@ class Rig:
             "GALION_ROLLOUT_LOCK_DIR": str(self.root / "lock"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
-        try:
-            return subprocess.run(
-                [
-                    "bash",
-                    "-c",
-                    'script=$1; shift; . "$script" && main "$@"',
-                    "bash",
-                    str(self.script),
-                    *args,
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"no answer in {timeout}s") from e
 
     # The host's state after a run.
     def containers(self) -> dict[str, tuple[str, str, str, str]]:
