@@ -11,8 +11,9 @@ check once nginx sends it traffic, answering that traffic 200 or 5xx.
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
+
+from tests import stand_ins
 
 REPO = Path(__file__).resolve().parent.parent
 ROLLOUT = REPO / "files" / "apps" / "galion-rollout"
@@ -50,7 +51,6 @@ nginx_accepts() {
 
 STUBS = {
     "docker": r"""
-echo "docker $*" >>"$STUB/calls"
 if [ -e "$STUB/docker-down" ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi
 dir=$STUB/containers
 case $1 in
@@ -127,7 +127,6 @@ logs) echo "Traceback: the app gave up" ;;
 esac
 """,
     "curl": r"""
-echo "curl $*" >>"$STUB/calls"
 url=${*: -1}
 address=${url#http://}
 address=${address%%/*}
@@ -150,12 +149,10 @@ if [ "$health" != 200 ]; then
 fi
 """,
     "nginx": r"""
-echo "nginx $*" >>"$STUB/calls"
 if ! nginx_accepts; then echo "nginx: [emerg] host not found in upstream" >&2; exit 1; fi
 echo "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok" >&2
 """,
     "systemctl": r"""
-echo "systemctl $*" >>"$STUB/calls"
 # As nginx does: a reload with a config that fails its check keeps the old one.
 if [ "$*" = "reload nginx" ] && nginx_accepts; then
     sed -n 's/^server \([^ ;]*\).*/\1/p' "$SERVERS" 2>/dev/null | head -n 1 >"$STUB/nginx-serves"
@@ -222,8 +219,9 @@ class Rig:
     def __init__(self, tmp_path: Path, script: str | None = None):
         self.root = tmp_path
         self.stub = tmp_path / "stub"
-        (self.stub / "containers").mkdir(parents=True)
-        for name in ("conf", "state", "lock", "upstreams", "bin", "tools"):
+        stand_ins.install(tmp_path, STUBS, TOOLS, LIB)
+        (self.stub / "containers").mkdir()
+        for name in ("conf", "state", "lock", "upstreams"):
             (tmp_path / name).mkdir()
         self.script = tmp_path / "galion-rollout"
         self.script.write_text(script if script is not None else ROLLOUT.read_text())
@@ -233,13 +231,6 @@ class Rig:
         self.env_file = tmp_path / "app.env"
         self.env_file.write_text("DATABASE_URL=postgresql://galion:s3cret-pw@db:6432/galion\n")
         self.marker = tmp_path / "state" / f"{SERVICE}.live"
-        (self.stub / "lib.sh").write_text(LIB)
-        for name, body in STUBS.items():
-            path = tmp_path / "bin" / name
-            path.write_text(f'#!/bin/bash\n. "$STUB/lib.sh"\n{body}')
-            path.chmod(0o755)
-        for tool in TOOLS:
-            (tmp_path / "tools" / tool).symlink_to(shutil.which(tool))
         self.write_settings()
 
     def write_settings(self, **changes) -> None:
@@ -269,22 +260,12 @@ class Rig:
         """Source the script in bash and call its main, as the command line would."""
         if not docker:
             (self.root / "bin" / "docker").unlink()
-        source_and_run = 'script=$1; shift; . "$script" && main "$@"'
-        try:
-            return subprocess.run(
-                ["bash", "-c", source_and_run, "bash", str(self.script), *args],
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"no answer in {timeout}s") from e
+        return stand_ins.run(self.script, args, self.env(), timeout=timeout)
 
     def env(self) -> dict[str, str]:
         """The stand-ins and TOOLS only on PATH; where the stand-ins keep their state."""
         return {
-            "PATH": f"{self.root / 'bin'}:{self.root / 'tools'}",
+            "PATH": stand_ins.path(self.root),
             "STUB": str(self.stub),
             "SERVERS": str(self.servers_file),
             "ACCESS_LOG": str(self.access_log),
@@ -313,8 +294,7 @@ class Rig:
         return path.read_text().split() if path.exists() else []
 
     def calls(self) -> list[str]:
-        path = self.stub / "calls"
-        return path.read_text().splitlines() if path.exists() else []
+        return stand_ins.calls(self.root)
 
     def finished_rollout(self) -> str:
         """The marker's line, "" without one."""
