@@ -182,7 +182,7 @@ SERVICE = "galion-api"
 
 
 def settings(rig: "Rig", **changes) -> str:
-    """A settings file as the converge writes it (operations/apps.py service_conf), with
+    """A settings file as the converge writes it (operations/apps/settings.py), with
     short waits."""
     values = {
         "IMAGE": "app:v2",

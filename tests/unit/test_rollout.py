@@ -5,7 +5,7 @@ sends the traffic, the servers file, the marker of the finished rollout, the cal
 
 Each branch broken on purpose makes its scenario fail (MUTANTS, checked by
 test_a_branch_broken_on_purpose_fails_its_scenario on an edited copy of the script):
-- no health gate (the wait is skipped): never_healthy sees nginx send traffic to it;
+- no health gate (the wait is skipped): never_healthy finds nginx switched to it;
 - rollback inverted (a good watch rolls back, a bad one does not): fails_after_cutover;
 - 5xx not counted (`st >= 500` made `st >= 600`): fails_after_cutover;
 - health not checked in the watch: fades_after_cutover;
@@ -19,7 +19,8 @@ test_a_branch_broken_on_purpose_fails_its_scenario on an edited copy of the scri
 - the rollback aimed at the slot's computed port, not where the old one listens:
   rollback_after_a_changed_port_pair;
 - the live slot found only by the current port pair: rollback_after_a_changed_port_pair;
-- status: finished marker, leftovers or hash ignored: the status scenarios.
+- status ignoring the marker, the leftovers or the hash: status_without_marker,
+  status_with_the_old_container_left, status_of_a_container_not_made_from_the_settings.
 """
 
 from concurrent.futures import ThreadPoolExecutor
