@@ -83,7 +83,7 @@ def baseline_command(hashes: str, replaces_one: bool) -> str:
     /var/log/aide, so a new baseline never hides a change nobody looked at."""
     report = (
         f"(umask 077; aide --check --config {AIDE_CONF}"
-        " > /var/log/aide/before-new-baseline-$(date +%F).log 2>&1); "
+        ' > "/var/log/aide/before-new-baseline-$(date +%F).log" 2>&1); '
         if replaces_one
         else ""
     )

@@ -8,7 +8,7 @@ its command is what the hosts run and what the fact memo (galion/fact_memo.py) b
 # transitional: importers move to the domain modules
 from .apt import AptCandidate
 from .certbot import CertbotLineage
-from .docker import AppContainers, DockerImages
+from .docker import AppRolloutStatus, DockerImages
 from .files import ConfigSettings, FilesMarked, PathExists, SecondsSinceFailure, parse_settings
 from .firewall import UfwAddedRules, UfwStatus
 from .pgbackrest import PgbackrestStanza
@@ -26,7 +26,7 @@ from .system import (
 )
 
 __all__ = [
-    "AppContainers",
+    "AppRolloutStatus",
     "AptCandidate",
     "CertbotLineage",
     "ConfigSettings",

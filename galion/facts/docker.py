@@ -1,6 +1,7 @@
 """Facts of Docker: the images on a host, the app services' containers and rollouts."""
 
 import shlex
+from pathlib import Path
 from typing import ClassVar
 
 from ._base import _Fact
@@ -26,37 +27,47 @@ class DockerImages(_Fact):
         return names
 
 
-class AppContainers(_Fact):
-    """(containers, live ports, finished): the app services' containers by name, each
-    {"running": bool, "hash": its galion.config-hash label}; the port each nginx
-    upstream's servers file points at, by upstream name; and the config hash of each
-    service's last finished rollout (galion-rollout's markers), by service name."""
+class AppRolloutStatus(_Fact):
+    """Whether each app service runs the settings the converge is about to write, as
+    galion-rollout decides it (`galion-rollout status`: the script alone knows which
+    container is live): {service: {"up_to_date": bool, "live": the live container or
+    None, "hash": its config hash or None, "finished": the hash of the service's last
+    finished rollout (its marker) or None, "others": the service's other containers}}.
 
-    default_value: ClassVar[tuple] = ({}, {}, {})
+    `script`: the repository's galion-rollout, sent with the command: the copy on the
+    host may be older (this is read before the upload) or absent (the first converge).
+    `settings`: {service: the content of its settings file}. Without Docker (before the
+    converge that installs it) nothing is live: every service is outdated. A Docker
+    that does not answer fails the fact."""
 
-    def command(self, servers_dir, state_dir):
-        d, m = shlex.quote(servers_dir), shlex.quote(state_dir)
+    default_value: ClassVar[dict] = {}
+
+    def command(self, script, settings, state_dir):
+        asks = "".join(
+            f"main status {shlex.quote(name)} <(printf %s {shlex.quote(text)})\n"
+            for name, text in sorted(settings.items())
+        )
+        program = Path(script).read_text() + asks
         return (
-            f'for f in {d}/*.servers; do [ -e "$f" ] || continue; '
-            "p=$(sed -n 's/^server [^ ]*:\\([0-9][0-9]*\\)[ ;].*/\\1/p' \"$f\" | head -n 1); "
-            'echo "servers $(basename "$f" .servers) $p"; done; '
-            f'for f in {m}/*.live; do [ -e "$f" ] || continue; '
-            'echo "finished $(basename "$f" .live) $(cut -d " " -f 1 "$f")"; done; '
-            "if command -v docker >/dev/null; then docker ps -a --filter label=galion.service "
-            "--format 'container {{.Names}} {{.State}} {{.Label \"galion.config-hash\"}}'; fi"
+            f"GALION_APPS_STATE_DIR={shlex.quote(state_dir)} "
+            f"bash -c {shlex.quote(program)} galion-rollout"
         )
 
     def process(self, output):
-        containers, ports, finished = {}, {}, {}
+        found = {}
         for line in output:
-            parts = line.split()
-            if parts[:1] == ["servers"] and len(parts) == 3 and parts[2].isdigit():
-                ports[parts[1]] = int(parts[2])
-            elif parts[:1] == ["finished"] and len(parts) == 3:
-                finished[parts[1]] = parts[2]
-            elif parts[:1] == ["container"] and len(parts) >= 3:
-                containers[parts[1]] = {
-                    "running": parts[2] == "running",
-                    "hash": parts[3] if len(parts) > 3 else "",
-                }
-        return containers, ports, finished
+            service, verdict, *fields = line.split()
+            values = {k: None if v == "-" else v for k, v in (f.split("=", 1) for f in fields)}
+            found[service] = {
+                "up_to_date": verdict == "up-to-date",
+                "live": values["live"],
+                "hash": values["hash"],
+                "finished": values["finished"],
+                "others": values["others"].split(",") if values["others"] else [],
+            }
+        return found
+
+
+# Shared by the facts that read a cluster's data directory and pg_controldata.
+_PSQL = "runuser -u postgres -- psql -X -At"
+_SYSID = "sed -n 's/^Database system identifier: *//p'"

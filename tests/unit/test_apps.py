@@ -1,5 +1,7 @@
 """The app tier's decisions without hosts: the memory plan, what restarts a container,
-where ports are published, the DOCKER-USER rules and the data checks."""
+where ports are published, the DOCKER-USER rules and the data checks. Which container is
+live and whether a service's rollout is finished: galion-rollout decides it
+(tests/unit/test_rollout.py, its `status`)."""
 
 import subprocess
 
@@ -40,10 +42,10 @@ class Inventory:
 
 
 def test_the_plan_s_apps_and_data_tier_do_not_fit_16_gb_with_an_8_gb_database():
-    plan = apps.memory_plan(data(), {"app", "db"})
+    plan = apps.memory.memory_plan(data(), {"app", "db"})
     assert plan["galion-api"] == 1536 and plan["galion-frontend"] == 384
     with pytest.raises(DeployError) as err:
-        apps.check_memory_plan(plan, 15_990, "titanaxe")
+        apps.memory.check_memory_plan(plan, 15_990, "titanaxe")
     message = str(err.value)
     assert "titanaxe" in message and "15990 MB" in message
     assert f"needs {sum(plan.values())} MB" in message
@@ -52,27 +54,27 @@ def test_the_plan_s_apps_and_data_tier_do_not_fit_16_gb_with_an_8_gb_database():
 
 
 def test_the_plan_fits_with_the_architecture_s_database_budget():
-    plan = apps.memory_plan(data(postgres_memory_budget_mb=6144), {"app", "db"})
-    apps.check_memory_plan(plan, 15_990, "titanaxe")  # no error
+    plan = apps.memory.memory_plan(data(postgres_memory_budget_mb=6144), {"app", "db"})
+    apps.memory.check_memory_plan(plan, 15_990, "titanaxe")  # no error
     # An app-only host of a fleet counts only its containers and the reserve.
-    assert "Redis (redis_maxmemory_mb)" not in apps.memory_plan(data(), {"app"})
+    assert "Redis (redis_maxmemory_mb)" not in apps.memory.memory_plan(data(), {"app"})
 
 
 def _conf(d, **service_changes):
     service = {**d.apps_services[1], **service_changes}
-    return apps.service_conf(d, service, "127.0.0.1", "DATABASE_URL=x\n")
+    return apps.settings.service_conf(d, service, "127.0.0.1", "DATABASE_URL=x\n")
 
 
 def test_a_new_image_limit_or_environment_changes_the_hash_watch_settings_do_not():
     d = data()
-    base = apps.config_hash(_conf(d))
-    assert apps.config_hash(_conf(d, image="ghcr.io/galion-app/galion-api:1.0.1")) != base
-    assert apps.config_hash(_conf(d, memory_mb=2048)) != base
-    other_env = apps.service_conf(d, d.apps_services[1], "127.0.0.1", "DATABASE_URL=y\n")
-    assert apps.config_hash(other_env) != base
-    assert apps.config_hash(_conf(data(apps_watch_seconds=99), drain_seconds=5)) == base
+    base = apps.settings.config_hash(_conf(d))
+    assert apps.settings.config_hash(_conf(d, image="ghcr.io/galion-app/galion-api:1.0.1")) != base
+    assert apps.settings.config_hash(_conf(d, memory_mb=2048)) != base
+    other_env = apps.settings.service_conf(d, d.apps_services[1], "127.0.0.1", "DATABASE_URL=y\n")
+    assert apps.settings.config_hash(other_env) != base
+    assert apps.settings.config_hash(_conf(data(apps_watch_seconds=99), drain_seconds=5)) == base
     # The health-check interval is part of the container (docker run --health-interval).
-    assert apps.config_hash(_conf(data(apps_health_check_interval_seconds=30))) != base
+    assert apps.settings.config_hash(_conf(data(apps_health_check_interval_seconds=30))) != base
     assert "HEALTH_INTERVAL=''\n" in _conf(data(apps_health_check_interval_seconds=None))
     conf = _conf(d)
     assert "HEALTH_INTERVAL=10\n" in conf
@@ -80,45 +82,18 @@ def test_a_new_image_limit_or_environment_changes_the_hash_watch_settings_do_not
     assert "MIGRATE='alembic upgrade head'\n" in conf
 
 
-def test_up_to_date_only_when_the_live_slot_runs_the_wanted_hash_and_its_rollout_finished():
-    d = data()
-    service = d.apps_services[1]
-    conf = _conf(d)
-    wanted = apps.config_hash(conf)
-    done = {"galion-api": wanted}
-    running = {"running": True, "hash": wanted}
-    b_live = {"galion_api": 18001}
-    assert apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, done)
-    # Killed before its marker (during the watch or the drain): galion-rollout resumes.
-    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, {})
-    stale_marker = {"galion-api": "0123456789abcdef"}
-    assert not apps.up_to_date(service, conf, d, {"galion-api-b": running}, b_live, stale_marker)
-    # The old container is still there: not finished either.
-    both = {"galion-api-b": running, "galion-api-a": {"running": True, "hash": "old"}}
-    assert not apps.up_to_date(service, conf, d, both, b_live, done)
-    # nginx points at slot a, but only b runs the wanted version: not done.
-    assert not apps.up_to_date(
-        service, conf, d, {"galion-api-b": running}, {"galion_api": 8001}, done
-    )
-    stopped = {"galion-api-a": {"running": False, "hash": wanted}}
-    assert not apps.up_to_date(service, conf, d, stopped, {"galion_api": 8001}, done)
-    old = {"galion-api-a": {"running": True, "hash": "old"}}
-    assert not apps.up_to_date(service, conf, d, old, {"galion_api": 8001}, done)
-    assert not apps.up_to_date(service, conf, d, {}, {}, done)
-
-
 def test_migrations_run_on_the_first_app_host_and_back_up_only_beside_the_database():
     d = data()
     service = d.apps_services[1]
-    first = apps.service_conf(d, service, "127.0.0.1", "", migrates=True, db_here=True)
+    first = apps.settings.service_conf(d, service, "127.0.0.1", "", migrates=True, db_here=True)
     assert "MIGRATE='alembic upgrade head'\n" in first
     assert "BACKUP_BEFORE_MIGRATE=true\n" in first
     assert "MIGRATE_TIMEOUT=600\n" in first
-    other = apps.service_conf(d, service, "10.0.0.3", "", migrates=False, db_here=False)
+    other = apps.settings.service_conf(d, service, "10.0.0.3", "", migrates=False, db_here=False)
     assert "MIGRATE=''\n" in other and "BACKUP_BEFORE_MIGRATE=false\n" in other
     # Who migrates is no part of the container's make-up.
-    assert apps.config_hash(first) == apps.config_hash(
-        apps.service_conf(d, service, "127.0.0.1", "", migrates=False, db_here=False)
+    assert apps.settings.config_hash(first) == apps.settings.config_hash(
+        apps.settings.service_conf(d, service, "127.0.0.1", "", migrates=False, db_here=False)
     )
 
 
@@ -174,55 +149,48 @@ def test_docker_ranges_may_not_overlap_the_private_network_or_each_other():
         {"stack": "nope"},
         {"memory_mb": 8},
         {"name": "Galion API"},
+        {"name": "status"},  # galion-rollout's verb
     ],
 )
 def test_a_bad_service_is_named_with_its_index(change):
     d = data()
     d["apps_services"] = [dict(s) for s in d.apps_services]
     d["apps_services"][1].update(change)
-    problems = apps._check_services("h", d, {"app"})
+    problems = apps.checks.check_services("h", d, {"app"})
     assert [p.key for p in problems] == ["apps_services[1]"]
 
 
 def test_the_default_services_pass():
-    assert apps._check_services("h", data(), {"app"}) == []
-
-
-def test_a_container_left_by_an_interrupted_rollout_is_found():
-    d = data()
-    service = d.apps_services[1]
-    both = {"galion-api-a": {"running": True, "hash": "x"}, "galion-api-b": {"running": True}}
-    assert apps.stale_containers(service, d, both, {"galion_api": 18001}) == ["galion-api-a"]
-    assert apps.stale_containers(service, d, both, {"galion_api": 8001}) == ["galion-api-b"]
-    one = {"galion-api-a": {"running": True, "hash": "x"}}
-    assert apps.stale_containers(service, d, one, {"galion_api": 8001}) == []
+    assert apps.checks.check_services("h", data(), {"app"}) == []
 
 
 def test_rollouts_run_one_after_another_unless_parallel_is_allowed(tmp_path):
-    assert apps.rollout_command(["a", "b"], 1) == (
+    assert apps.rollout.rollout_command(["a", "b"], 1) == (
         "/usr/local/sbin/galion-rollout a && /usr/local/sbin/galion-rollout b"
     )
-    parallel = apps.rollout_command(["a", "b", "c"], 3)
+    parallel = apps.rollout.rollout_command(["a", "b", "c"], 3)
     # Run for real with a stand-in rollout: every service gets one call, any failure fails.
     fake = tmp_path / "galion-rollout"
     fake.write_text('#!/bin/sh\necho "$1" >> "$(dirname "$0")/calls"\n[ "$1" != b ]\n')
     fake.chmod(0o755)
     out = subprocess.run(
-        ["sh", "-c", parallel.replace(apps.ROLLOUT, str(fake))], capture_output=True, text=True
+        ["sh", "-c", parallel.replace(apps.rollout.ROLLOUT, str(fake))],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode != 0
     assert sorted((tmp_path / "calls").read_text().split()) == ["a", "b", "c"]
 
 
 def test_parallel_updates_count_the_second_containers_in_the_memory_plan():
-    plan = apps.memory_plan(data(apps_parallel_rollouts=3), {"app"})
+    plan = apps.memory.memory_plan(data(apps_parallel_rollouts=3), {"app"})
     assert plan["second containers of parallel updates (apps_parallel_rollouts)"] == 1536 * 2
-    assert not any("parallel" in k for k in apps.memory_plan(data(), {"app"}))
+    assert not any("parallel" in k for k in apps.memory.memory_plan(data(), {"app"}))
 
 
 def _rollout_function(name: str) -> str:
     """One shell function of galion-rollout, as written (from `name() {` to its `}`)."""
-    text = (apps.REPO / "files" / "apps" / "galion-rollout").read_text()
+    text = (apps.FILES / "galion-rollout").read_text()
     start = text.index(f"\n{name}() {{") + 1
     return text[start : text.index("\n}\n", start) + 3]
 
