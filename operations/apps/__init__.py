@@ -22,7 +22,7 @@ from pyinfra.operations import apt, files
 from galion.facts import MemoryTotalMb
 from galion.ops import shell_script
 from galion.preflight import int_between, matches
-from galion.role import Role
+from galion.role import Knob, Role
 
 from . import checks, images, memory, rollout, settings
 
@@ -49,114 +49,174 @@ def apps():
 
 
 KNOBS = {
-    # The apps' services (the plan's port map is nginx_tls_upstream_ports[upstream]). Each:
-    # name, the nginx upstream it serves, stack (app_env_stacks entry whose environment file
-    # it reads), image pinned by tag or digest, container_port (where the image listens;
-    # it also gets PORT), memory_mb and cpus (limits), drain_seconds (how long the old
-    # container keeps its open connections after cutover: longer for WebSockets),
-    # migrate (a command run as `/bin/sh -c` in the new image, its ENTRYPOINT bypassed,
-    # before cutover when the image changes, on the first app host only, or None; it
-    # must leave a schema the previous image still works with, since a rollback after
-    # cutover runs the previous image on the migrated schema), and
+    # Each service: name, the nginx upstream it serves, stack (app_env_stacks entry whose
+    # environment file it reads), image pinned by tag or digest, container_port (where
+    # the image listens; it also gets PORT), memory_mb and cpus (limits), drain_seconds
+    # (how long the old container keeps its open connections after cutover: longer for
+    # WebSockets), migrate (a command run as `/bin/sh -c` in the new image, its
+    # ENTRYPOINT bypassed, before cutover when the image changes, on the first app host
+    # only, or None; it must leave a schema the previous image still works with, since a
+    # rollback after cutover runs the previous image on the migrated schema), and
     # optionally image_archive (a `docker save` file on the operator's machine, loaded
     # when the host lacks the image: hosts without a registry).
-    "apps_services": [
-        {
-            "name": "galion-frontend",
-            "upstream": "galion_frontend",
-            "stack": "galion",
-            "image": "ghcr.io/galion-app/galion-frontend:1.0.0",
-            "container_port": 3000,
-            "memory_mb": 384,
-            "cpus": 0.5,
-            "drain_seconds": 30,
-            "migrate": None,
-        },
-        {
-            "name": "galion-api",
-            "upstream": "galion_api",
-            "stack": "galion",
-            "image": "ghcr.io/galion-app/galion-api:1.0.0",
-            "container_port": 8000,
-            "memory_mb": 1536,
-            "cpus": 1.5,
-            "drain_seconds": 30,
-            "migrate": "alembic upgrade head",
-        },
-        {
-            "name": "galion-voice",
-            "upstream": "galion_voice",
-            "stack": "galion",
-            "image": "ghcr.io/galion-app/galion-voice:1.0.0",
-            "container_port": 8080,
-            "memory_mb": 1536,
-            "cpus": 1.0,
-            "drain_seconds": 300,
-            "migrate": None,
-        },
-        {
-            "name": "studio-frontend",
-            "upstream": "studio_frontend",
-            "stack": "galion_studio",
-            "image": "ghcr.io/galion-app/studio-frontend:1.0.0",
-            "container_port": 3000,
-            "memory_mb": 512,
-            "cpus": 0.5,
-            "drain_seconds": 30,
-            "migrate": None,
-        },
-        {
-            "name": "studio-api",
-            "upstream": "studio_api",
-            "stack": "galion_studio",
-            "image": "ghcr.io/galion-app/studio-api:1.0.0",
-            "container_port": 8000,
-            "memory_mb": 1536,
-            "cpus": 1.5,
-            "drain_seconds": 30,
-            "migrate": "alembic upgrade head",
-        },
-        {
-            "name": "galion-realtime",
-            "upstream": "galion_realtime",
-            "stack": "galion_studio",
-            "image": "ghcr.io/galion-app/galion-realtime:1.0.0",
-            "container_port": 8080,
-            "memory_mb": 512,
-            "cpus": 0.5,
-            "drain_seconds": 300,
-            "migrate": None,
-        },
-    ],
+    "apps_services": Knob(
+        [
+            {
+                "name": "galion-frontend",
+                "upstream": "galion_frontend",
+                "stack": "galion",
+                "image": "ghcr.io/galion-app/galion-frontend:1.0.0",
+                "container_port": 3000,
+                "memory_mb": 384,
+                "cpus": 0.5,
+                "drain_seconds": 30,
+                "migrate": None,
+            },
+            {
+                "name": "galion-api",
+                "upstream": "galion_api",
+                "stack": "galion",
+                "image": "ghcr.io/galion-app/galion-api:1.0.0",
+                "container_port": 8000,
+                "memory_mb": 1536,
+                "cpus": 1.5,
+                "drain_seconds": 30,
+                "migrate": "alembic upgrade head",
+            },
+            {
+                "name": "galion-voice",
+                "upstream": "galion_voice",
+                "stack": "galion",
+                "image": "ghcr.io/galion-app/galion-voice:1.0.0",
+                "container_port": 8080,
+                "memory_mb": 1536,
+                "cpus": 1.0,
+                "drain_seconds": 300,
+                "migrate": None,
+            },
+            {
+                "name": "studio-frontend",
+                "upstream": "studio_frontend",
+                "stack": "galion_studio",
+                "image": "ghcr.io/galion-app/studio-frontend:1.0.0",
+                "container_port": 3000,
+                "memory_mb": 512,
+                "cpus": 0.5,
+                "drain_seconds": 30,
+                "migrate": None,
+            },
+            {
+                "name": "studio-api",
+                "upstream": "studio_api",
+                "stack": "galion_studio",
+                "image": "ghcr.io/galion-app/studio-api:1.0.0",
+                "container_port": 8000,
+                "memory_mb": 1536,
+                "cpus": 1.5,
+                "drain_seconds": 30,
+                "migrate": "alembic upgrade head",
+            },
+            {
+                "name": "galion-realtime",
+                "upstream": "galion_realtime",
+                "stack": "galion_studio",
+                "image": "ghcr.io/galion-app/galion-realtime:1.0.0",
+                "container_port": 8080,
+                "memory_mb": 512,
+                "cpus": 0.5,
+                "drain_seconds": 300,
+                "migrate": None,
+            },
+        ],
+        "The apps' services, one dict each (keys: the comment above); the ports they "
+        "publish are nginx_tls_upstream_ports[upstream].",
+    ),
     # Private registry host to log in to (e.g. ghcr.io) with the REGISTRY_USER and
     # REGISTRY_PASSWORD secrets; None: public images or images loaded from archives.
-    "apps_registry": None,
-    # HTTP path every service answers 200 on when it is ready.
-    "apps_health_path": "/health",
-    # Seconds between Docker's runs of each image's HEALTHCHECK (`--health-interval`, the
-    # plan's 10 s); None keeps the image's own. Each run starts a process in the container.
-    "apps_health_check_interval_seconds": 10,
-    # Seconds a new container has to turn healthy before it is removed and the run fails.
-    "apps_health_timeout_seconds": 60,
-    # Seconds the new version is watched after cutover (health, 5xx rate) before the old
-    # container drains; a failure in the window switches back to the old one.
-    "apps_watch_seconds": 30,
-    # Rollback when more than this percentage of requests answer 5xx in the window...
-    "apps_rollback_error_percent": 5,
-    # ...counted once at least this many requests went to the new container.
-    "apps_rollback_min_requests": 20,
-    # Each service runs on its plan port or on plan port + this offset during an update.
-    "apps_alternate_port_offset": 10000,
-    # Back up the database (pgBackRest, incremental) before a migration runs, on a host
-    # that also runs the database (a fleet's app hosts rely on the db host's schedule).
-    "apps_backup_before_migrate": True,
-    # Seconds a migration may run before it is stopped and the rollout fails.
-    "apps_migrate_timeout_seconds": 600,
-    # Services updated at once. During its update a service runs two containers, so each
-    # one beyond the first adds its memory_mb to the plan; 1 uses the OS reserve instead.
-    "apps_parallel_rollouts": 1,
-    # Memory kept for the OS, nginx and the page cache when checking the memory plan.
-    "apps_os_reserve_mb": 1536,
+    "apps_registry": Knob(
+        None,
+        "Private registry host to log in to (e.g. ghcr.io) with the REGISTRY_USER and "
+        "REGISTRY_PASSWORD secrets; None: public images or images loaded from archives.",
+        check=lambda v: v is None or checks.IMAGE.match(str(v)),
+        problem="is not a host",
+        fix="ghcr.io",
+    ),
+    "apps_health_path": Knob(
+        "/health",
+        "HTTP path every service answers 200 on when it is ready.",
+        check=matches(re.compile(r"^/[A-Za-z0-9._/-]*$")),
+        problem="is not a path",
+        fix="/health",
+    ),
+    # Each run starts a process in the container: 10 s keeps an idle box's background
+    # work to about a tenth of two cores (2 s took a third: bench/RESULTS.md, edge).
+    "apps_health_check_interval_seconds": Knob(
+        10,
+        "Seconds between Docker's runs of each image's HEALTHCHECK (`--health-interval`); "
+        "None keeps the image's own.",
+        check=lambda v: v is None or int_between(1, 3600)(v),
+        problem="is not 1-3600 s or None",
+    ),
+    "apps_health_timeout_seconds": Knob(
+        60,
+        "Seconds a new container has to turn healthy before it is removed and the run fails.",
+        check=int_between(5, 3600),
+        problem="is not 5-3600 s",
+    ),
+    "apps_watch_seconds": Knob(
+        30,
+        "Seconds the new version is watched after cutover (health, 5xx rate) before the old "
+        "container drains; a failure in the window switches back to the old one.",
+        check=int_between(0, 3600),
+        problem="is not 0-3600 s",
+    ),
+    "apps_rollback_error_percent": Knob(
+        5,
+        "Rollback when more than this percentage of requests answer 5xx in the window...",
+        check=int_between(0, 100),
+        problem="is not a percentage",
+    ),
+    "apps_rollback_min_requests": Knob(
+        20,
+        "...counted once at least this many requests went to the new container.",
+        check=int_between(1, 10**6),
+        problem="is not a count",
+    ),
+    "apps_alternate_port_offset": Knob(
+        10000,
+        "Each service runs on its usual port or on that port + this offset during an update.",
+        check=int_between(1, 60000),
+        problem="is not a port offset",
+        fix="10000",
+    ),
+    "apps_backup_before_migrate": Knob(
+        True,
+        "Back up the database (pgBackRest, incremental) before a migration runs, on a host "
+        "that also runs the database (a fleet's app hosts rely on the db host's schedule).",
+        check=lambda v: isinstance(v, bool),
+        problem="is not a bool",
+        fix="True",
+    ),
+    "apps_migrate_timeout_seconds": Knob(
+        600,
+        "Seconds a migration may run before it is stopped and the rollout fails.",
+        check=int_between(10, 86400),
+        problem="is not 10-86400 s",
+        fix="600",
+    ),
+    "apps_parallel_rollouts": Knob(
+        1,
+        "Services updated at once. During its update a service runs two containers, so each "
+        "one beyond the first adds its memory_mb to the memory plan; 1 uses the OS reserve.",
+        check=int_between(1, 64),
+        problem="is not a count 1-64",
+    ),
+    "apps_os_reserve_mb": Knob(
+        1536,
+        "Memory kept for the OS, nginx and the page cache when checking the memory plan.",
+        check=int_between(256, 10**7),
+        problem="is not MB",
+    ),
 }
 
 
@@ -167,33 +227,4 @@ ROLE = Role(
     knob_prefixes=("apps_",),
     required_secrets=checks.required_secrets,
     check_host=checks.check_services,
-    checks=(
-        (
-            "apps_registry",
-            lambda v: v is None or checks.IMAGE.match(str(v)),
-            "is not a host",
-            "ghcr.io",
-        ),
-        (
-            "apps_health_path",
-            matches(re.compile(r"^/[A-Za-z0-9._/-]*$")),
-            "is not a path",
-            "/health",
-        ),
-        (
-            "apps_health_check_interval_seconds",
-            lambda v: v is None or int_between(1, 3600)(v),
-            "is not 1-3600 s or None",
-            "use 10",
-        ),
-        ("apps_health_timeout_seconds", int_between(5, 3600), "is not 5-3600 s", "use 60"),
-        ("apps_watch_seconds", int_between(0, 3600), "is not 0-3600 s", "use 30"),
-        ("apps_rollback_error_percent", int_between(0, 100), "is not a percentage", "use 5"),
-        ("apps_rollback_min_requests", int_between(1, 10**6), "is not a count", "use 20"),
-        ("apps_alternate_port_offset", int_between(1, 60000), "is not a port offset", "10000"),
-        ("apps_backup_before_migrate", lambda v: isinstance(v, bool), "is not a bool", "True"),
-        ("apps_migrate_timeout_seconds", int_between(10, 86400), "is not 10-86400 s", "600"),
-        ("apps_os_reserve_mb", int_between(256, 10**7), "is not MB", "use 1536"),
-        ("apps_parallel_rollouts", int_between(1, 64), "is not a count 1-64", "use 1"),
-    ),
 )

@@ -9,6 +9,7 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 import operations
+from galion import role
 from galion.ops import render
 from operations import apps, docker
 
@@ -223,6 +224,6 @@ def test_rollout_output_masks_the_environment_files_secrets(tmp_path):
 def test_a_health_check_interval_that_is_not_whole_seconds_is_refused(interval):
     from galion.preflight import run_checks
 
-    problems = run_checks("h", data(apps_health_check_interval_seconds=interval), apps.ROLE.checks)
+    problems = run_checks("h", data(apps_health_check_interval_seconds=interval), role.checks(apps))
     assert [p.key for p in problems] == ["apps_health_check_interval_seconds"]
-    assert run_checks("h", data(apps_health_check_interval_seconds=None), apps.ROLE.checks) == []
+    assert run_checks("h", data(apps_health_check_interval_seconds=None), role.checks(apps)) == []
