@@ -13,20 +13,20 @@ memory.py (the memory plan), images.py (registry login, image archives), setting
 it decides, the converge asks)."""
 
 import re
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from galion.facts import MemoryTotalMb
+from galion.facts.system import MemoryTotalMb
 from galion.ops import shell_script
+from galion.paths import role_files
 from galion.preflight import int_between, matches
 from galion.role import Knob, Role
 
 from . import checks, images, memory, rollout, settings
 
-FILES = Path(__file__).resolve().parents[2] / "files" / "apps"
+FILES = role_files("apps")
 
 
 @deploy("App services")

@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from galion import secrets
-from galion.facts import DockerImages
+from galion.facts.docker import DockerImages
 from galion.ops import config_file, local_file
 
 IMAGES_DIR = "/var/lib/galion/images"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pyinfra import host
 
-from galion.facts import AppRolloutStatus
+from galion.facts.docker import AppRolloutStatus
 from galion.ops import SCRIPTS_DIR, one_host_at_a_time
 
 STATE_DIR = "/var/lib/galion/apps"  # galion-rollout's markers of finished rollouts

@@ -9,9 +9,10 @@ from pyinfra import host, inventory
 
 from galion import app_environment, topology
 from galion.ops import config_file
+from galion.paths import UPSTREAM_SERVERS_DIR
 
 CONF_DIR = "/etc/galion/apps"
-SERVERS_DIR = "/etc/nginx/galion-upstreams"
+
 # Where the containers' ports listen: loopback. The nginx in front of them (the edge's
 # on the single box, the app proxy's on a fleet's app host) is on the same host.
 PUBLISH_ADDRESS = "127.0.0.1"
@@ -70,7 +71,7 @@ def service_conf(
         "DRAIN_SECONDS": service["drain_seconds"],
         "ERROR_PERCENT": data.apps_rollback_error_percent,
         "MIN_REQUESTS": data.apps_rollback_min_requests,
-        "SERVERS_FILE": f"{SERVERS_DIR}/{service['upstream']}.servers",
+        "SERVERS_FILE": f"{UPSTREAM_SERVERS_DIR}/{service['upstream']}.servers",
         "ACCESS_LOG": "/var/log/nginx/access.log",
         # nginx writes its lines up to this late: the watch lasts that much longer.
         "LOG_FLUSH": data.nginx_tls_access_log_flush_seconds,
