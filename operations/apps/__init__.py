@@ -187,7 +187,7 @@ KNOBS = {
         "Each service runs on its usual port or on that port + this offset during an update.",
         check=int_between(1, 60000),
         problem="is not a port offset",
-        fix="10000",
+        fix="{default}",
     ),
     "apps_backup_before_migrate": Knob(
         True,
@@ -195,14 +195,14 @@ KNOBS = {
         "that also runs the database (a fleet's app hosts rely on the db host's schedule).",
         check=lambda v: isinstance(v, bool),
         problem="is not a bool",
-        fix="True",
+        fix="{default}",
     ),
     "apps_migrate_timeout_seconds": Knob(
         600,
         "Seconds a migration may run before it is stopped and the rollout fails.",
         check=int_between(10, 86400),
         problem="is not 10-86400 s",
-        fix="600",
+        fix="{default}",
     ),
     "apps_parallel_rollouts": Knob(
         1,
