@@ -13,21 +13,29 @@ from galion import exporters, postgresql, secrets, topology
 from galion.facts import ConfigSettings, PostgresQuery, PostgresRoles, parse_settings
 from galion.ops import config_file, postgres_sql, render
 from galion.preflight import int_between
-from galion.role import Role
+from galion.role import Knob, Role
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "pgbouncer"
 
 KNOBS = {
-    # Client connections PgBouncer accepts in all.
-    "pgbouncer_max_client_conn": 1000,
-    # Server connections per database and user (transaction pooling).
-    "pgbouncer_default_pool_size": 25,
-    # Extra server connections a busy pool may borrow for a moment.
-    "pgbouncer_reserve_pool_size": 5,
-    # Role PgBouncer logs in as to look up client passwords (auth_query).
-    "pgbouncer_auth_user": "pgbouncer_auth",
-    # Role the exporter reads SHOW STATS with (PgBouncer admin console, stats only).
-    "pgbouncer_stats_user": "pgbouncer_stats",
+    "pgbouncer_max_client_conn": Knob(
+        1000, "Client connections PgBouncer accepts in all.", check=int_between(10, 100000)
+    ),
+    "pgbouncer_default_pool_size": Knob(
+        25,
+        "Server connections per database and user (transaction pooling).",
+        check=int_between(1, 1000),
+    ),
+    "pgbouncer_reserve_pool_size": Knob(
+        5, "Extra server connections a busy pool may borrow for a moment."
+    ),
+    "pgbouncer_auth_user": Knob(
+        "pgbouncer_auth", "Role PgBouncer logs in as to look up client passwords (auth_query)."
+    ),
+    "pgbouncer_stats_user": Knob(
+        "pgbouncer_stats",
+        "Role the exporter reads SHOW STATS with (PgBouncer admin console, stats only).",
+    ),
 }
 
 ROLE = Role(
@@ -39,20 +47,6 @@ ROLE = Role(
     order=25,
     knob_prefixes=("pgbouncer_",),
     required_secrets=lambda data: ["PGBOUNCER_AUTH_PASSWORD", "PGBOUNCER_STATS_PASSWORD"],
-    checks=(
-        (
-            "pgbouncer_max_client_conn",
-            int_between(10, 100000),
-            "is not between 10 and 100000",
-            "use 1000",
-        ),
-        (
-            "pgbouncer_default_pool_size",
-            int_between(1, 1000),
-            "is not between 1 and 1000",
-            "use 25",
-        ),
-    ),
 )
 
 

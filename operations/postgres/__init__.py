@@ -13,55 +13,86 @@ from pyinfra.operations import server
 from galion import postgresql, topology
 from galion.ops import barrier
 from galion.preflight import int_between, matches
-from galion.role import Role
+from galion.role import Knob, Role
 
 from . import cluster, exporter, kernel, objects, replication, restarts
 from .checks import check_inventory, required_secrets
 
 KNOBS = {
-    # Memory PostgreSQL may plan with, in MB; None: half the RAM on a host that also runs
-    # the apps (16 GB box: 8 GB, so shared_buffers 2 GB as planned), 3/4 on a DB-only host.
-    "postgres_memory_budget_mb": None,
-    # Client connections PostgreSQL accepts (PgBouncer multiplexes the apps' onto few).
-    "postgres_max_connections": 200,
-    # SSD: random reads cost about what sequential ones do.
-    "postgres_random_page_cost": 1.1,
-    # SSD: concurrent I/O requests the planner may expect for bitmap heap scans.
-    "postgres_effective_io_concurrency": 200,
-    # WAL senders and replication slots: room for replicas (fleet step) and pgBackRest.
-    "postgres_max_wal_senders": 10,
-    # Replication slots allowed (one per replica and per WAL-streaming backup).
-    "postgres_max_replication_slots": 10,
-    # Most WAL a replication slot may hold back for an absent replica, before the slot is
-    # given up (the replica then needs a re-seed) instead of the primary's disk filling.
-    "postgres_max_slot_wal_keep_size": "10GB",
-    # Operator's word, per run: the replica host to re-seed although it holds a standby
-    # of another primary or timeline (--data postgres_reseed=db2). Empty: never.
-    "postgres_reseed": "",
-    # failover.py refuses to promote a replica that has not received this much of the
-    # primary's WAL (bytes; 1 MiB: a few seconds of writes): the commits in it are lost.
-    "postgres_failover_max_lag_bytes": 1048576,
-    # Operator's word, per run: promote although the replica is behind by more than that,
-    # or the primary is out of reach so the loss cannot be measured (failover.py reports it).
-    "postgres_failover_force": False,
-    # Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS.
-    "postgres_checkpoint_timeout": "15min",
-    # WAL kept between checkpoints before one is forced.
-    "postgres_max_wal_size": "4GB",
-    # WAL recycled rather than removed below this.
-    "postgres_min_wal_size": "1GB",
-    # Log statements slower than this (ms): the plan's "slow query > 1 s".
-    "postgres_log_min_duration_ms": 1000,
-    # Read-only role for the metrics exporter (member of pg_monitor).
-    "postgres_monitoring_role": "galion_monitoring",
-    # Role replicas and backups stream WAL as (REPLICATION, no superuser).
-    "postgres_replication_role": "replicator",
-    # vm.swappiness on DB hosts: swap only under real pressure (0 would invite the OOM
-    # killer on the shared box, where Docker's containers need the same memory).
-    "postgres_vm_swappiness": 10,
-    # vm.overcommit_memory on DB hosts: 1, as Redis needs for fork-based snapshots; strict
-    # accounting (2) would make Docker and Node fail allocations on the shared box.
-    "postgres_vm_overcommit_memory": 1,
+    # A 16 GB box that also runs the apps: 8 GB, so shared_buffers 2 GB.
+    "postgres_memory_budget_mb": Knob(
+        None,
+        "Memory PostgreSQL may plan with, in MB; None: half the RAM on a host that also runs "
+        "the apps, 3/4 on a DB-only host.",
+        check=lambda v: v is None or int_between(256, 4_000_000)(v),
+        problem="is not a size in MB (>= 256)",
+        fix="use {default} (from the host's RAM) or e.g. 8192",
+    ),
+    "postgres_max_connections": Knob(
+        200,
+        "Client connections PostgreSQL accepts (PgBouncer multiplexes the apps' onto few).",
+        check=int_between(20, 10000),
+    ),
+    "postgres_random_page_cost": Knob(1.1, "SSD: random reads cost about what sequential ones do."),
+    "postgres_effective_io_concurrency": Knob(
+        200, "SSD: concurrent I/O requests the planner may expect for bitmap heap scans."
+    ),
+    "postgres_max_wal_senders": Knob(
+        10, "WAL senders: room for replicas (fleet step) and pgBackRest."
+    ),
+    "postgres_max_replication_slots": Knob(
+        10, "Replication slots allowed (one per replica and per WAL-streaming backup)."
+    ),
+    # The slot is given up (the replica then needs a re-seed) instead of the primary's
+    # disk filling.
+    "postgres_max_slot_wal_keep_size": Knob(
+        "10GB",
+        "Most WAL a replication slot may hold back for an absent replica.",
+        check=matches(re.compile(r"^(-1|[1-9]\d*(MB|GB|TB))$")),
+        problem="is not a size PostgreSQL reads",
+        fix="use {default} (or -1: no limit)",
+    ),
+    "postgres_reseed": Knob(
+        "",
+        "Operator's word, per run (--data postgres_reseed=db2): the replica host to re-seed "
+        "although it holds a standby of another primary or timeline; empty: never.",
+    ),
+    # 1 MiB: a few seconds of writes; the commits in it are lost.
+    "postgres_failover_max_lag_bytes": Knob(
+        1048576,
+        "failover.py refuses to promote a replica that has not received this much of the "
+        "primary's WAL (bytes).",
+    ),
+    # failover.py reports the loss it cannot measure.
+    "postgres_failover_force": Knob(
+        False,
+        "Operator's word, per run: promote although the replica is behind by more than "
+        "postgres_failover_max_lag_bytes, or the primary is out of reach.",
+    ),
+    "postgres_checkpoint_timeout": Knob(
+        "15min", "Checkpoint spacing: fewer, smoother checkpoints on a write-light SaaS."
+    ),
+    "postgres_max_wal_size": Knob("4GB", "WAL kept between checkpoints before one is forced."),
+    "postgres_min_wal_size": Knob("1GB", "WAL recycled rather than removed below this."),
+    "postgres_log_min_duration_ms": Knob(
+        1000,
+        "Log statements slower than this (ms): the slow queries worth a look; -1 = off.",
+        check=int_between(-1, 3_600_000),
+        problem="is not milliseconds (-1 = off)",
+    ),
+    "postgres_monitoring_role": Knob(
+        "galion_monitoring", "Read-only role for the metrics exporter (member of pg_monitor)."
+    ),
+    "postgres_replication_role": Knob(
+        "replicator", "Role replicas and backups stream WAL as (REPLICATION, no superuser)."
+    ),
+    # 0 would invite the OOM killer on the shared box, where Docker's containers need the
+    # same memory.
+    "postgres_vm_swappiness": Knob(10, "vm.swappiness on DB hosts: swap only under real pressure."),
+    # Strict accounting (2) would make Docker and Node fail allocations on the shared box.
+    "postgres_vm_overcommit_memory": Knob(
+        1, "vm.overcommit_memory on DB hosts: 1, as Redis needs for fork-based snapshots."
+    ),
 }
 
 ROLE = Role(
@@ -73,32 +104,6 @@ ROLE = Role(
     knob_prefixes=("postgres_",),
     required_secrets=required_secrets,
     check_inventory=check_inventory,
-    checks=(
-        (
-            "postgres_max_slot_wal_keep_size",
-            matches(re.compile(r"^(-1|[1-9]\d*(MB|GB|TB))$")),
-            "is not a size PostgreSQL reads",
-            'use "10GB" (or -1: no limit)',
-        ),
-        (
-            "postgres_memory_budget_mb",
-            lambda v: v is None or int_between(256, 4_000_000)(v),
-            "is not a size in MB (>= 256)",
-            "use None (from the host's RAM) or e.g. 8192",
-        ),
-        (
-            "postgres_max_connections",
-            int_between(20, 10000),
-            "is not between 20 and 10000",
-            "use 200",
-        ),
-        (
-            "postgres_log_min_duration_ms",
-            int_between(-1, 3_600_000),
-            "is not milliseconds (-1 = off)",
-            "use 1000",
-        ),
-    ),
 )
 
 

@@ -138,8 +138,8 @@ def test_authorized_keys_reads_pub_files(tmp_path):
 def test_full_and_differential_backups_never_share_a_day():
     from operations import backups
 
-    full_day = backups.KNOBS["backups_full_schedule"].split()[0]
-    diff_days = backups.KNOBS["backups_diff_schedule"].split()[0]
+    full_day = backups.KNOBS["backups_full_schedule"].default.split()[0]
+    diff_days = backups.KNOBS["backups_diff_schedule"].default.split()[0]
     week = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     first, last = diff_days.split("..")
     assert full_day in week and full_day not in week[week.index(first) : week.index(last) + 1]

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from galion import role
 from galion.ops.files import validate_command
 from operations import monitoring
 from operations.monitoring.alertmanager import AMTOOL_CHECK, alertmanager_config
@@ -24,7 +25,7 @@ from operations.monitoring.prometheus import prometheus_config, render_rules
 from operations.monitoring.targets import scrape_jobs
 
 BIN = Path(sys.executable).parent
-THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"]
+THRESHOLDS = monitoring.KNOBS["monitoring_thresholds"].default
 BACKUP = "galion_backup_last_success_timestamp_seconds"
 RESPONSES = "galion_nginx_responses_total"
 WAITING = "galion_pgbouncer_clients_waiting"
@@ -768,8 +769,8 @@ def test_the_grafana_dashboard_reads_only_proven_names():
 
 
 def test_every_default_passes_its_check_and_a_typo_does_not():
-    for key, check, *_ in monitoring.ROLE.checks:
-        assert check(monitoring.KNOBS[key]), key
+    for key, check, *_ in role.checks(monitoring):
+        assert check(monitoring.KNOBS[key].default), key
     bad = {
         "monitoring_retention_time": "30 days",
         "monitoring_retention_size": "4G",
@@ -779,7 +780,7 @@ def test_every_default_passes_its_check_and_a_typo_does_not():
         "monitoring_thresholds": {**THRESHOLDS, "cpu_percent": "80"},
         "monitoring_probe_path": "health",
     }
-    for key, check, *_ in monitoring.ROLE.checks:
+    for key, check, *_ in role.checks(monitoring):
         if key in bad:
             assert not check(bad[key]), key
 
