@@ -20,10 +20,10 @@ from typing import NamedTuple
 
 from . import secrets
 from .knob_renames import RENAMED
+from .paths import REPO
 from .role import checks as role_checks
 from .role import knob_checks, known_groups
 
-REPO = Path(__file__).resolve().parent.parent
 EXIT_CODE = 2
 
 HOSTNAME = re.compile(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from actions import restore_steps
 from galion import commands, postgresql
-from operations import base, file_integrity, pgbouncer, redis, restore
+from operations import base, file_integrity, pgbouncer, redis
 from operations.backups import repository, schedules
 from operations.nginx_tls import certificates, retire
 from operations.postgres import cluster, kernel, objects, tuning
@@ -58,7 +59,7 @@ BUILT = {
         ["/etc/nginx/conf.d/20-vhost-old.galion.app.conf"],
         ["/etc/nginx/conf.d/10-upstream-old_api.conf"],
     ),
-    "restore another cluster's dump": restore.command(
+    "restore another cluster's dump": restore_steps.command(
         {
             "restore": "database",
             "restore_database": "galion",
@@ -344,17 +345,17 @@ def test_a_database_restore_reads_another_clusters_dumps_only_when_asked():
     }
     offsite = dict(data, restore_from="offsite")
     call = "/usr/local/sbin/galion-restore database galion --from offsite"
-    assert restore.command(offsite) == call
-    assert restore.command(dict(offsite, restore_dump_cluster="")) == call
+    assert restore_steps.command(offsite) == call
+    assert restore_steps.command(dict(offsite, restore_dump_cluster="")) == call
     # pyinfra's --data turns the digits into an int.
-    assert restore.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
+    assert restore_steps.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
         f"{call} --cluster 7312345678901234567"
     )
     for bad in ("abc", "73 12", "1;id", "-1", "7312\n", "../7312"):
-        with pytest.raises(restore.RestoreRequestError, match="digits only"):
-            restore.command(dict(offsite, restore_dump_cluster=bad))
-    with pytest.raises(restore.RestoreRequestError, match="restore_from=offsite"):
-        restore.command(dict(data, restore_dump_cluster="7312345678901234567"))
+        with pytest.raises(restore_steps.RestoreRequestError, match="digits only"):
+            restore_steps.command(dict(offsite, restore_dump_cluster=bad))
+    with pytest.raises(restore_steps.RestoreRequestError, match="restore_from=offsite"):
+        restore_steps.command(dict(data, restore_dump_cluster="7312345678901234567"))
 
 
 def test_a_cluster_serves_only_when_its_major_is_online():
