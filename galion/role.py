@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # preflight runs the checks declared here; only its types are used
-    from .preflight import Check, Problem
+if TYPE_CHECKING:  # preflight runs the checks declared here; only their types are used
+    from .validators import Check, Problem
 
 
 def _no_secrets(data) -> list[str]:
@@ -44,7 +44,7 @@ class Knob:
     # Gets the value, returns True if fine; None: any value goes.
     check: Callable[[object], bool] | None = None
     # What is wrong with a value the check refuses; None: the check's own text
-    # (galion/preflight.py: `says`).
+    # (galion/validators.py: `says`).
     problem: str | None = None
     # How to fix it; "{default}" stands for the default as an inventory writes it.
     fix: str = "use {default}"

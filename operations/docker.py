@@ -14,8 +14,8 @@ from galion import exporters
 from galion.facts.apt import AptCandidate
 from galion.ops import config_file, render, shell_script
 from galion.paths import role_files
-from galion.preflight import Problem, int_between, is_networks
 from galion.role import Knob, Role
+from galion.validators import Problem, int_between, is_networks
 
 FILES = role_files("docker")
 DAEMON_JSON = "/etc/docker/daemon.json"

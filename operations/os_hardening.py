@@ -16,8 +16,8 @@ from pyinfra.operations import apt, files, server
 from galion.facts.files import PathExists
 from galion.facts.system import ToolModes
 from galion.ops import config_file, render, sysctl_values
-from galion.preflight import int_between, matches, says
 from galion.role import Knob, Role
+from galion.validators import int_between, matches, says
 
 # Written once the first run applied the pending security updates.
 SECURITY_UPGRADED_MARKER = "/var/lib/galion/first-security-upgrade-done"

@@ -12,8 +12,8 @@ from galion.facts.files import ConfigSettings, parse_settings
 from galion.facts.postgres import PostgresQuery, PostgresRoles
 from galion.ops import config_file, postgres_sql, render
 from galion.paths import role_files
-from galion.preflight import int_between
 from galion.role import Role
+from galion.validators import int_between
 
 FILES = role_files("pgbouncer")
 

@@ -187,7 +187,7 @@ THROWAWAY_ROLE = '''
 
     from pyinfra.api import deploy
 
-    from galion.preflight import is_port
+    from galion.validators import is_port
     from galion.role import Knob, Role
 
     KNOBS = {
