@@ -1,5 +1,5 @@
 # Converge every host of an inventory: each host gets the roles of its groups
-# (operations/<role>.py: ROLE.groups, in ROLE.order).
+# (operations/<role>: ROLE.groups, in ROLE.order).
 #
 #     pyinfra inventories/prod.py deploy.py --dry --diff   # what would change
 #     pyinfra inventories/prod.py deploy.py                # converge

@@ -1,4 +1,5 @@
-# Fail over to a streaming replica (operations/failover.py; docs/FLEET.md, "Failover").
+# Fail over to a streaming replica (the steps: actions/failover_steps.py; docs/FLEET.md,
+# "Failover").
 # First edit the inventory: the replica to promote into group `db` (and `backups`), the
 # old primary into `db_replica`. Then:
 #
@@ -12,16 +13,16 @@
 # rejoins it as a replica of the new primary with pg_rewind.
 #
 # Run from the repository root, as deploy.py: pyinfra puts the current directory on
-# sys.path (not this file's folder), so `operations` and `galion` import from there, and
-# config.py and group_data/ are found there too.
+# sys.path (not this file's folder), so `actions`, `operations` and `galion` import from
+# there, and config.py and group_data/ are found there too.
 
 import sys
 
 from pyinfra import inventory
 
 import operations
+from actions.failover_steps import FailoverRequestError, failover, plan
 from galion import preflight
-from operations.failover import FailoverRequestError, failover, plan
 
 preflight.run_once(inventory, operations.ROLES)
 

@@ -7,7 +7,8 @@
 #   pyinfra INVENTORY actions/restore.py --data restore=database --data restore_database=galion \
 #       [--data restore_from=offsite [--data restore_dump_cluster=7312345678901234567]]
 #
-# Run from the repository root (pyinfra imports `operations` from the current directory).
+# Run from the repository root (pyinfra imports `actions` from the current directory).
+# The steps: actions/restore_steps.py.
 #
 # restore_repo: 2 (off-site, the default: survives the server) or 1 (local, faster).
 # restore_dump_cluster: whose off-site dumps (a PostgreSQL system identifier); by default
@@ -18,7 +19,7 @@ import sys
 
 from pyinfra import host
 
-from operations.restore import RestoreRequestError, command, restore
+from actions.restore_steps import RestoreRequestError, command, restore
 
 if "backups" in host.groups:
     try:

@@ -6,7 +6,7 @@ containers restart when it changes. Addresses are those the app containers reach
 from pyinfra.facts.server import OsRelease
 
 from . import postgresql, replication, run_context, secrets, topology
-from .facts import PostgresReplicaState
+from .facts.replication import PostgresReplicaState
 from .ops import render
 
 

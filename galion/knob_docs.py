@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from . import shared_knobs
+from .paths import REPO
 from .role import Knob, defaults
 
-REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "KNOBS.md"
 LONGEST_DEFAULT = 60
 

@@ -3,13 +3,12 @@ apply a changed setting (the postgres and backups roles both change settings), a
 the postgres and pgbouncer roles both ask of a database host: whether it is part of a
 fleet, fenced or refused, the addresses the data tier binds, its login roles."""
 
-from pathlib import Path
-
 from pyinfra import host
 from pyinfra.facts.files import File
 
 from . import replication, run_context, scram, secrets, topology
 from .ops import postgres_sql
+from .paths import role_files
 
 # The distro's PostgreSQL major, keyed on os-release (ID, VERSION_ID).
 DISTRO_POSTGRES = {("debian", "12"): 15, ("debian", "13"): 17, ("ubuntu", "24.04"): 16}
@@ -82,9 +81,9 @@ def reload_or_restart_command(major: int, allow_restart: bool = True) -> str:
     )
 
 
-# The postgres role's files: its scripts, the failover's among them (failover.py installs
-# galion-fence and galion-promote from here).
-FILES = Path(__file__).resolve().parent.parent / "files" / "postgres"
+# The postgres role's files: its scripts, the failover's among them (actions/failover_steps.py
+# installs galion-fence and galion-promote from here).
+FILES = role_files("postgres")
 
 
 def in_fleet(inventory, this) -> bool:

@@ -1,6 +1,7 @@
 """The role contract: what a role module declares beside its @deploy entry point.
 
-A role is one module `operations/<name>.py` with
+A role is a module `operations/<name>.py`, or a package `operations/<name>/` (one
+concern per module) whose `__init__.py` holds what follows; either way it has
 
 - `KNOBS = {"<name>_...": Knob(default, doc, check=..., problem=..., fix=...)}`: its
   own knobs, each declared once (the role's "meta/argument_specs.yml"): the default,
@@ -10,10 +11,10 @@ A role is one module `operations/<name>.py` with
   sets;
 - `ROLE = Role(...)`: where it runs and what preflight checks for it beyond single
   knobs (below);
-- `@deploy def <name>()`: the entry point, named like the module;
+- `@deploy def <name>()`: the entry point, named like the role;
 - its templates under `templates/<name>/`, its static files under `files/<name>/`.
 
-operations/__init__.py finds every such module: the converge order, the known
+operations/__init__.py finds every such module or package: the converge order, the known
 inventory groups, preflight, the required secrets and the sandbox's groups all follow
 from these declarations, so adding a role touches only its own files. Knobs that more
 than one role reads are declared the same way in galion/shared_knobs.py.
@@ -25,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # preflight runs the checks declared here; only its types are used
-    from .preflight import Check, Problem
+if TYPE_CHECKING:  # preflight runs the checks declared here; only their types are used
+    from .validators import Check, Problem
 
 
 def _no_secrets(data) -> list[str]:
@@ -43,7 +44,7 @@ class Knob:
     # Gets the value, returns True if fine; None: any value goes.
     check: Callable[[object], bool] | None = None
     # What is wrong with a value the check refuses; None: the check's own text
-    # (galion/preflight.py: `says`).
+    # (galion/validators.py: `says`).
     problem: str | None = None
     # How to fix it; "{default}" stands for the default as an inventory writes it.
     fix: str = "use {default}"

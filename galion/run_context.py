@@ -1,5 +1,5 @@
 """What one module tells another during a run: pyinfra plans every host's deploy in one
-process, so a failover (operations/failover.py) leaves here what the roles it converges
+process, so a failover (actions/failover_steps.py) leaves here what the roles it converges
 afterwards must know. Empty in a plain converge."""
 
 # Hosts failover.py promotes in this run: still standbys when the run is planned, which

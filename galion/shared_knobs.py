@@ -5,7 +5,9 @@ gives them to every host; preflight checks them; docs/KNOBS.md lists them."""
 
 import ipaddress
 
-from .preflight import (
+from .role import Knob
+from .secrets import example_keys
+from .validators import (
     EMAIL,
     IDENTIFIER,
     Problem,
@@ -15,8 +17,6 @@ from .preflight import (
     matches,
     says,
 )
-from .role import Knob
-from .secrets import example_keys
 
 is_unprivileged_port = says("is not an unprivileged TCP port")(int_between(1024, 65535))
 

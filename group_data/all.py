@@ -1,7 +1,7 @@
 # Knobs every host sees, with their defaults; override per host or group in the
 # inventory. Each knob is declared once, with its default, its one-line doc, its
 # preflight check and its fix (galion/role.py: Knob): a role's own knobs in its module
-# (operations/<role>.py: KNOBS), the knobs that more than one role reads in
+# (operations/<role>: KNOBS), the knobs that more than one role reads in
 # galion/shared_knobs.py. docs/KNOBS.md lists them all. One key lives in one place
 # (tests/unit/test_roles.py checks), so group precedence never decides a value.
 # Secrets never go here (see .env.example).

@@ -9,7 +9,7 @@
 #
 # Groups name functions, not machines: put a host in every group whose role it runs.
 # Splitting the fleet later means new hosts in these groups, not new code. The groups
-# are those the roles declare (operations/<role>.py: ROLE.groups); `monitoring` comes
+# are those the roles declare (operations/<role>: ROLE.groups); `monitoring` comes
 # with its role (step 8).
 
 _titanaxe = (

@@ -1,9 +1,11 @@
-"""Roles: one module each (`operations/<role>.py`), found here by what it declares.
+"""Roles: a module `operations/<role>.py` or a package `operations/<role>/` each, found
+here by what it declares.
 
-A module with a `ROLE` (galion/role.py) is a role: deploy.py runs, per host, the roles
-of its groups in `ROLE.order`; preflight asks each role for its checks and secrets;
-group_data/all.py gives every host the defaults of the roles' `KNOBS`. Modules without
-`ROLE` (restore) are operator actions, not part of a converge.
+A module, or a package's `__init__.py`, with a `ROLE` (galion/role.py) is a role:
+deploy.py runs, per host, the roles of its groups in `ROLE.order`; preflight asks each
+role for its checks and secrets; group_data/all.py gives every host the defaults of the
+roles' `KNOBS`. Everything here is a role: operator actions and their steps live in
+actions/.
 """
 
 import importlib
@@ -13,7 +15,8 @@ from galion import role
 
 
 def discover(package=None) -> list:
-    """Every role module of the package (this one by default), in converge order."""
+    """Every role (module or package) of the package (this one by default), in converge
+    order."""
     package = package or importlib.import_module(__name__)
     modules = []
     for info in pkgutil.iter_modules(package.__path__):
@@ -28,7 +31,7 @@ def name(module) -> str:
 
 
 def entry_point(module):
-    """The role's @deploy function, named like its module."""
+    """The role's @deploy function, named like the role."""
     return getattr(module, name(module))
 
 

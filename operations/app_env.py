@@ -7,8 +7,8 @@ from pyinfra.operations import files
 
 from galion import app_environment
 from galion.ops import config_file
-from galion.preflight import Problem
 from galion.role import Knob, Role
+from galion.validators import Problem
 
 KNOBS = {
     # Redis databases: 0 app sessions, 1 voice cache, 2 studio sessions, 3 realtime, 4 rate

@@ -13,12 +13,11 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import commands, topology
-from galion.facts import PathExists
+from galion.facts.files import PathExists
 from galion.ops import config_file, nginx_log_files, render, sysctl_values
+from galion.paths import UPSTREAM_SERVERS_DIR
 from galion.role import Role
 
-# The apps role's rollouts write these files; this role only writes a missing one.
-SERVERS_DIR = "/etc/nginx/galion-upstreams"
 CONF = "/etc/nginx/conf.d/00-galion-app-proxy.conf"
 
 # Its knobs are the edge's (nginx_tls_upstream_ports, nginx_tls_metrics_upstreams,
@@ -43,7 +42,7 @@ def config(data, inventory, this) -> str:
     return render(
         "app_proxy/etc/nginx/conf.d/00-galion-app-proxy.conf.j2",
         upstreams=sorted(data.nginx_tls_upstream_ports.items()),
-        servers_dir=SERVERS_DIR,
+        servers_dir=UPSTREAM_SERVERS_DIR,
         listen=topology.private_address(this),
         status_listen=topology.exporter_bind_address(inventory, this),
         status_port=data.nginx_tls_status_port,
@@ -83,10 +82,13 @@ def app_proxy():
         name="No distro default site", path="/etc/nginx/sites-enabled/default", present=False
     )
     nginx_log_files(["status.log"])  # the status listener's requests
-    files.directory(name="Directory of the upstreams' server lists", path=SERVERS_DIR, mode="755")
+    files.directory(
+        name="Directory of the upstreams' server lists", path=UPSTREAM_SERVERS_DIR, mode="755"
+    )
+    # The apps role's rollouts write these files; this role only writes a missing one.
     written = []
     for name, port in sorted(data.nginx_tls_upstream_ports.items()):
-        path = f"{SERVERS_DIR}/{name}.servers"
+        path = f"{UPSTREAM_SERVERS_DIR}/{name}.servers"
         if host.get_fact(PathExists, path=path):
             host.noop(f"{path} belongs to the app tier's rollouts")
             continue

@@ -4,7 +4,6 @@ loopback/private addresses by the apps role."""
 
 import ipaddress
 import json
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -12,12 +11,13 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import exporters
-from galion.facts import AptCandidate
+from galion.facts.apt import AptCandidate
 from galion.ops import config_file, render, shell_script
-from galion.preflight import Problem, int_between, is_networks
+from galion.paths import role_files
 from galion.role import Knob, Role
+from galion.validators import Problem, int_between, is_networks
 
-FILES = Path(__file__).resolve().parent.parent / "files" / "docker"
+FILES = role_files("docker")
 DAEMON_JSON = "/etc/docker/daemon.json"
 UFW_AFTER_INIT = "/etc/ufw/after.init"
 

@@ -10,7 +10,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files, server
 
-from galion.facts import PathExists
+from galion.facts.files import PathExists
 from galion.ops import config_file, render
 from galion.role import Knob, Role
 

@@ -13,10 +13,11 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Mounts
 from pyinfra.operations import apt, files, server
 
-from galion.facts import PathExists, ToolModes
+from galion.facts.files import PathExists
+from galion.facts.system import ToolModes
 from galion.ops import config_file, render, sysctl_values
-from galion.preflight import int_between, matches, says
 from galion.role import Knob, Role
+from galion.validators import int_between, matches, says
 
 # Written once the first run applied the pending security updates.
 SECURITY_UPGRADED_MARKER = "/var/lib/galion/first-security-upgrade-done"

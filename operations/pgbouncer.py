@@ -1,8 +1,6 @@
 """PgBouncer in front of PostgreSQL on every database host: transaction pooling, client
 passwords looked up in PostgreSQL (auth_query), and its pools as metrics."""
 
-from pathlib import Path
-
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
@@ -10,12 +8,14 @@ from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import exporters, postgresql, secrets, topology
-from galion.facts import ConfigSettings, PostgresQuery, PostgresRoles, parse_settings
+from galion.facts.files import ConfigSettings, parse_settings
+from galion.facts.postgres import PostgresQuery, PostgresRoles
 from galion.ops import config_file, postgres_sql, render
-from galion.preflight import int_between
+from galion.paths import role_files
 from galion.role import Knob, Role
+from galion.validators import int_between
 
-FILES = Path(__file__).resolve().parent.parent / "files" / "pgbouncer"
+FILES = role_files("pgbouncer")
 
 KNOBS = {
     "pgbouncer_max_client_conn": Knob(

@@ -10,10 +10,10 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import exporters, secrets, topology
-from galion.facts import in_container
+from galion.facts.system import in_container
 from galion.ops import config_file, render
-from galion.preflight import Problem, int_between
 from galion.role import Knob, Role
+from galion.validators import Problem, int_between
 
 POLICIES = (
     "noeviction",

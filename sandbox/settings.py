@@ -51,7 +51,7 @@ class HostSpec:
 
 TOPOLOGIES = {
     # The all-in-one box of today: one host in the group of every role that fits on one
-    # box (operations/<role>.py: ROLE.single_box), so a new role is booted and tested here.
+    # box (operations/<role>: ROLE.single_box), so a new role is booted and tested here.
     "single": (HostSpec("titanaxe", 1, operations.single_box_groups()),),
     # The scaling guide's split fleet (inventories/fleet.py has the same groups): an edge,
     # two app hosts, a PostgreSQL primary with its backups, a streaming replica and a

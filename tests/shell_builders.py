@@ -1,4 +1,4 @@
-"""The shell builders of operations/ and galion/, found by reading their source (ast):
+"""The shell builders of operations/, actions/ and galion/, found by reading their source (ast):
 tests/unit/test_commands.py checks that each one is among the commands it checks.
 
 A builder is a module-level function named `command` or ending in `_command`,
@@ -16,7 +16,7 @@ SUFFIXES = ("_command", "_commands", "_script")
 
 
 def _modules():
-    for top in ("operations", "galion"):
+    for top in ("operations", "actions", "galion"):
         for path in sorted((REPO / top).rglob("*.py")):
             parts = list(path.relative_to(REPO).with_suffix("").parts)
             is_package = parts[-1] == "__init__"

@@ -21,8 +21,8 @@ from pyinfra.operations import apt, files
 from galion.facts.system import MemoryTotalMb
 from galion.ops import shell_script
 from galion.paths import role_files
-from galion.preflight import int_between, matches
 from galion.role import Knob, Role
+from galion.validators import int_between, matches
 
 from . import checks, images, memory, rollout, settings
 

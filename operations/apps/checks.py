@@ -2,7 +2,7 @@
 
 import re
 
-from galion.preflight import Problem
+from galion.validators import Problem
 
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")

@@ -16,14 +16,14 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import OsRelease
 
 from galion import postgresql
-from galion.preflight import (
+from galion.role import Knob, Role
+from galion.validators import (
     int_between,
     is_address_or_name,
     is_port,
     is_readable_file_or_none,
     matches,
 )
-from galion.role import Knob, Role
 
 from . import archiving, canary, checks, packages, repository, schedules, scripts
 

@@ -5,7 +5,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from galion import postgresql
-from galion.facts import PostgresClusters
+from galion.facts.postgres import PostgresClusters
 from galion.ops import config_file, render
 
 from .repository import STANZA

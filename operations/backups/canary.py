@@ -3,7 +3,7 @@ writes a row every 5 minutes)."""
 
 from pyinfra import host
 
-from galion.facts import PostgresQuery
+from galion.facts.postgres import PostgresQuery
 from galion.ops import postgres_sql
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from galion import s3, secrets
-from galion.preflight import Problem, needs_group
+from galion.validators import Problem, needs_group
 
 from .repository import STANZA
 

@@ -7,8 +7,9 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from galion import postgresql, secrets
-from galion.facts import PgbackrestStanza
+from galion.facts.pgbackrest import PgbackrestStanza
 from galion.ops import config_file, render
+from galion.paths import SCRIPTS_DIR
 
 STANZA = "main"
 CA_PATH = "/etc/pgbackrest/s3-ca.crt"
@@ -49,7 +50,7 @@ def first_backup_command(repos: list[int]) -> str:
         "tries again' >&2"
         for repo in repos
     ]
-    return "; ".join([*steps, "/usr/local/sbin/galion-backup-metrics || true"])
+    return "; ".join([*steps, f"{SCRIPTS_DIR}/galion-backup-metrics || true"])
 
 
 def s3_settings(data) -> dict:

@@ -6,6 +6,7 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from galion.ops import config_file, render
+from galion.paths import SCRIPTS_DIR
 
 
 def timer_validate_command(schedule: str) -> str:
@@ -18,35 +19,35 @@ def jobs(data) -> list[dict]:
         {
             "name": "galion-backup-full",
             "description": "Full backup to both pgBackRest repositories",
-            "command": "/usr/local/sbin/galion-backup full",
+            "command": f"{SCRIPTS_DIR}/galion-backup full",
             "schedule": data.get("backups_full_schedule"),
             "jitter": "10min",
         },
         {
             "name": "galion-backup-diff",
             "description": "Differential backup to both pgBackRest repositories",
-            "command": "/usr/local/sbin/galion-backup diff",
+            "command": f"{SCRIPTS_DIR}/galion-backup diff",
             "schedule": data.get("backups_diff_schedule"),
             "jitter": "10min",
         },
         {
             "name": "galion-pgdump",
             "description": "Logical dump of each database, copied off-site",
-            "command": "/usr/local/sbin/galion-pgdump",
+            "command": f"{SCRIPTS_DIR}/galion-pgdump",
             "schedule": data.get("backups_dump_schedule"),
             "jitter": "10min",
         },
         {
             "name": "galion-restore-drill",
             "description": "Restore drill from the off-site repository",
-            "command": "/usr/local/sbin/galion-restore-drill 2",
+            "command": f"{SCRIPTS_DIR}/galion-restore-drill 2",
             "schedule": data.get("backups_drill_schedule"),
             "jitter": "30min",
         },
         {
             "name": "galion-backup-metrics",
             "description": "Backup health metrics for monitoring",
-            "command": "/usr/local/sbin/galion-backup-metrics",
+            "command": f"{SCRIPTS_DIR}/galion-backup-metrics",
             "schedule": "*:0/5",
             "jitter": "30s",
         },

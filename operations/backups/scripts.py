@@ -1,17 +1,15 @@
 """The backup, dump, drill, metrics and restore scripts (files/backups/), the settings
 they read and the off-site credentials of the dump script."""
 
-from pathlib import Path
-
 from pyinfra import host
 
 from galion.ops import config_file, render, shell_script
+from galion.paths import role_files
 
 from .canary import canary_database
 from .repository import STANZA, s3_settings
 
-# This role's files/backups/ (this module is operations/backups/scripts.py).
-FILES = Path(__file__).resolve().parent.parent.parent / "files" / "backups"
+FILES = role_files("backups")
 SCRIPTS = (
     "galion-backup",
     "galion-pgdump",

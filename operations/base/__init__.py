@@ -5,7 +5,8 @@ One concern per module of this package; `base()` below runs them in this order.
 
 from pyinfra.api import deploy
 
-from galion.preflight import (
+from galion.role import Knob, Role
+from galion.validators import (
     DURATION,
     SIZE,
     UNIX_USER,
@@ -15,7 +16,6 @@ from galion.preflight import (
     is_port,
     matches,
 )
-from galion.role import Knob, Role
 
 from . import checks, fail2ban, kernel, logs, mail, packages, ssh, time_sync, upgrades, users
 

@@ -3,7 +3,7 @@
 import re
 
 from galion import keys
-from galion.preflight import Problem, is_port, is_port_proto
+from galion.validators import Problem, is_port, is_port_proto
 
 from .users import authorized_keys
 

@@ -4,7 +4,7 @@ from pyinfra import host
 
 from galion import secrets
 from galion.ops import config_file, render
-from galion.preflight import split_host_port
+from galion.validators import split_host_port
 
 
 def required_secrets(data) -> list[str]:

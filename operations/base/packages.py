@@ -3,7 +3,7 @@
 from pyinfra import host
 from pyinfra.operations import apt
 
-from galion.facts import PathExists
+from galion.facts.files import PathExists
 from galion.ops import config_file, render
 
 

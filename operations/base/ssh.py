@@ -7,7 +7,9 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import python, server
 
 from galion import connection
-from galion.facts import OpensshAlgorithms, PathExists, SystemdUnitEnabled
+from galion.facts.files import PathExists
+from galion.facts.ssh import OpensshAlgorithms
+from galion.facts.system import SystemdUnitEnabled
 from galion.ops import config_file, render
 
 from .firewall import firewall

@@ -3,7 +3,8 @@
 from pyinfra import host
 from pyinfra.operations import systemd
 
-from galion.facts import PathExists, in_container
+from galion.facts.files import PathExists
+from galion.facts.system import in_container
 
 
 def time_sync():

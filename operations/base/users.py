@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from galion import keys
-from galion.facts import ImageUserAccess
+from galion.facts.ssh import ImageUserAccess
 from galion.ops import config_file, render
 
 # Written once the deploy user has logged in and used sudo (the current run connected

@@ -14,8 +14,8 @@ import re
 
 from pyinfra.api import deploy
 
-from galion.preflight import EMAIL, int_between, matches
 from galion.role import Knob, Role
+from galion.validators import EMAIL, int_between, matches
 
 from . import alertmanager, blackbox, checks, daemons, prometheus
 from .alertmanager import SEVERITIES

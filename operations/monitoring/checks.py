@@ -4,7 +4,7 @@ one Alertmanager can post to."""
 import urllib.parse
 
 from galion import secrets
-from galion.preflight import Problem
+from galion.validators import Problem
 
 from .alertmanager import HEARTBEAT_SECRET, WEBHOOK_SECRET
 

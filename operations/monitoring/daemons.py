@@ -7,7 +7,7 @@ from pyinfra import host, inventory
 from pyinfra.operations import apt, server, systemd
 
 from galion import exporters, topology
-from galion.facts import AptCandidate
+from galion.facts.apt import AptCandidate
 from galion.ops import config_file
 
 

@@ -16,7 +16,8 @@ import re
 from pyinfra import host
 from pyinfra.api import deploy
 
-from galion.preflight import (
+from galion.role import Knob, Role
+from galion.validators import (
     DURATION,
     IDENTIFIER,
     int_between,
@@ -25,7 +26,6 @@ from galion.preflight import (
     is_readable_file_or_none,
     matches,
 )
-from galion.role import Knob, Role
 
 from . import certificates, checks, fail2ban, metrics, packages, reload, retire, settings, sites
 

@@ -9,7 +9,8 @@ from pyinfra import host, logger
 from pyinfra.operations import files, server, systemd
 
 from galion import commands
-from galion.facts import CertbotLineage, PathExists, SecondsSinceFailure
+from galion.facts.certbot import CertbotLineage
+from galion.facts.files import PathExists, SecondsSinceFailure
 from galion.ops import config_file
 
 ACME_CA = "/etc/galion/acme-ca.pem"

@@ -1,6 +1,6 @@
 """Preflight's checks of the edge that read several keys at once, or the inventory."""
 
-from galion.preflight import Problem, is_address_or_name, needs_group, run_checks
+from galion.validators import Problem, is_address_or_name, needs_group, run_checks
 
 VHOST_KINDS = ("frontend", "api", "websocket")
 

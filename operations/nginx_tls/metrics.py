@@ -1,15 +1,13 @@
 """What monitoring reads of the edge: responses and durations per public name from the
 access log, and nginx's stub_status through the nginx exporter."""
 
-from pathlib import Path
-
 from pyinfra import host, inventory
 
 from galion import exporters, topology
 from galion.ops import render
+from galion.paths import role_files
 
-# This role's files/nginx_tls/ (this module is operations/nginx_tls/metrics.py).
-FILES = Path(__file__).resolve().parent.parent.parent / "files" / "nginx_tls"
+FILES = role_files("nginx_tls")
 
 
 # stub_status, on loopback only: read by the nginx exporter on the same host.

@@ -5,7 +5,7 @@ default site."""
 from pyinfra import host
 from pyinfra.operations import apt, files
 
-from galion.facts import AptCandidate
+from galion.facts.apt import AptCandidate
 from galion.ops import nginx_log_files
 
 from .certificates import WEBROOT

@@ -8,7 +8,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.operations import server
 
-from galion.facts import FilesMarked
+from galion.facts.files import FilesMarked
 
 CONF_D = "/etc/nginx/conf.d"
 # This role's files of conf.d named after an upstream or a virtual host; a `.galion-retired`

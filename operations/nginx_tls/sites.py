@@ -6,20 +6,19 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import files
 
 from galion import topology
-from galion.facts import PathExists
+from galion.facts.files import PathExists
 from galion.ops import config_file, render
+from galion.paths import UPSTREAM_SERVERS_DIR
 
 from .reload import nginx_file
 
 # Distros whose nginx predates `http2 on;` (1.25.1): Debian 12 (1.22), Ubuntu 24.04 (1.24).
 LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}
 
-# One file per upstream with its `server` lines: on an app host the app tier's rollouts
-# rewrite it (operations/apps.py), elsewhere this role does from the inventory.
-UPSTREAM_SERVERS_DIR = "/etc/nginx/galion-upstreams"
-
 
 def upstream_servers_file(name: str) -> str:
+    """An upstream's `server` lines: on an app host the app tier's rollouts rewrite it
+    (operations/apps.py), elsewhere this role does from the inventory."""
     return f"{UPSTREAM_SERVERS_DIR}/{name}.servers"
 
 

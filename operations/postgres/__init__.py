@@ -12,8 +12,8 @@ from pyinfra.operations import server
 
 from galion import postgresql, topology
 from galion.ops import barrier
-from galion.preflight import int_between, matches
 from galion.role import Knob, Role
+from galion.validators import int_between, matches
 
 from . import cluster, exporter, kernel, objects, replication, restarts
 from .checks import check_inventory, required_secrets

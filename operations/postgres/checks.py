@@ -1,7 +1,7 @@
 """What preflight asks of the postgres role beyond its knobs' checks: its secrets, and
 the inventory's shape (one primary, replicas beside it)."""
 
-from galion.preflight import Problem, in_group, needs_group
+from galion.validators import Problem, in_group, needs_group
 
 
 def required_secrets(data) -> list[str]:

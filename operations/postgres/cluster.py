@@ -6,7 +6,8 @@ from pyinfra.operations import apt, server
 from pyinfra.operations.util import any_changed
 
 from galion import postgresql, topology
-from galion.facts import MemoryTotalMb, PostgresClusters
+from galion.facts.postgres import PostgresClusters
+from galion.facts.system import MemoryTotalMb
 from galion.ops import config_file, render
 from galion.postgresql import CLUSTER
 

@@ -4,7 +4,7 @@ roles, and pg_stat_statements. A replica gets them all with the WAL."""
 from pyinfra import host
 from pyinfra.operations import server
 
-from galion.facts import PostgresDatabases, PostgresQuery, PostgresRoles
+from galion.facts.postgres import PostgresDatabases, PostgresQuery, PostgresRoles
 from galion.ops import postgres_sql
 from galion.postgresql import login_role
 

@@ -7,8 +7,10 @@ from pyinfra import host, inventory, logger
 from pyinfra.operations import server
 
 from galion import postgresql, secrets, topology
-from galion.facts import PostgresQuery, PostgresReplicaState
-from galion.ops import SCRIPTS_DIR, config_file, postgres_sql, shell_script
+from galion.facts.postgres import PostgresQuery
+from galion.facts.replication import PostgresReplicaState
+from galion.ops import config_file, postgres_sql, shell_script
+from galion.paths import SCRIPTS_DIR
 from galion.replication import PASSFILE, passfile_line, replica_action, slot_name, standby_conninfo
 
 # The operator's scripts of a failover, on every database host of a fleet.

@@ -4,7 +4,7 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from galion import postgresql
-from galion.facts import PostgresQuery
+from galion.facts.postgres import PostgresQuery
 
 
 def pending_restart(major: int):

@@ -1,4 +1,5 @@
-"""Changing data-tier knobs and secrets, then converging (operations/postgres.py, redis.py).
+"""Changing data-tier knobs and secrets, then converging (operations/postgres/,
+pgbouncer.py, redis.py).
 
 Runs after tests/roles on a converged sandbox; every test leaves it as it found it.
 """

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from pyinfra.api.command import FileUploadCommand, StringCommand
 
+from actions import restore_steps
 from galion import commands, exporters, postgresql
 from galion.ops import files as ops_files
 from galion.ops import firewall, sysctl, uploads
 from galion.ops import postgres as ops_postgres
-from operations import base, file_integrity, pgbouncer, redis, restore
+from operations import base, file_integrity, pgbouncer, redis
 from operations.apps import rollout
 from operations.backups import repository, schedules
 from operations.monitoring import alertmanager
@@ -100,7 +101,7 @@ BUILT = {
         ["/etc/nginx/conf.d/10-upstream-old_api.conf"],
     ),
     "restore another cluster's dump": built(
-        restore.command,
+        restore_steps.command,
         {
             "restore": "database",
             "restore_database": "galion",
@@ -165,10 +166,10 @@ NOT_BUILDERS = {
 
 
 def test_every_shell_builder_is_checked():
-    """A builder added to operations/ or galion/ (tests/shell_builders.py says what
+    """A builder added to operations/, actions/ or galion/ (tests/shell_builders.py says what
     counts) fails here until BUILT checks its output."""
     found = shell_builders.find()
-    assert {"galion.commands.NGINX_RELOAD", "operations.restore.command"} <= found, found
+    assert {"galion.commands.NGINX_RELOAD", "actions.restore_steps.command"} <= found, found
     assert sorted(found - CHECKED - NOT_BUILDERS.keys()) == []
     assert sorted(NOT_BUILDERS.keys() - found) == []  # no excuse outlives its builder
 
@@ -440,17 +441,17 @@ def test_a_database_restore_reads_another_clusters_dumps_only_when_asked():
     }
     offsite = dict(data, restore_from="offsite")
     call = "/usr/local/sbin/galion-restore database galion --from offsite"
-    assert restore.command(offsite) == call
-    assert restore.command(dict(offsite, restore_dump_cluster="")) == call
+    assert restore_steps.command(offsite) == call
+    assert restore_steps.command(dict(offsite, restore_dump_cluster="")) == call
     # pyinfra's --data turns the digits into an int.
-    assert restore.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
+    assert restore_steps.command(dict(offsite, restore_dump_cluster=7312345678901234567)) == (
         f"{call} --cluster 7312345678901234567"
     )
     for bad in ("abc", "73 12", "1;id", "-1", "7312\n", "../7312"):
-        with pytest.raises(restore.RestoreRequestError, match="digits only"):
-            restore.command(dict(offsite, restore_dump_cluster=bad))
-    with pytest.raises(restore.RestoreRequestError, match="restore_from=offsite"):
-        restore.command(dict(data, restore_dump_cluster="7312345678901234567"))
+        with pytest.raises(restore_steps.RestoreRequestError, match="digits only"):
+            restore_steps.command(dict(offsite, restore_dump_cluster=bad))
+    with pytest.raises(restore_steps.RestoreRequestError, match="restore_from=offsite"):
+        restore_steps.command(dict(data, restore_dump_cluster="7312345678901234567"))
 
 
 def test_a_cluster_serves_only_when_its_major_is_online():

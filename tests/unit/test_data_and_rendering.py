@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_env_example_lists_every_secret_the_code_asks_for():
     asked = set()
-    for path in list((REPO / "operations").rglob("*.py")) + list((REPO / "galion").rglob("*.py")):
+    scanned = [p for d in ("operations", "galion", "actions") for p in (REPO / d).rglob("*.py")]
+    for path in scanned:
         asked.update(re.findall(r'secrets\.get\("([A-Z0-9_]+)"\)', path.read_text()))
         # Not a dict key (`"REDIS_PASSWORD": ...`): that names a program's variable.
         asked.update(

@@ -160,18 +160,18 @@ def test_a_failover_is_planned_once_while_every_host_loads_the_deploy_at_once(mo
     first decides (reading facts, so yielding to the others), the rest follow its plan."""
     import gevent
 
-    from operations import failover
+    from actions import failover_steps
 
     decided = []
 
     def decide():
         gevent.sleep(0.01)  # a fact read over SSH: the other greenlets run meanwhile
-        decided.append(failover.Plan("promote", "0 bytes behind", "db2", fence={"db1"}))
+        decided.append(failover_steps.Plan("promote", "0 bytes behind", "db2", fence={"db1"}))
         return decided[-1]
 
-    monkeypatch.setattr(failover, "_plan", [])
-    monkeypatch.setattr(failover, "_decide", decide)
-    greenlets = [gevent.spawn(failover.plan) for _ in range(6)]
+    monkeypatch.setattr(failover_steps, "_plan", [])
+    monkeypatch.setattr(failover_steps, "_decide", decide)
+    greenlets = [gevent.spawn(failover_steps.plan) for _ in range(6)]
     gevent.joinall(greenlets, raise_error=True)
     assert len(decided) == 1
     assert all(g.value is decided[0] for g in greenlets)

@@ -125,12 +125,13 @@ def test_every_knob_the_code_reads_is_defined():
     """A typo in `data.nginx_vhost` would only fail on a host: catch it here."""
     defined = set(_all_py()) | NOT_KNOBS
     read = set()
-    for path in list((REPO / "operations").rglob("*.py")) + [REPO / "galion" / "topology.py"]:
+    scanned = [*(REPO / "operations").rglob("*.py"), *(REPO / "actions").rglob("*.py")]
+    for path in scanned + [REPO / "galion" / "topology.py"]:
         text = path.read_text()
         read.update(re.findall(r"\bdata\.([a-z][a-z0-9_]+)\b(?!\()", text))
         read.update(re.findall(r"\bdata\.get\(\"([a-z][a-z0-9_]+)\"", text))
     read -= {"get", "dict"}
-    read = {k for k in read if not k.startswith("restore")}  # actions/restore.py's --data
+    read = {k for k in read if not k.startswith("restore")}  # actions/restore_steps.py's --data
     assert read, "the scan found nothing: it is broken"
     assert read <= defined, sorted(read - defined)
 
@@ -186,7 +187,7 @@ THROWAWAY_ROLE = '''
 
     from pyinfra.api import deploy
 
-    from galion.preflight import is_port
+    from galion.validators import is_port
     from galion.role import Knob, Role
 
     KNOBS = {

@@ -1,4 +1,5 @@
-"""Failover to a streaming replica (actions/failover.py; docs/SCALING.md, "Failover").
+"""The steps of a failover to a streaming replica, run by actions/failover.py
+(docs/FLEET.md, "Failover").
 
 The operator first edits the inventory: the replica to promote goes to group `db` (with
 `backups`), the old primary to `db_replica`. Then, in one run:
@@ -25,12 +26,13 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.facts.server import OsRelease
-from pyinfra.operations import files, python, server
+from pyinfra.operations import python, server
 
 import operations
 from galion import postgresql, replication, run_context, topology
-from galion.facts import PostgresPromotionState, PostgresSystemIdentifier
-from galion.ops import SCRIPTS_DIR, shell_script
+from galion.facts.replication import PostgresPromotionState, PostgresSystemIdentifier
+from galion.ops import barrier, shell_script
+from galion.paths import SCRIPTS_DIR
 
 
 class FailoverRequestError(ValueError):
@@ -135,9 +137,8 @@ def failover():
             name=f"Fence the former primary (the new one is {decided.new_primary})",
             commands=[f"{SCRIPTS_DIR}/galion-fence {_major(host)} {decided.new_primary}"],
         )
-    # Shared by every host (pyinfra runs the operations of a line on all hosts before the
-    # next): the fence is done everywhere before the promotion starts.
-    files.directory(name="Failover: the former primary is fenced", path="/etc", present=True)
+    # The fence is done everywhere before the promotion starts.
+    barrier("Failover: the former primary is fenced")
     if host.name == decided.new_primary:
         shell_script(postgresql.FILES / "galion-promote")
         if decided.action == "promote":

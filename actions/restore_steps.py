@@ -1,4 +1,5 @@
-"""Restores an operator asks for (actions/restore.py), each keeping a copy of what it replaces."""
+"""The restores an operator asks for, run by actions/restore.py: each keeps a copy of
+what it replaces."""
 
 import re
 import shlex
@@ -6,6 +7,8 @@ import shlex
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import server
+
+from galion.paths import SCRIPTS_DIR
 
 MODES = ("latest", "time", "database")
 SYSTEM_IDENTIFIER = re.compile(r"[0-9]+")
@@ -25,7 +28,7 @@ def command(data) -> str:
     if repo not in ("1", "2"):
         raise RestoreRequestError(f"restore_repo={repo!r}: 1 (local) or 2 (off-site)")
     if mode == "latest":
-        return f"/usr/local/sbin/galion-restore cluster --repo {repo}"
+        return f"{SCRIPTS_DIR}/galion-restore cluster --repo {repo}"
     if mode == "time":
         target = str(data.get("restore_target", ""))
         if not TIME.match(target):
@@ -33,9 +36,7 @@ def command(data) -> str:
                 f"restore_target={target!r}: give a time with its offset, "
                 "e.g. '2026-11-22 03:00:00+00'"
             )
-        return (
-            f"/usr/local/sbin/galion-restore cluster --repo {repo} --target {shlex.quote(target)}"
-        )
+        return f"{SCRIPTS_DIR}/galion-restore cluster --repo {repo} --target {shlex.quote(target)}"
     database = data.get("restore_database")
     names = [db["name"] for db in data.get("postgres_databases") or []]
     if database not in names:
@@ -45,14 +46,14 @@ def command(data) -> str:
         raise RestoreRequestError(f"restore_from={source!r}: local or offsite")
     cluster = str(data.get("restore_dump_cluster", ""))
     if not cluster:
-        return f"/usr/local/sbin/galion-restore database {database} --from {source}"
+        return f"{SCRIPTS_DIR}/galion-restore database {database} --from {source}"
     if not SYSTEM_IDENTIFIER.fullmatch(cluster):
         raise RestoreRequestError(
             f"restore_dump_cluster={cluster!r}: a PostgreSQL system identifier (digits only)"
         )
     if source != "offsite":
         raise RestoreRequestError("restore_dump_cluster picks off-site dumps: restore_from=offsite")
-    return f"/usr/local/sbin/galion-restore database {database} --from offsite --cluster {cluster}"
+    return f"{SCRIPTS_DIR}/galion-restore database {database} --from offsite --cluster {cluster}"
 
 
 @deploy("Restore")
