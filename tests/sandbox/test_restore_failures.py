@@ -8,6 +8,7 @@ a burst of commits brings every committed row back.
 
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -53,6 +54,16 @@ def serving(full_backup):
     assert leftovers.stdout.strip() == "", "a failed restore left a safety copy behind"
 
 
+@contextmanager
+def _on_the_node(do: str, undo: str):
+    """`do` on the backups host for the length of the block, `undo` after it, even on failure."""
+    NODE.host.check_output(do)
+    try:
+        yield
+    finally:
+        NODE.host.run(undo)
+
+
 def _failed(proc, reason: str):
     assert proc.returncode != 0, proc.stderr[-2000:]
     output = proc.stdout + proc.stderr
@@ -70,11 +81,8 @@ def test_restore_from_an_unreachable_repository_changes_nothing(serving, sandbox
         f"-d {sandbox_state['gateway']} -p tcp --dport {sandbox_state['s3']['port']} "
         "-j REJECT --reject-with tcp-reset"
     )
-    NODE.host.check_output(f"iptables -I OUTPUT {block}")
-    try:
+    with _on_the_node(f"iptables -I OUTPUT {block}", f"iptables -D OUTPUT {block}"):
         proc = run_restore("restore=latest", "restore_repo=2")
-    finally:
-        NODE.host.run(f"iptables -D OUTPUT {block}")
     _failed(proc, "nothing was changed")
     assert "repo2" in proc.stdout + proc.stderr
 
@@ -91,11 +99,8 @@ def test_a_corrupt_backup_set_puts_the_data_directory_back(serving):
     control = NODE.host.check_output(
         f"find {repo}/backup/main/{label}/pg_data/global -name 'pg_control*' | head -n 1"
     )
-    NODE.host.check_output(f"mv {control} /root/pg_control.kept")
-    try:
+    with _on_the_node(f"mv {control} /root/pg_control.kept", f"mv /root/pg_control.kept {control}"):
         proc = run_restore("restore=latest", "restore_repo=1")
-    finally:
-        NODE.host.run(f"mv /root/pg_control.kept {control}")
     _failed(proc, "the previous data directory is back in place")
     assert "PostgreSQL runs on the previous data again" in proc.stdout + proc.stderr
 
@@ -105,17 +110,15 @@ def test_a_failed_pg_restore_leaves_the_live_database_untouched(serving):
     db = NODE.data["postgres_databases"][0]["name"]
     path = f"{NODE.data['backups_dump_dir']}/{db}/{db}-99991231T235959Z.dump"
     pg = "runuser -u postgres --"
-    NODE.host.check_output(
+    dump = (
         f"{pg} psql -X -q -c 'create role galion_ghost' -c 'create database galion_scratch' && "
         f"{pg} psql -X -q -d galion_scratch -c 'create table t (i int)' "
         "-c 'alter table t owner to galion_ghost' && "
         f"{pg} pg_dump -Fc -f {path} galion_scratch && "
         f"{pg} psql -X -q -c 'drop database galion_scratch' -c 'drop role galion_ghost'"
     )
-    try:
+    with _on_the_node(dump, f"rm -f {path}"):
         proc = run_restore("restore=database", f"restore_database={db}")
-    finally:
-        NODE.host.run(f"rm -f {path}")
     _failed(proc, f"{db} is untouched")
     left = psql("select count(*) from pg_database where datname like '%restore%'")
     assert left == "0", "the half-restored database was left behind"

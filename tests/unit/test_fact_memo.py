@@ -3,9 +3,9 @@ config.py that installs it, counting the commands the host ran."""
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.unit.helpers import run_pyinfra
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = """
@@ -68,14 +68,7 @@ def run(
         GALION_FACT_REFILL=refill,
         GALION_COUNT_COMMANDS="1",
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "@local", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_pyinfra(tmp_path, env, "@local", script)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert target.exists()
     target.unlink()

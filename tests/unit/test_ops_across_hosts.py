@@ -2,14 +2,13 @@
 fake hosts."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pyinfra.api import OperationError
 
 from galion.ops import across_hosts
+from tests.unit.helpers import run_pyinfra
 
 
 def test_one_host_at_a_time_starts_on_no_host_after_one_failed():
@@ -60,14 +59,7 @@ def run_order(tmp_path: Path, step: str) -> list[str]:
         PYINFRA_FAKE_DELAY="0",
         PYINFRA_FAKE_DELAY_JITTER="0",
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "@fake/a,@fake/b", "deploy.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_pyinfra(tmp_path, env, "@fake/a,@fake/b", "deploy.py")
     assert proc.returncode == 0, proc.stderr[-2000:]
     return log.read_text().split("\n")[:-1]
 

@@ -38,31 +38,34 @@ def test_config_file_mode_with_a_leading_zero_is_the_same_mode():
     assert action == ("up to date", [])
 
 
-def test_config_file_same_content_wrong_mode_is_chmod_only():
-    info = {"user": "root", "group": "root", "mode": 644}
-    action, fixes = files.config_file_action(
-        "/etc/sudoers.d/90-deploy", CONTENT, sha(CONTENT), info, "root", "root", "440"
-    )
+@pytest.mark.parametrize(
+    "dest, info, want, fixes",
+    [
+        (
+            "/etc/sudoers.d/90-deploy",
+            {"user": "root", "group": "root", "mode": 644},
+            ("root", "root", "440"),
+            ["chmod 440 /etc/sudoers.d/90-deploy"],
+        ),
+        (
+            "/etc/redis/redis.conf",
+            {"user": "root", "group": "root", "mode": 640},
+            ("redis", "redis", "640"),
+            ["chown redis:redis /etc/redis/redis.conf"],
+        ),
+        (
+            "/etc/x.conf",
+            {"user": "app", "group": "app", "mode": 600},
+            ("root", "app", "644"),
+            ["chown root:app /etc/x.conf", "chmod 644 /etc/x.conf"],
+        ),
+    ],
+    ids=["wrong_mode_is_chmod_only", "wrong_owner_is_chown_only", "wrong_owner_and_mode"],
+)
+def test_config_file_same_content(dest, info, want, fixes):
+    action, commands = files.config_file_action(dest, CONTENT, sha(CONTENT), info, *want)
     assert action == "fix"
-    assert [str(c) for c in fixes] == ["chmod 440 /etc/sudoers.d/90-deploy"]
-
-
-def test_config_file_same_content_wrong_owner_is_chown_only():
-    info = {"user": "root", "group": "root", "mode": 640}
-    action, fixes = files.config_file_action(
-        "/etc/redis/redis.conf", CONTENT, sha(CONTENT), info, "redis", "redis", "640"
-    )
-    assert action == "fix"
-    assert [str(c) for c in fixes] == ["chown redis:redis /etc/redis/redis.conf"]
-
-
-def test_config_file_same_content_wrong_owner_and_mode():
-    info = {"user": "app", "group": "app", "mode": 600}
-    action, fixes = files.config_file_action(
-        "/etc/x.conf", CONTENT, sha(CONTENT), info, "root", "app", "644"
-    )
-    assert action == "fix"
-    assert [str(c) for c in fixes] == ["chown root:app /etc/x.conf", "chmod 644 /etc/x.conf"]
+    assert [str(c) for c in commands] == fixes
 
 
 @pytest.mark.parametrize("current_sha", [None, sha("old content\n"), ""])
@@ -74,15 +77,10 @@ def test_config_file_other_or_no_content_is_a_replace(current_sha):
 
 
 def test_config_file_replace_with_validation():
+    dest = "/etc/sudoers.d/90-deploy"
+    # dest, content, user, group, mode, validate, staged, parent_exists (, sudo_user)
     commands = files.config_file_commands(
-        dest="/etc/sudoers.d/90-deploy",
-        content=CONTENT,
-        user="root",
-        group="root",
-        mode="440",
-        validate="visudo -cqf {staged}",
-        staged="/etc/sudoers.d/90-deploy.galion-new",
-        parent_exists=True,
+        dest, CONTENT, "root", "root", "440", "visudo -cqf {staged}", f"{dest}.galion-new", True
     )
     assert raw(commands) == [
         "install -m 0600 -o root -g root /dev/null /etc/sudoers.d/90-deploy.galion-new",
@@ -102,16 +100,9 @@ def test_config_file_replace_with_validation():
 
 
 def test_config_file_replace_through_sudo_into_a_new_directory():
+    dest, content = "/etc/galion/app.env", "APP_ENV=production\n"
     commands = files.config_file_commands(
-        dest="/etc/galion/app.env",
-        content="APP_ENV=production\n",
-        user="app",
-        group="app",
-        mode="600",
-        validate=None,
-        staged="/etc/galion/app.env.galion-new",
-        parent_exists=False,
-        sudo_user="deploy",
+        dest, content, "app", "app", "600", None, f"{dest}.galion-new", False, "deploy"
     )
     assert raw(commands) == [
         "install -d -m 0755 /etc/galion",

@@ -1,5 +1,7 @@
 """galion.ops.postgres: the commands that run SQL from a private file, no host."""
 
+import pytest
+
 from galion.ops import postgres
 from tests.unit.op_commands import raw
 
@@ -13,22 +15,28 @@ def test_sql_file_path_is_named_by_database_and_statements():
     )
 
 
-def test_run_sql_file_command():
-    command = postgres.run_sql_file_command("app", "/var/lib/galion/sql/9b9c9bdeae11397d.sql")
-    assert command.get_raw_value() == (
-        "sh -c 'runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
-        "-d app -f /var/lib/galion/sql/9b9c9bdeae11397d.sql; r=$?; "
-        "rm -f /var/lib/galion/sql/9b9c9bdeae11397d.sql; exit $r'"
-    )
-
-
-def test_run_sql_file_command_quotes_the_database():
-    command = postgres.run_sql_file_command("my db", "/var/lib/galion/sql/bc1b1c90963443f9.sql")
-    assert command.get_raw_value() == (
-        "sh -c 'runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
-        "-d '\"'\"'my db'\"'\"' -f /var/lib/galion/sql/bc1b1c90963443f9.sql; r=$?; "
-        "rm -f /var/lib/galion/sql/bc1b1c90963443f9.sql; exit $r'"
-    )
+@pytest.mark.parametrize(
+    "database, path, expected",
+    [
+        (
+            "app",
+            "/var/lib/galion/sql/9b9c9bdeae11397d.sql",
+            "sh -c 'runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
+            "-d app -f /var/lib/galion/sql/9b9c9bdeae11397d.sql; r=$?; "
+            "rm -f /var/lib/galion/sql/9b9c9bdeae11397d.sql; exit $r'",
+        ),
+        (
+            "my db",
+            "/var/lib/galion/sql/bc1b1c90963443f9.sql",
+            "sh -c 'runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --single-transaction "
+            "-d '\"'\"'my db'\"'\"' -f /var/lib/galion/sql/bc1b1c90963443f9.sql; r=$?; "
+            "rm -f /var/lib/galion/sql/bc1b1c90963443f9.sql; exit $r'",
+        ),
+    ],
+    ids=["plain", "quotes_the_database"],
+)
+def test_run_sql_file_command(database, path, expected):
+    assert postgres.run_sql_file_command(database, path).get_raw_value() == expected
 
 
 def test_postgres_sql_commands_through_sudo():

@@ -6,13 +6,13 @@ listener: the listener counts connections, so "no host touched" is measured.
 
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from galion import secrets
+from tests.unit.helpers import run_pyinfra
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s3cr3t-value-for-the-preflight-tests"
@@ -113,14 +113,7 @@ def run_case(
         # Data checks only: no off-site repository to read the cipher passphrase against.
         "GALION_PREFLIGHT_OFFLINE": "1",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-        cwd=REPO,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
+    proc = run_pyinfra(REPO, env, str(inventory), "deploy.py")
     problems = [line for line in proc.stderr.splitlines() if line.startswith("preflight:")]
     return proc, problems
 

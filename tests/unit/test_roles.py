@@ -15,6 +15,7 @@ import pytest
 
 import operations
 from galion import preflight, role, secrets, shared_knobs
+from tests.unit.helpers import run_pyinfra
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = {operations.name(m): Path(m.__file__) for m in operations.ROLES}
@@ -51,24 +52,27 @@ def _knob_lines(path: Path) -> dict[str, int]:
     raise AssertionError(f"{path.name} has no KNOBS dict literal")
 
 
+CONVERGE_ORDER = [
+    "base",
+    "node_exporter",
+    "os_hardening",
+    "postgres",
+    "pgbouncer",
+    "redis",
+    "backups",
+    "docker",
+    "app_env",
+    "nginx_tls",
+    "app_proxy",
+    "apps",
+    "monitoring",
+    "file_integrity",
+]
+
+
 def test_roles_are_found_in_converge_order():
     names = [operations.name(m) for m in operations.ROLES]
-    assert names == [
-        "base",
-        "node_exporter",
-        "os_hardening",
-        "postgres",
-        "pgbouncer",
-        "redis",
-        "backups",
-        "docker",
-        "app_env",
-        "nginx_tls",
-        "app_proxy",
-        "apps",
-        "monitoring",
-        "file_integrity",
-    ]
+    assert names == CONVERGE_ORDER
     assert "restore" not in names  # an operator action, not a role
 
 
@@ -236,23 +240,9 @@ def env_with_every_example_secret(tmp_path, monkeypatch):
 def test_a_new_role_module_is_picked_up_everywhere(throwaway_role, env_with_every_example_secret):
     roles = throwaway_role
     names = [operations.name(m) for m in roles]
-    assert names == [
-        "base",
-        "node_exporter",
-        "os_hardening",
-        "postgres",
-        "pgbouncer",
-        "redis",
-        "cachestore",
-        "backups",
-        "docker",
-        "app_env",
-        "nginx_tls",
-        "app_proxy",
-        "apps",
-        "monitoring",
-        "file_integrity",
-    ]
+    # Its order=35 puts it between redis (30) and backups (40).
+    i = CONVERGE_ORDER.index("backups")
+    assert names == [*CONVERGE_ORDER[:i], "cachestore", *CONVERGE_ORDER[i:]]
     assert "cache" in operations.known_groups(roles)
     assert "cache" in operations.single_box_groups(roles)
     assert operations.knobs(roles)["cachestore_port"] == 11211
@@ -303,14 +293,7 @@ def test_a_new_role_file_alone_reaches_the_real_cli(tmp_path):
         "GALION_ENV_FILE": str(tmp_path / "none.env"),
         "HOME": str(tmp_path),
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "inventories/case.py", "deploy.py"],
-        cwd=tree,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
+    proc = run_pyinfra(tree, env, "inventories/case.py", "deploy.py")
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("preflight:")]
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert any("cachestore_port: 70000 is not a TCP port" in ln for ln in lines), lines
