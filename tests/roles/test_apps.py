@@ -21,6 +21,14 @@ def inspect(node, name: str) -> dict:
     return json.loads(node.host.check_output(f"docker inspect {name}"))[0]
 
 
+def health_log(info: dict) -> list[str]:
+    """Docker's last health checks of a container: when, how long, exit code, output."""
+    return [
+        f"{c['Start'][11:23]} +{c['End'][17:23]} exit {c['ExitCode']}: {c['Output'][-200:]}"
+        for c in info["State"]["Health"]["Log"]
+    ]
+
+
 def live_containers(node) -> dict[str, dict]:
     """Each service's running container, by service name."""
     names = node.host.check_output(
@@ -76,7 +84,7 @@ def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
     for service in node.data["apps_services"]:
         info = live[service["name"]]
         assert info["State"]["Running"], service["name"]
-        assert info["State"]["Health"]["Status"] == "healthy", service["name"]
+        assert info["State"]["Health"]["Status"] == "healthy", (service["name"], health_log(info))
         # The knob's interval, not the image's (the sandbox image says 30 s).
         interval = node.data["apps_health_check_interval_seconds"]
         assert info["Config"]["Healthcheck"]["Interval"] == interval * 1_000_000_000
