@@ -20,5 +20,5 @@ def role_files(role_name: str) -> Path:
 SCRIPTS_DIR = "/usr/local/sbin"
 # One file per nginx upstream with its `server` lines: the edge includes them
 # (operations/nginx_tls/sites.py), app_proxy writes a missing one, and on app hosts
-# galion-rollout (operations/apps.py) switches them between a service's two containers.
+# galion-rollout (operations/apps/) switches them between a service's two containers.
 UPSTREAM_SERVERS_DIR = "/etc/nginx/galion-upstreams"

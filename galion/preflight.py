@@ -20,12 +20,6 @@ from .paths import REPO
 from .role import checks as role_checks
 from .role import knob_checks, known_groups
 from .validators import Check, Problem, is_address_or_name, is_ip, run_checks
-from .validators import int_between as int_between
-from .validators import matches as matches
-
-# int_between and matches: operations/apps.py still imports them from here (it is edited
-# elsewhere in step 10); every other module imports validators from galion.validators.
-# Drop these two with that import.
 
 EXIT_CODE = 2
 

@@ -18,7 +18,7 @@ LEGACY_HTTP2 = {("debian", "12"), ("ubuntu", "24.04")}
 
 def upstream_servers_file(name: str) -> str:
     """An upstream's `server` lines: on an app host the app tier's rollouts rewrite it
-    (operations/apps.py), elsewhere this role does from the inventory."""
+    (operations/apps/), elsewhere this role does from the inventory."""
     return f"{UPSTREAM_SERVERS_DIR}/{name}.servers"
 
 

@@ -1,5 +1,5 @@
 """Docker and the apps' containers on app hosts, checked live (operations/docker.py,
-operations/apps.py)."""
+operations/apps/)."""
 
 import json
 import shlex

@@ -222,7 +222,7 @@ def test_rollout_output_masks_the_environment_files_secrets(tmp_path):
 
 @pytest.mark.parametrize("interval", [0, -5, "10s", 1.5, True])
 def test_a_health_check_interval_that_is_not_whole_seconds_is_refused(interval):
-    from galion.preflight import run_checks
+    from galion.validators import run_checks
 
     problems = run_checks("h", data(apps_health_check_interval_seconds=interval), role.checks(apps))
     assert [p.key for p in problems] == ["apps_health_check_interval_seconds"]

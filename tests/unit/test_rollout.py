@@ -260,8 +260,7 @@ def test_a_rollout_killed_after_cutover_is_resumed(rig, scenario, reloaded):
     scenario(rig, reloaded)
 
 
-# `status`: the converge's question. The cases up_to_date answered in operations/apps.py
-# before the script decided (tests/unit/test_apps.py kept them until then).
+# `status`: the converge's question (galion/facts/docker.py AppRolloutStatus asks it).
 
 
 def status(rig: Rig, docker: bool = True) -> dict:
