@@ -12,7 +12,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import exporters
 from galion.facts.apt import AptCandidate
-from galion.ops import config_file, render, shell_script
+from galion.ops import config_file, render, restarts_after_crash, shell_script
 from galion.paths import role_files
 from galion.role import Knob, Role
 from galion.validators import Problem, int_between, is_networks
@@ -201,6 +201,8 @@ def docker():
         commands=["systemctl restart docker"],
         _if=lambda: daemon.did_change() and not installed.did_change(),
     )
+    # Live restore keeps the containers running while the engine is down.
+    restarts_after_crash("Docker", "docker.service")
     systemd.service(name="Docker enabled and running", service="docker", running=True, enabled=True)
     _container_metrics()
 

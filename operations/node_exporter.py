@@ -6,6 +6,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from galion import exporters, topology
+from galion.ops import crash_restart
 from galion.role import Knob, Role
 
 KNOBS = {
@@ -38,6 +39,9 @@ def node_exporter():
         [
             f"--web.listen-address={listen}:{data.node_exporter_port}",
             f"--collector.textfile.directory={exporters.TEXTFILE_DIR}",
+            # The state of the services that restart after a crash: ServiceFailed.
+            "--collector.systemd",
+            f"--collector.systemd.unit-include={crash_restart.units_pattern()}",
             *(f"--no-collector.{c}" for c in data.node_exporter_disabled_collectors),
         ],
     )

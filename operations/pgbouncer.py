@@ -10,7 +10,7 @@ from pyinfra.operations.util import any_changed
 from galion import exporters, postgresql, secrets, topology
 from galion.facts.files import ConfigSettings, parse_settings
 from galion.facts.postgres import PostgresQuery, PostgresRoles
-from galion.ops import config_file, postgres_sql, render
+from galion.ops import config_file, postgres_sql, render, restarts_after_crash
 from galion.paths import role_files
 from galion.role import Knob, Role
 from galion.validators import int_between
@@ -193,6 +193,7 @@ def _config():
         commands=[PGBOUNCER_RESTART_NOW if restart else PGBOUNCER_RELOAD],
         _if=any_changed(ini, userlist),
     )
+    restarts_after_crash("PgBouncer", "pgbouncer.service")
     systemd.service(
         name="PgBouncer enabled and running", service="pgbouncer", running=True, enabled=True
     )

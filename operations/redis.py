@@ -11,7 +11,7 @@ from pyinfra.operations.util import any_changed
 
 from galion import exporters, secrets, topology
 from galion.facts.system import in_container
-from galion.ops import config_file, render
+from galion.ops import config_file, render, restarts_after_crash
 from galion.role import Knob, Role
 from galion.validators import Problem, int_between
 
@@ -199,6 +199,7 @@ def redis():
         commands=["systemctl restart redis-server"],
         _if=any_changed(acl, conf, include),
     )
+    restarts_after_crash("Redis", "redis-server.service")
     systemd.service(
         name="Redis enabled and running", service="redis-server", running=True, enabled=True
     )

@@ -5,6 +5,7 @@ One concern per module of this package; `base()` below runs them in this order.
 
 from pyinfra.api import deploy
 
+from galion.ops import restarts_after_crash
 from galion.role import Knob, Role
 from galion.validators import (
     DURATION,
@@ -30,6 +31,9 @@ def base():
     # One step: moving SSH interleaves the two (ssh.py), never leaving no open port.
     ssh.sshd_and_firewall()
     fail2ban.sshd_jail()
+    # Back by themselves after a crash: the way in, and what guards it.
+    restarts_after_crash("sshd", "ssh.service")
+    restarts_after_crash("fail2ban", "fail2ban.service")
     upgrades.unattended_upgrades()
     mail.relay()
     kernel.sysctl()

@@ -8,7 +8,7 @@ from pyinfra.operations import apt, server, systemd
 
 from galion import exporters, topology
 from galion.facts.apt import AptCandidate
-from galion.ops import config_file
+from galion.ops import config_file, restarts_after_crash
 
 
 def install():
@@ -78,4 +78,5 @@ def apply(title: str, unit: str, restart, reload):
         commands=[exporters.started_check(unit)],
         _if=lambda: reload() or restart(),
     )
+    restarts_after_crash(title, f"{unit}.service")
     systemd.service(name=f"{title} runs at boot", service=unit, running=True, enabled=True)

@@ -5,7 +5,7 @@ from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from galion import commands
-from galion.ops import config_file
+from galion.ops import config_file, restarts_after_crash
 
 
 def nginx_file(name: str, dest: str, content: str):
@@ -17,6 +17,7 @@ def nginx_file(name: str, dest: str, content: str):
 
 def nginx(changed: list):
     """nginx runs, and reloads (nginx -t first) when any of `changed` changed."""
+    restarts_after_crash("nginx", "nginx.service")
     systemd.service(name="nginx enabled and running", service="nginx", running=True, enabled=True)
     server.shell(
         name="Reload nginx (nginx -t first) if its config changed",

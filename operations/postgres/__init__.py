@@ -11,7 +11,7 @@ from pyinfra.facts.server import OsRelease
 from pyinfra.operations import server
 
 from galion import postgresql, topology
-from galion.ops import barrier
+from galion.ops import barrier, restarts_after_crash
 from galion.role import Knob, Role
 from galion.validators import int_between, matches
 
@@ -122,6 +122,8 @@ def postgres():
         return
     kernel.settings()
     cluster.packages(major)
+    # Every cluster of the template unit: PostgreSQL's crash recovery, then it serves.
+    restarts_after_crash("PostgreSQL", "postgresql@.service")
     cluster.running(major)
     cluster.configured(major)
     restarts.pending_restart(major)
