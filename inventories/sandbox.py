@@ -75,10 +75,9 @@ for _h in _state["hosts"]:
         "apps_health_timeout_seconds": 10,
         # Docker's health checks every 5 s (production: 10), so that the tests see a
         # container's health soon. Not 2 s: each check is a `docker exec` of Python
-        # (0.6 s, about 0.1 core-second here), so the 18 containers of the test command's
-        # two sandboxes took about 0.9 of the 2 cores, and under a converge two checks in
-        # a row ran past the image's 3 s timeout: a serving container read "unhealthy".
-        # bench/edge measures at the production default.
+        # (0.6 s, about 0.1 core-second here): at 2 s the 18 containers of the test
+        # command's two sandboxes took about 0.9 of the 2 cores. bench/edge measures at
+        # the production default.
         "apps_health_check_interval_seconds": 5,
         # Short: every secret or port change rolls the services out (the update tests
         # pass a longer window); the sandbox has the RAM for updating all at once.

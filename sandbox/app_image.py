@@ -146,11 +146,15 @@ def build(dest: Path) -> Path:
                     "Cmd": ["/usr/bin/python3", "-S", "/app/app.py"],
                     # 30 s, as real images set it: the role's knob overrides it
                     # (apps_health_check_interval_seconds), and the tests check it does.
+                    # A check is a `docker exec` of Python in a container of 0.5 CPU: on
+                    # the test command's loaded 2 cores some took over 3 s, and two such
+                    # in a row read a serving container "unhealthy". 10 s and 3 tries,
+                    # as real images give a check (Docker's own default: 30 s, 3).
                     "Healthcheck": {
                         "Test": ["CMD", "/usr/bin/python3", "-S", "/app/app.py", "--health"],
                         "Interval": 30_000_000_000,
-                        "Timeout": 3_000_000_000,
-                        "Retries": 2,
+                        "Timeout": 10_000_000_000,
+                        "Retries": 3,
                     },
                 },
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
