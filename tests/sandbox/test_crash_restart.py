@@ -92,6 +92,31 @@ def test_a_service_killed_like_the_oom_killer_does_comes_back_and_serves(unit):
     )
 
 
+def test_a_service_that_keeps_crashing_is_given_up_and_reported_failed():
+    """The start limit: killed again at each start, fail2ban is left failed after five
+    starts, and node_exporter reports it so (ServiceFailed's series); a person's
+    `systemctl reset-failed` and start bring it back."""
+    unit = "fail2ban"
+    state = (
+        f"curl -fsS http://127.0.0.1:{data('node_exporter_port')}/metrics | "
+        f'grep \'^node_systemd_unit_state{{name="{unit}.service",state="failed"\''
+    )
+    assert NODE.host.check_output(state).endswith(" 0")
+    try:
+        for _ in range(8):
+            pid = main_pid(unit)
+            if pid:
+                NODE.host.run(f"kill -KILL {pid}")
+            if NODE.host.run(f"systemctl is-failed --quiet {unit}").rc == 0:
+                break
+            wait_for(lambda p=pid: main_pid(unit) not in (0, p), seconds=10)
+        assert NODE.host.run(f"systemctl is-failed --quiet {unit}").rc == 0
+        assert wait_for(lambda: NODE.host.check_output(state).endswith(" 1"), seconds=10)
+    finally:
+        NODE.host.run(f"systemctl reset-failed {unit}; systemctl start {unit}")
+    assert wait_for(SERVICES[unit])
+
+
 def live_health(service: dict) -> bool:
     port = data("nginx_tls_upstream_ports")[service["upstream"]]
     slots = (port, port + data("apps_alternate_port_offset"))
