@@ -48,7 +48,7 @@ def units_pattern() -> str:
     return "(" + "|".join(names) + ")"
 
 
-def restarts_after_crash(title: str, unit: str):
+def restarts_after_crash(title: str, unit: str, service_lines: tuple[str, ...] = ()):
     """
     Give `unit` the restart policy above; systemd reads it at once (no restart: the
     running service keeps serving, the policy holds for its next exit).
@@ -56,10 +56,11 @@ def restarts_after_crash(title: str, unit: str):
     + title: the service, for the operation names ("nginx")
     + unit: the unit file it applies to ("nginx.service", "postgresql@.service": every
       cluster of a template)
+    + service_lines: more [Service] lines the unit needs for the policy to hold
     """
     dropin = config_file(
         name=f"{title} restarts after a crash",
         dest=f"/etc/systemd/system/{unit}.d/galion-restart.conf",
-        content=CRASH_RESTART_DROPIN,
+        content=CRASH_RESTART_DROPIN + "".join(f"{line}\n" for line in service_lines),
     )
     systemd.daemon_reload(name=f"systemd reads {title}'s restart policy", _if=dropin.did_change)

@@ -123,7 +123,7 @@ def postgres():
     kernel.settings()
     cluster.packages(major)
     # Every cluster of the template unit: PostgreSQL's crash recovery, then it serves.
-    restarts_after_crash("PostgreSQL", "postgresql@.service")
+    restarts_after_crash("PostgreSQL", "postgresql@.service", cluster.STOP_AFTER_EXIT)
     cluster.running(major)
     cluster.configured(major)
     restarts.pending_restart(major)

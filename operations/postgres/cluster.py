@@ -35,6 +35,19 @@ def listen_addresses() -> list[str]:
     return ["localhost"] + topology.data_tier_bind_addresses(inventory, host)
 
 
+# systemd cannot tell how the postmaster ended (pg_ctl forked it: systemd only reads its
+# PID file), so the unit's result is that of its ExecStop, Debian's `pg_ctlcluster stop`,
+# which fails ("Cluster is not running") after a crash and after a clean `pg_ctl stop`
+# (galion-fence's) alike: the restart policy would start a fenced cluster again. The
+# PID file tells them apart: PostgreSQL removes it when it shuts down, a SIGKILL leaves
+# it. So the stop fails, and the unit restarts, only when the PID file is left.
+STOP_AFTER_EXIT = (
+    "ExecStop=",
+    "ExecStop=/bin/sh -c 'pg_ctlcluster --skip-systemctl-redirect -m fast %i stop "
+    "|| ! test -e /run/postgresql/%i.pid'",
+)
+
+
 def packages(major: int):
     # PgBouncer's package too: one apt run (operations/pgbouncer.py configures it).
     apt.packages(

@@ -20,7 +20,9 @@ BACK_WITHIN = 30
 
 
 def answers(command: str, expected: str = "") -> bool:
-    result = NODE.host.run(command)
+    # `|| exit 1`: testinfra takes exit 255 (fail2ban-client's "not running") for a lost
+    # SSH connection and raises.
+    result = NODE.host.run(f"{{ {command}; }} || exit 1")
     return result.rc == 0 and expected in result.stdout
 
 
@@ -90,6 +92,26 @@ def test_a_service_killed_like_the_oom_killer_does_comes_back_and_serves(unit):
         unit,
         NODE.host.run(f"systemctl status --no-pager -n 10 {shlex.quote(unit)}").stdout,
     )
+
+
+def test_postgresql_stopped_cleanly_outside_systemd_stays_stopped():
+    """galion-fence stops the primary with pg_ctl (a fast shutdown that lets the WAL
+    senders finish), then masks the unit: no restart may come in between."""
+    unit = unit_name("postgresql@{major}-main")
+    major = unit.split("@")[1].split("-")[0]
+    data_dir = f"/var/lib/postgresql/{major}/main"
+    try:
+        NODE.host.check_output(
+            f"runuser -u postgres -- /usr/lib/postgresql/{major}/bin/pg_ctl -D {data_dir} "
+            "-m fast -w -t 60 stop"
+        )
+        # Beyond RestartSec (2 s): a restart would have come by now.
+        time.sleep(6)
+        assert NODE.host.run(f"systemctl is-active --quiet {unit}").rc != 0
+        assert not SERVICES["postgresql@{major}-main"]()
+    finally:
+        NODE.host.run(f"systemctl reset-failed {unit}; systemctl start {unit}")
+    assert wait_for(SERVICES["postgresql@{major}-main"])
 
 
 def test_a_service_that_keeps_crashing_is_given_up_and_reported_failed():
