@@ -28,6 +28,10 @@ _titanaxe = (
         "postgres_memory_budget_mb": 6144,
         # Keys allowed to log in as the deploy user: a public key, or a path to a .pub file.
         "base_deploy_authorized_keys": ["~/.ssh/id_ed25519.pub"],
+        # Nothing on the box can report its own death: the dead man's switch outside it
+        # (ALERTMANAGER_HEARTBEAT_URL; preflight refuses the run without it). Turn it off
+        # only on purpose.
+        "monitoring_heartbeat_enabled": True,
     },
 )
 

@@ -293,3 +293,36 @@ def test_a_knob_set_under_its_old_name_stops_the_run_with_the_new_name(
         "os_hardening_shell_idle_timeout (fix: rename it in your inventory)"
     ]
     assert listener.connections == 0
+
+
+def test_production_refuses_to_run_without_the_dead_mans_switch_unless_turned_off(
+    tmp_path, listener
+):
+    """inventories/prod.py turns the heartbeat on: without ALERTMANAGER_HEARTBEAT_URL in
+    .env preflight stops the run, and only `monitoring_heartbeat_enabled=False` (on
+    purpose) lifts that refusal. The host is the loopback listener, never prod's."""
+    values = {key: f"{GOOD_SECRET}-{i}" for i, key in enumerate(sorted(secrets.example_keys()))}
+    del values["ALERTMANAGER_HEARTBEAT_URL"]
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GALION_ENV_FILE": str(env_file),
+        "HOME": str(tmp_path),
+        "GALION_PREFLIGHT_OFFLINE": "1",
+    }
+    here = ["--data", "ssh_hostname=127.0.0.1", "--data", f"ssh_port={listener.port}"]
+    missing = "secret ALERTMANAGER_HEARTBEAT_URL: missing"
+
+    def problems(*more: str) -> tuple[int, list[str]]:
+        proc = run_pyinfra(REPO, env, *here, *more, "inventories/prod.py", "deploy.py")
+        return proc.returncode, [
+            line for line in proc.stderr.splitlines() if line.startswith("preflight:")
+        ]
+
+    rc, refused = problems()
+    assert rc != 0 and any(missing in line for line in refused), refused
+    _, turned_off = problems("--data", "monitoring_heartbeat_enabled=False")
+    assert not any("ALERTMANAGER_HEARTBEAT_URL" in line for line in turned_off), turned_off
+    # Both stopped in preflight (prod's key file is not in this HOME): no host touched.
+    assert listener.connections == 0
