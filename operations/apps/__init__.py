@@ -217,6 +217,16 @@ KNOBS = {
         check=int_between(256, 10**7),
         problem="is not MB",
     ),
+    # Above the data tier's 0 (PostgreSQL's postmaster: -900, Debian's unit): when the
+    # memory plan is wrong the kernel kills an app container, which Docker restarts, and
+    # the database, PgBouncer and Redis keep their state.
+    "apps_oom_score_adjust": Knob(
+        500,
+        "The containers' OOM score adjustment (`--oom-score-adj`, 0-1000): the OOM killer "
+        "takes an app container before the data tier.",
+        check=int_between(0, 1000),
+        problem="is not 0-1000",
+    ),
 }
 
 

@@ -90,6 +90,11 @@ def test_every_service_runs_healthy_with_its_limits_and_capped_logs(node):
         assert info["Config"]["Healthcheck"]["Interval"] == interval * 1_000_000_000
         assert info["HostConfig"]["Memory"] == service["memory_mb"] * 1024 * 1024
         assert info["HostConfig"]["NanoCpus"] == int(service["cpus"] * 1e9)
+        # The OOM killer's order: the kernel's own score of the container's process.
+        assert info["HostConfig"]["OomScoreAdj"] == node.data["apps_oom_score_adjust"]
+        pid = info["State"]["Pid"]
+        score = node.host.check_output(f"cat /proc/{pid}/oom_score_adj")
+        assert int(score) == node.data["apps_oom_score_adjust"] > 0
         assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
         assert info["HostConfig"]["LogConfig"] == {
             "Type": "json-file",
