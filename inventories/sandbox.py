@@ -72,7 +72,11 @@ for _h in _state["hosts"]:
         # The test machine is the operator's: its load tests are not rate-limited.
         "nginx_tls_rate_limit_exempt_cidrs": [_state["gateway"] + "/32"],
         "apps_services": _services,
-        "apps_health_timeout_seconds": 10,
+        # Short, so that an image that never turns healthy fails its test soon; not 10 s:
+        # when a changed secret rolls all six services out at once beside the fleet's
+        # converge (a load of 14 on the 2 cores) some new containers were not listening
+        # yet after 10 s.
+        "apps_health_timeout_seconds": 30,
         # Docker's health checks every 5 s (production: 10), so that the tests see a
         # container's health soon. Not 2 s: each check is a `docker exec` of Python
         # (0.6 s, about 0.1 core-second here): at 2 s the 18 containers of the test
