@@ -56,15 +56,9 @@ class Knob:
         return self.fix.replace("{default}", repr(self.default))
 
 
-def default(value):
-    """A knob's default. Transitional: until every role declares `Knob`s, a plain
-    value in KNOBS is its own default (its checks still in ROLE.checks)."""
-    return value.default if isinstance(value, Knob) else value
-
-
 def defaults(knobs: dict) -> dict:
     """{name: default} of a KNOBS dict: what group_data/all.py gives every host."""
-    return {name: default(value) for name, value in knobs.items()}
+    return {name: knob.default for name, knob in knobs.items()}
 
 
 def knob_checks(knobs: dict) -> list[Check]:
@@ -72,7 +66,7 @@ def knob_checks(knobs: dict) -> list[Check]:
     return [
         (name, k.check, k.problem_text(), k.fix_text())
         for name, k in knobs.items()
-        if isinstance(k, Knob) and k.check is not None
+        if k.check is not None
     ]
 
 
@@ -84,10 +78,6 @@ class Role:
     order: int
     # Prefixes of its knobs' names: a knob's prefix says which role reads it.
     knob_prefixes: tuple[str, ...]
-    # Transitional, for roles whose KNOBS are still plain defaults: preflight rows for
-    # their knobs, (key, check, what is wrong, how to fix). A role declaring `Knob`s
-    # leaves this empty: its rows come from the declarations.
-    checks: tuple[Check, ...] = ()
     # Checks that look at several keys or at the host's groups: (host, data, groups).
     check_host: Callable[[str, object, set[str]], list[Problem]] | None = None
     # Checks of the whole inventory's groups: ({host name: groups}) -> problems.
@@ -117,6 +107,5 @@ def known_groups(roles) -> list[str]:
 
 
 def checks(module) -> list[Check]:
-    """Preflight's rows for one role module's knobs: from its `Knob`s, and
-    (transitional) its ROLE.checks."""
-    return knob_checks(module.KNOBS) + list(module.ROLE.checks)
+    """Preflight's rows for one role module's knobs, from its `Knob`s."""
+    return knob_checks(module.KNOBS)

@@ -80,13 +80,14 @@ def test_a_fix_that_names_the_default_takes_it_from_the_declaration(where, name,
     assert knob.doc.strip() and "\n" not in knob.doc, f"{where}: {name}: one line of doc"
 
 
-def test_a_declared_knob_is_checked_in_one_place():
-    """A role whose knobs are `Knob`s has no ROLE.checks rows of its own (transitional
-    rows are for roles whose KNOBS are still plain defaults)."""
+def test_every_knob_is_declared_as_a_knob_and_checked_in_one_place():
+    """No plain default is left in any KNOBS (the transitional form is gone), and a Role
+    has no rows of checks of its own: each knob's check is in its declaration."""
     for module in operations.ROLES:
-        declared = {k for k, v in module.KNOBS.items() if isinstance(v, role.Knob)}
-        rows = {key for key, *_ in module.ROLE.checks}
-        assert not declared & rows, f"{operations.name(module)}: {sorted(declared & rows)}"
+        plain = [k for k, v in module.KNOBS.items() if not isinstance(v, role.Knob)]
+        assert plain == [], f"{operations.name(module)}: {plain}"
+        assert not hasattr(module.ROLE, "checks"), operations.name(module)
+    assert all(isinstance(v, role.Knob) for v in shared_knobs.KNOBS.values())
 
 
 def test_renamed_knobs_point_at_knobs_that_exist():
